@@ -1,0 +1,145 @@
+/**
+ * Every error spillway raises is a SpillwayError with a stable `code`. The table below is the single
+ * source of truth: docs/errors.md lists the same codes and a test keeps the two in step.
+ *
+ * `retriable` answers the caller's one question: "may I send this again later and expect it to work?"
+ * `status` is the HTTP status the gateway answers with.
+ */
+export const errorCodes = {
+  SPW_ERR_INVALID_OPTION: {
+    retriable: false,
+    status: 500,
+    summary: 'An option is missing, of the wrong type or out of range.',
+  },
+  SPW_ERR_LOG_FULL: {
+    retriable: true,
+    status: 503,
+    summary: "The local log's disk budget (log.maxBytes) is exhausted.",
+  },
+  SPW_ERR_LOG_IO: {
+    retriable: true,
+    status: 503,
+    summary: 'A write or fsync of the local log failed; the log refuses further appends.',
+  },
+  SPW_ERR_LOG_CLOSED: { retriable: true, status: 503, summary: 'The local log is closed or closing.' },
+  SPW_ERR_LOG_LOCKED: {
+    retriable: false,
+    status: 500,
+    summary: 'Another live process owns this log directory.',
+  },
+  SPW_ERR_LOG_CORRUPT: {
+    retriable: false,
+    status: 500,
+    summary: 'A damaged record or checkpoint was found (reported, skipped, never invented).',
+  },
+  SPW_ERR_RECORD_TOO_LARGE: {
+    retriable: false,
+    status: 413,
+    summary: 'One record is larger than the configured maximum.',
+  },
+  SPW_ERR_BACKPRESSURE: {
+    retriable: true,
+    status: 503,
+    summary: 'A memory or disk budget is full; try again shortly.',
+  },
+  SPW_ERR_UNAVAILABLE: {
+    retriable: true,
+    status: 503,
+    summary: 'Kafka is unavailable (the breaker is not closed) and the ack mode needs it.',
+  },
+  SPW_ERR_TIMEOUT: {
+    retriable: true,
+    status: 503,
+    summary: 'A call to Kafka did not finish within its deadline.',
+  },
+  SPW_ERR_CLOSED: {
+    retriable: true,
+    status: 503,
+    summary: 'The producer is closed or closing and takes no new events.',
+  },
+  SPW_ERR_ILLEGAL_TRANSITION: {
+    retriable: false,
+    status: 500,
+    summary: 'A state machine was asked to make a move its table forbids.',
+  },
+  SPW_ERR_KAFKA: { retriable: true, status: 503, summary: 'Kafka refused a request with a retriable error.' },
+  SPW_ERR_KAFKA_FATAL: {
+    retriable: false,
+    status: 500,
+    summary: 'The Kafka client reached a fatal state (fenced, unknown producer id).',
+  },
+  SPW_ERR_POISON: {
+    retriable: false,
+    status: 422,
+    summary:
+      'Kafka can never accept this record (too large, invalid topic, not authorized); it was dead-lettered.',
+  },
+  SPW_ERR_BAD_REQUEST: {
+    retriable: false,
+    status: 400,
+    summary: 'The request is malformed: bad JSON, invalid UTF-8, a missing or wrong field.',
+  },
+  SPW_ERR_UNSUPPORTED_MEDIA_TYPE: {
+    retriable: false,
+    status: 415,
+    summary: 'The request has a content-type the endpoint does not accept.',
+  },
+  SPW_ERR_PAYLOAD_TOO_LARGE: {
+    retriable: false,
+    status: 413,
+    summary: 'The request body, or one event in it, is over the size limit.',
+  },
+  SPW_ERR_UNAUTHORIZED: {
+    retriable: false,
+    status: 401,
+    summary: 'The write key or API key is missing or unknown.',
+  },
+  SPW_ERR_FORBIDDEN_TOPIC: { retriable: false, status: 403, summary: 'The key may not write to this topic.' },
+  SPW_ERR_UNKNOWN_TOPIC: {
+    retriable: false,
+    status: 404,
+    summary: 'No route maps this request to a configured topic.',
+  },
+  SPW_ERR_RATE_LIMITED: { retriable: true, status: 429, summary: "The key's rate limit is exceeded." },
+  SPW_ERR_NOT_FOUND: { retriable: false, status: 404, summary: 'No such route.' },
+} as const
+
+export type ErrorCode = keyof typeof errorCodes
+
+const brand = Symbol.for('spillway.error')
+
+export interface SpillwayErrorOptions {
+  readonly cause?: unknown
+  /** Structured context for logs and HTTP bodies: the bad key, the JSON path, the position in the log… */
+  readonly details?: Readonly<Record<string, unknown>>
+}
+
+/** The one error class spillway throws. Recognised across copies of the module by a global brand. */
+export class SpillwayError extends Error {
+  readonly code: ErrorCode
+  readonly retriable: boolean
+  readonly status: number
+  readonly details: Readonly<Record<string, unknown>>
+
+  constructor(code: ErrorCode, message: string, options: SpillwayErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause })
+    this.name = 'SpillwayError'
+    this.code = code
+    this.retriable = errorCodes[code].retriable
+    this.status = errorCodes[code].status
+    this.details = options.details ?? {}
+    Object.defineProperty(this, brand, { value: true })
+  }
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[brand] === true
+  }
+
+  toJSON(): Record<string, unknown> {
+    return { code: this.code, message: this.message, retriable: this.retriable, ...this.details }
+  }
+}
+
+export function isSpillwayError(value: unknown, code?: ErrorCode): value is SpillwayError {
+  return value instanceof SpillwayError && (code === undefined || value.code === code)
+}

@@ -1,0 +1,95 @@
+import { invalid, readInteger, readObject, readString, rejectUnknownKeys } from '../options.ts'
+
+/** When an append counts as durable. */
+export type FsyncPolicy = 'always' | 'never' | { readonly intervalMs: number }
+
+export interface LogOptions {
+  /** Directory owned by this log (one process per directory). */
+  readonly dir: string
+  /** Target size of one segment file. Default 64 MiB. */
+  readonly segmentBytes?: number
+  /** Disk budget for all segments; appends past it fail with SPW_ERR_LOG_FULL. Default 1 GiB. */
+  readonly maxBytes?: number
+  /** Largest single record payload. Default 1 MiB. */
+  readonly maxRecordBytes?: number
+  /** Bytes accepted but not yet written (waiting for the current write+fsync). Default 64 MiB. */
+  readonly maxQueuedBytes?: number
+  /** Default 'always': an append resolves after fdatasync. */
+  readonly fsync?: FsyncPolicy
+  /** Read window of scanners. Default 1 MiB. */
+  readonly readChunkBytes?: number
+}
+
+export interface ResolvedLogOptions {
+  readonly dir: string
+  readonly segmentBytes: number
+  readonly maxBytes: number
+  readonly maxRecordBytes: number
+  readonly maxQueuedBytes: number
+  readonly fsync: FsyncPolicy
+  readonly readChunkBytes: number
+}
+
+const MiB = 1024 * 1024
+const KEYS = [
+  'dir',
+  'segmentBytes',
+  'maxBytes',
+  'maxRecordBytes',
+  'maxQueuedBytes',
+  'fsync',
+  'readChunkBytes',
+] as const
+
+export const logDefaults = {
+  segmentBytes: 64 * MiB,
+  maxBytes: 1024 * MiB,
+  maxRecordBytes: MiB,
+  maxQueuedBytes: 64 * MiB,
+  fsync: 'always' as FsyncPolicy,
+  readChunkBytes: MiB,
+}
+
+export function resolveLogOptions(input: unknown, prefix = 'log'): ResolvedLogOptions {
+  const o = readObject(input, prefix)
+  rejectUnknownKeys(o, prefix, KEYS)
+  const maxRecordBytes = readInteger(
+    o.maxRecordBytes,
+    `${prefix}.maxRecordBytes`,
+    logDefaults.maxRecordBytes,
+    {
+      min: 1,
+      max: 256 * MiB,
+    },
+  )
+  const segmentBytes = readInteger(o.segmentBytes, `${prefix}.segmentBytes`, logDefaults.segmentBytes, {
+    min: 4096,
+    max: 1024 * MiB,
+  })
+  const maxBytes = readInteger(o.maxBytes, `${prefix}.maxBytes`, logDefaults.maxBytes, { min: 4096 })
+  return {
+    dir: readString(o.dir, `${prefix}.dir`),
+    segmentBytes,
+    maxBytes,
+    maxRecordBytes,
+    maxQueuedBytes: readInteger(o.maxQueuedBytes, `${prefix}.maxQueuedBytes`, logDefaults.maxQueuedBytes, {
+      min: maxRecordBytes + 26,
+    }),
+    fsync: readFsync(o.fsync, `${prefix}.fsync`),
+    readChunkBytes: readInteger(o.readChunkBytes, `${prefix}.readChunkBytes`, logDefaults.readChunkBytes, {
+      min: 4096,
+      max: 64 * MiB,
+    }),
+  }
+}
+
+function readFsync(value: unknown, key: string): FsyncPolicy {
+  if (value === undefined) return logDefaults.fsync
+  if (value === 'always' || value === 'never') return value
+  if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
+    const o = value as Record<string, unknown>
+    rejectUnknownKeys(o, key, ['intervalMs'])
+    return { intervalMs: readInteger(o.intervalMs, `${key}.intervalMs`, 10, { min: 1, max: 60_000 }) }
+  }
+  throw invalid(key, value, '"always", "never" or { intervalMs: number }')
+}

@@ -1,0 +1,117 @@
+/**
+ * Small readers for option objects. Each one names the key, the bad value and what is allowed, so a
+ * wrong config fails at creation with a message an operator can act on. Components keep their own
+ * schema, defaults and validation in their `options.ts`, built from these.
+ */
+import { SpillwayError } from './errors.ts'
+
+function show(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value)
+  if (typeof value === 'bigint') return `${value}n`
+  try {
+    return JSON.stringify(value) ?? String(value)
+  } catch {
+    return String(value)
+  }
+}
+
+export function invalid(key: string, value: unknown, allowed: string): SpillwayError {
+  return new SpillwayError('SPW_ERR_INVALID_OPTION', `option ${key} is ${show(value)}; expected ${allowed}`, {
+    details: { key, allowed },
+  })
+}
+
+export function readObject(value: unknown, key: string): Record<string, unknown> {
+  if (value === undefined) return {}
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw invalid(key, value, 'an object')
+  return value as Record<string, unknown>
+}
+
+/** Rejects keys the schema does not know, naming the closest allowed ones. */
+export function rejectUnknownKeys(
+  object: Record<string, unknown>,
+  prefix: string,
+  known: readonly string[],
+): void {
+  for (const key of Object.keys(object)) {
+    if (!known.includes(key)) {
+      const path = prefix ? `${prefix}.${key}` : key
+      throw new SpillwayError(
+        'SPW_ERR_INVALID_OPTION',
+        `unknown option ${path}; allowed: ${known.join(', ')}`,
+        {
+          details: { key: path, allowed: known },
+        },
+      )
+    }
+  }
+}
+
+export function readInteger(
+  value: unknown,
+  key: string,
+  fallback: number,
+  range: { min?: number; max?: number } = {},
+): number {
+  if (value === undefined) return fallback
+  const min = range.min ?? Number.MIN_SAFE_INTEGER
+  const max = range.max ?? Number.MAX_SAFE_INTEGER
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw invalid(key, value, `an integer from ${min} to ${max}`)
+  }
+  return value
+}
+
+export function readNumber(
+  value: unknown,
+  key: string,
+  fallback: number,
+  range: { min?: number; max?: number } = {},
+): number {
+  if (value === undefined) return fallback
+  const min = range.min ?? Number.NEGATIVE_INFINITY
+  const max = range.max ?? Number.POSITIVE_INFINITY
+  if (typeof value !== 'number' || Number.isNaN(value) || value < min || value > max) {
+    throw invalid(key, value, `a number from ${min} to ${max}`)
+  }
+  return value
+}
+
+export function readString(value: unknown, key: string, fallback?: string): string {
+  if (value === undefined && fallback !== undefined) return fallback
+  if (typeof value !== 'string' || value.length === 0) throw invalid(key, value, 'a non-empty string')
+  return value
+}
+
+export function readBoolean(value: unknown, key: string, fallback: boolean): boolean {
+  if (value === undefined) return fallback
+  if (typeof value !== 'boolean') throw invalid(key, value, 'true or false')
+  return value
+}
+
+export function readEnum<T extends string>(
+  value: unknown,
+  key: string,
+  allowed: readonly T[],
+  fallback: T,
+): T {
+  if (value === undefined) return fallback
+  if (typeof value !== 'string' || !allowed.includes(value as T)) {
+    throw invalid(key, value, `one of ${allowed.map((a) => JSON.stringify(a)).join(', ')}`)
+  }
+  return value as T
+}
+
+export function readStringArray(value: unknown, key: string, fallback?: string[]): string[] {
+  if (value === undefined && fallback !== undefined) return fallback
+  if (typeof value === 'string' && value.length > 0) return value.split(',').map((s) => s.trim())
+  if (
+    !Array.isArray(value) ||
+    value.length === 0 ||
+    value.some((v) => typeof v !== 'string' || v.length === 0)
+  ) {
+    throw invalid(key, value, 'a non-empty list of strings')
+  }
+  return value as string[]
+}

@@ -1,0 +1,78 @@
+/**
+ * An explicit state machine: a table of legal moves, a guarded `transitionTo` that throws on an illegal
+ * one, and a `transition` event for each move. The breaker, the log and the producer lifecycle use it, so
+ * that "what state am I in?" is one value and never a pair of booleans that can disagree.
+ */
+import { EventEmitter } from 'node:events'
+import { SpillwayError } from './errors.ts'
+
+export interface Transition<S extends string> {
+  readonly from: S
+  readonly to: S
+  readonly reason: string
+  /** Monotonic ms (performance.now() or the injected clock). */
+  readonly at: number
+}
+
+export class StateMachine<S extends string> extends EventEmitter<{ transition: [Transition<S>] }> {
+  readonly name: string
+  readonly #table: Readonly<Record<S, readonly S[]>>
+  readonly #now: () => number
+  #state: S
+
+  constructor(
+    name: string,
+    initial: S,
+    table: Readonly<Record<S, readonly S[]>>,
+    now: () => number = performance.now.bind(performance),
+  ) {
+    super()
+    this.name = name
+    this.#state = initial
+    this.#table = table
+    this.#now = now
+  }
+
+  get state(): S {
+    return this.#state
+  }
+
+  is(...states: S[]): boolean {
+    return states.includes(this.#state)
+  }
+
+  canTransitionTo(next: S): boolean {
+    return this.#table[this.#state].includes(next)
+  }
+
+  transitionTo(next: S, reason: string): void {
+    const from = this.#state
+    if (!this.#table[from].includes(next)) {
+      throw new SpillwayError(
+        'SPW_ERR_ILLEGAL_TRANSITION',
+        `${this.name}: illegal transition ${from} → ${next} (${reason})`,
+        {
+          details: { machine: this.name, from, to: next },
+        },
+      )
+    }
+    this.#state = next
+    this.emit('transition', { from, to: next, reason, at: this.#now() })
+  }
+
+  /** Throws unless the machine is in one of `allowed`: a guard for methods that are only legal in some states. */
+  guard(
+    operation: string,
+    allowed: readonly S[],
+    code:
+      | 'SPW_ERR_LOG_CLOSED'
+      | 'SPW_ERR_CLOSED'
+      | 'SPW_ERR_ILLEGAL_TRANSITION' = 'SPW_ERR_ILLEGAL_TRANSITION',
+  ): void {
+    if (!allowed.includes(this.#state)) {
+      throw new SpillwayError(code, `${this.name}: ${operation} is not allowed while ${this.#state}`, {
+        details: { machine: this.name, state: this.#state, operation },
+      })
+    }
+  }
+}

@@ -1,0 +1,201 @@
+import assert from 'node:assert/strict'
+import { mkdtemp, readdir, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { test } from 'node:test'
+import { isSpillwayError } from '../../src/errors.ts'
+import { DurableLog, type LogRecord } from '../../src/log/log.ts'
+
+async function tempDir(t: { after: (fn: () => Promise<void>) => void }): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'spillway-log-'))
+  t.after(() => rm(dir, { recursive: true, force: true }))
+  return dir
+}
+
+async function readAll(log: DurableLog): Promise<LogRecord[]> {
+  const reader = log.reader()
+  const out: LogRecord[] = []
+  for (;;) {
+    const batch = await reader.read({ maxRecords: 1000 })
+    if (batch.length === 0) break
+    out.push(...batch)
+  }
+  await reader.close()
+  return out
+}
+
+test('appends are durable, ordered and read back byte-exact; seqs continue across reopen', async (t) => {
+  const dir = await tempDir(t)
+  const log = await DurableLog.open({ dir, segmentBytes: 4096 })
+  const payloads = Array.from({ length: 300 }, (_, i) => Buffer.from(`record-${i}-${'x'.repeat(i % 40)}`))
+  const results = await Promise.all(payloads.map((p) => log.append([p])))
+  assert.deepEqual(
+    results.map((r) => r.firstSeq),
+    payloads.map((_, i) => BigInt(i)),
+  )
+  const records = await readAll(log)
+  assert.equal(records.length, 300)
+  records.forEach((r, i) => {
+    assert.equal(r.seq, BigInt(i))
+    assert.deepEqual(r.payload, payloads[i])
+  })
+  assert.ok(log.stats().segments > 3, 'small segments roll')
+  await log.close()
+
+  const reopened = await DurableLog.open({ dir, segmentBytes: 4096 })
+  t.after(() => reopened.close())
+  assert.equal((await readAll(reopened)).length, 300, 'nothing delivered yet: all replayed')
+  const next = await reopened.append([Buffer.from('after')])
+  assert.equal(next.firstSeq, 300n, 'seq continues after reopen')
+})
+
+test('commit advances the cursor, deletes delivered segments and survives reopen', async (t) => {
+  const dir = await tempDir(t)
+  const log = await DurableLog.open({ dir, segmentBytes: 4096 })
+  for (let i = 0; i < 200; i++) await log.append([Buffer.alloc(100, i)])
+  const reader = log.reader()
+  const first = await reader.read({ maxRecords: 150 })
+  assert.equal(first.length, 150)
+  const segmentsBefore = log.stats().segments
+  await log.commit((first.at(-1) as LogRecord).next)
+  assert.ok(log.stats().segments < segmentsBefore, 'fully delivered segments are removed')
+  assert.equal(log.stats().pendingRecords, 50n)
+  assert.ok(log.stats().oldestPendingTimestamp !== undefined)
+  await reader.close()
+  await log.close()
+
+  const reopened = await DurableLog.open({ dir, segmentBytes: 4096 })
+  t.after(() => reopened.close())
+  const rest = await readAll(reopened)
+  assert.deepEqual(
+    rest.map((r) => r.seq),
+    Array.from({ length: 50 }, (_, i) => BigInt(150 + i)),
+    'only undelivered records are read after reopen',
+  )
+})
+
+test('many concurrent appends share writes (group commit)', async (t) => {
+  const dir = await tempDir(t)
+  const log = await DurableLog.open({ dir })
+  t.after(() => log.close())
+  await Promise.all(Array.from({ length: 2000 }, (_, i) => log.append([Buffer.alloc(256, i)])))
+  const { fsyncs, appendedRecords } = log.stats()
+  assert.equal(appendedRecords, 2000)
+  assert.ok(fsyncs < 200, `2000 appends needed only ${fsyncs} fsyncs`)
+})
+
+test('the disk budget refuses at once with SPW_ERR_LOG_FULL and recovers after delivery', async (t) => {
+  const dir = await tempDir(t)
+  const log = await DurableLog.open({ dir, maxBytes: 64 * 1024, segmentBytes: 8192 })
+  t.after(() => log.close())
+  let refused: unknown
+  for (let i = 0; i < 1000 && !refused; i++) {
+    try {
+      await log.append([Buffer.alloc(1000)])
+    } catch (error) {
+      refused = error
+    }
+  }
+  assert.ok(isSpillwayError(refused, 'SPW_ERR_LOG_FULL'), `refused with LOG_FULL, got ${String(refused)}`)
+  assert.equal((refused as { retriable: boolean }).retriable, true)
+  const started = performance.now()
+  await assert.rejects(log.append([Buffer.alloc(1000)]), { code: 'SPW_ERR_LOG_FULL' })
+  assert.ok(performance.now() - started < 50, 'refusal does not wait on disk')
+  assert.ok(log.stats().refusedFull >= 2)
+
+  const reader = log.reader()
+  let last: LogRecord | undefined
+  for (;;) {
+    const batch = await reader.read()
+    if (batch.length === 0) break
+    last = batch.at(-1)
+  }
+  await reader.close()
+  assert.ok(last)
+  await log.commit(last.next)
+  await log.append([Buffer.alloc(1000)])
+})
+
+test('oversize records and empty appends are refused with coded errors', async (t) => {
+  const dir = await tempDir(t)
+  const log = await DurableLog.open({ dir, maxRecordBytes: 1024 })
+  t.after(() => log.close())
+  await assert.rejects(log.append([Buffer.alloc(2048)]), {
+    code: 'SPW_ERR_RECORD_TOO_LARGE',
+    retriable: false,
+  })
+  await assert.rejects(log.append([Buffer.alloc(10), Buffer.alloc(2048)]), {
+    code: 'SPW_ERR_RECORD_TOO_LARGE',
+  })
+  assert.equal(
+    log.stats().pendingRecords,
+    0n,
+    'all or nothing: the valid record of a refused append is not kept',
+  )
+  await assert.rejects(log.append([]), { code: 'SPW_ERR_BAD_REQUEST' })
+})
+
+test('a second owner of the directory is refused with SPW_ERR_LOG_LOCKED', async (t) => {
+  const dir = await tempDir(t)
+  const { spawn } = await import('node:child_process')
+  const child = spawn(
+    process.execPath,
+    [
+      '-e',
+      `import('${new URL('../../src/log/log.ts', import.meta.url).href}').then(async (m) => { await m.DurableLog.open({ dir: ${JSON.stringify(dir)} }); console.log('open'); setInterval(() => {}, 1000) })`,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  )
+  t.after(() => child.kill('SIGKILL'))
+  await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()))
+  await assert.rejects(DurableLog.open({ dir }), (error: unknown) => {
+    assert.ok(isSpillwayError(error, 'SPW_ERR_LOG_LOCKED'))
+    assert.match((error as Error).message, new RegExp(`live process ${child.pid}`))
+    return true
+  })
+  child.kill('SIGKILL')
+  await new Promise((r) => child.once('exit', r))
+  const log = await DurableLog.open({ dir })
+  await log.close()
+})
+
+test('interval and never fsync policies resolve appends and keep data across reopen', async (t) => {
+  for (const fsync of [{ intervalMs: 5 }, 'never'] as const) {
+    const dir = await tempDir(t)
+    const log = await DurableLog.open({ dir, fsync })
+    await Promise.all(Array.from({ length: 100 }, (_, i) => log.append([Buffer.from(`r${i}`)])))
+    await log.close()
+    const reopened = await DurableLog.open({ dir })
+    assert.equal((await readAll(reopened)).length, 100, `policy ${JSON.stringify(fsync)}`)
+    await reopened.close()
+  }
+})
+
+test('invalid options name the key, the value and what is allowed', async () => {
+  await assert.rejects(DurableLog.open({ dir: '/tmp/x', maxBytes: -1 }), {
+    code: 'SPW_ERR_INVALID_OPTION',
+    message: 'option log.maxBytes is -1; expected an integer from 4096 to 9007199254740991',
+  })
+  await assert.rejects(DurableLog.open({ dir: '/tmp/x', fsync: 'sometimes' as 'always' }), {
+    message: /option log\.fsync is "sometimes"; expected "always", "never" or \{ intervalMs: number \}/,
+  })
+  await assert.rejects(DurableLog.open({ dir: '/tmp/x', colour: 'blue' } as unknown as { dir: string }), {
+    message: /unknown option log\.colour; allowed: dir, segmentBytes/,
+  })
+})
+
+test('a directory left with only a torn segment header opens cleanly', async (t) => {
+  const dir = await tempDir(t)
+  const log = await DurableLog.open({ dir })
+  await log.append([Buffer.from('a')])
+  await log.close()
+  const { writeFile } = await import('node:fs/promises')
+  await writeFile(join(dir, 'seg-00000000000000000001.log'), Buffer.from('SPWSEG0'))
+  const reopened = await DurableLog.open({ dir })
+  t.after(() => reopened.close())
+  assert.deepEqual(
+    (await readAll(reopened)).map((r) => r.payload.toString()),
+    ['a'],
+  )
+  assert.ok((await readdir(dir)).every((n) => n !== 'checkpoint.tmp'))
+})
