@@ -146,6 +146,7 @@ export class DurableLog extends EventEmitter<LogEvents> {
   #probeTimer: NodeJS.Timeout | undefined
   #checkpointChain: Promise<void> = Promise.resolve()
   #failure: SpillwayError | undefined
+  #failedBatchBytes = 0
   #reported = new Set<string>()
   #stats = {
     appendedRecords: 0,
@@ -250,16 +251,22 @@ export class DurableLog extends EventEmitter<LogEvents> {
     // Find the valid end of the last segment; truncate a torn tail so new bytes never follow garbage.
     let nextSeq = cursor.seq
     let tornTailBytes = 0
+    let headerDamage: string | undefined
     const last = segments.at(-1)
     if (last) {
       const handle = await open(last.path, 'r+')
       try {
-        const header = Buffer.alloc(SEGMENT_HEADER_BYTES)
-        await handle.read(header, 0, SEGMENT_HEADER_BYTES, 0)
-        const base = decodeSegmentHeader(header)
         let validEnd = SEGMENT_HEADER_BYTES
         let lastSeq = last.base - 1n
-        if (base === last.base) {
+        if (last.size < SEGMENT_HEADER_BYTES) {
+          // created by a roll that crashed before its header was complete: it holds nothing
+          tornTailBytes = last.size
+          validEnd = 0
+        } else {
+          const header = Buffer.alloc(SEGMENT_HEADER_BYTES)
+          await handle.read(header, 0, SEGMENT_HEADER_BYTES, 0)
+          if (decodeSegmentHeader(header) !== last.base) headerDamage = last.path
+          // the file name carries the base seq too, so records survive a damaged header
           for await (const item of scanSegment(handle, {
             start: SEGMENT_HEADER_BYTES,
             end: last.size,
@@ -274,9 +281,6 @@ export class DurableLog extends EventEmitter<LogEvents> {
               tornTailBytes = item.corruption.bytes
             }
           }
-        } else {
-          tornTailBytes = last.size
-          validEnd = 0
         }
         if (validEnd < last.size) {
           await handle.truncate(validEnd)
@@ -297,7 +301,7 @@ export class DurableLog extends EventEmitter<LogEvents> {
 
     const activePath = join(dir, segmentFileName(nextSeq))
     const active = await open(activePath, 'w')
-    await active.write(encodeSegmentHeader(nextSeq), 0, SEGMENT_HEADER_BYTES, 0)
+    await writeFully(active, [encodeSegmentHeader(nextSeq)], SEGMENT_HEADER_BYTES, 0)
     await active.sync()
     await fsyncDirectory(dir)
     segments.push({ base: nextSeq, path: activePath, size: SEGMENT_HEADER_BYTES })
@@ -316,6 +320,19 @@ export class DurableLog extends EventEmitter<LogEvents> {
       tornTailBytes,
       wallClock,
     })
+    if (headerDamage) {
+      log.#stats.corruptRegions++
+      log.#stats.corruptBytes += SEGMENT_HEADER_BYTES
+      if (channels.corruption.hasSubscribers) {
+        channels.corruption.publish({
+          segment: headerDamage,
+          offset: 0,
+          bytes: SEGMENT_HEADER_BYTES,
+          reason: 'segment header damaged',
+          tail: false,
+        })
+      }
+    }
     await log.#refreshCursorTimestamp()
     return log
   }
@@ -419,6 +436,7 @@ export class DurableLog extends EventEmitter<LogEvents> {
         await this.#writeBatch(batch)
       } catch (error) {
         this.#queuedBytes -= batch.bytes
+        this.#failedBatchBytes = batch.bytes
         // the seqs of a failed batch are never reused; readers simply never see them
         const failure = await this.#onWriteError(error)
         for (const w of batch.waiters) w.reject(failure)
@@ -458,7 +476,7 @@ export class DurableLog extends EventEmitter<LogEvents> {
       }
       const position = active.size
       try {
-        await this.#active.writev(run, position)
+        await writeFully(this.#active, run, runBytes, position)
         if (this.options.fsync === 'always' && index >= batch.chunks.length) await this.#datasync()
       } catch (error) {
         // a partial write must not leave half a record before the next one
@@ -521,7 +539,7 @@ export class DurableLog extends EventEmitter<LogEvents> {
     const path = join(this.options.dir, segmentFileName(base))
     const handle = await open(path, 'w')
     try {
-      await handle.write(encodeSegmentHeader(base), 0, SEGMENT_HEADER_BYTES, 0)
+      await writeFully(handle, [encodeSegmentHeader(base)], SEGMENT_HEADER_BYTES, 0)
       await handle.sync()
       await fsyncDirectory(this.options.dir)
     } catch (error) {
@@ -573,7 +591,8 @@ export class DurableLog extends EventEmitter<LogEvents> {
     try {
       const fs = await statfs(this.options.dir)
       const free = fs.bavail * fs.bsize
-      if (free >= this.options.maxRecordBytes + RECORD_HEADER_BYTES + 64 * 1024) {
+      // room for the batch that failed plus slack, so the log does not flap between full and open
+      if (free >= this.#failedBatchBytes + 256 * 1024) {
         clearInterval(this.#probeTimer)
         if (this.status.is('disk-full')) this.status.transitionTo('open', `${free} bytes free again`)
       }
@@ -731,6 +750,38 @@ export class DurableLog extends EventEmitter<LogEvents> {
     await this.#active.close().catch(() => undefined)
     await this.#lock.release()
     this.status.transitionTo('closed', 'closed')
+  }
+}
+
+/**
+ * writev may write fewer bytes than asked (a filesystem filling up does exactly that) without an error.
+ * Keep writing the rest: either it all lands, or the next call fails with the real errno (ENOSPC).
+ */
+async function writeFully(
+  file: FileHandle,
+  chunks: Buffer[],
+  total: number,
+  position: number,
+): Promise<void> {
+  let written = 0
+  let pending = chunks
+  while (written < total) {
+    const { bytesWritten } = await file.writev(pending, position + written)
+    if (bytesWritten === 0) throw Object.assign(new Error('write made no progress'), { code: 'ENOSPC' })
+    written += bytesWritten
+    if (written < total) {
+      let skip = bytesWritten
+      const rest: Buffer[] = []
+      for (const chunk of pending) {
+        if (skip >= chunk.length) {
+          skip -= chunk.length
+          continue
+        }
+        rest.push(skip > 0 ? chunk.subarray(skip) : chunk)
+        skip = 0
+      }
+      pending = rest
+    }
   }
 }
 
