@@ -64,9 +64,10 @@ test('a full filesystem: clean refusal, nothing acknowledged lost, recovery when
   // space returns
   await rm(filler)
   const deadline = performance.now() + 5000
-  while (log.status.state !== 'open' && performance.now() < deadline)
+  const state = (): string => log.status.state
+  while (state() !== 'open' && performance.now() < deadline)
     await new Promise((r) => setTimeout(r, 50))
-  assert.equal(log.status.state, 'open', 'the log notices free space and accepts again')
+  assert.equal(state(), 'open', 'the log notices free space and accepts again')
   const after = Buffer.from('after-space-returned')
   await log.append([after])
   acked.push(after)
