@@ -65,8 +65,7 @@ test('a full filesystem: clean refusal, nothing acknowledged lost, recovery when
   await rm(filler)
   const deadline = performance.now() + 5000
   const state = (): string => log.status.state
-  while (state() !== 'open' && performance.now() < deadline)
-    await new Promise((r) => setTimeout(r, 50))
+  while (state() !== 'open' && performance.now() < deadline) await new Promise((r) => setTimeout(r, 50))
   assert.equal(state(), 'open', 'the log notices free space and accepts again')
   const after = Buffer.from('after-space-returned')
   await log.append([after])

@@ -1,0 +1,59 @@
+#!/usr/bin/env node
+/** The `spillway` command line. Each subcommand lives in its own module beside this one. */
+import { readFileSync } from 'node:fs'
+import { isSpillwayError } from '../errors.ts'
+import { logHelp, runLogCommand } from './log.ts'
+
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+  version: string
+}
+
+const help = `spillway ${pkg.version}: keeps events flowing into Apache Kafka without losing them.
+
+Usage:
+  spillway serve [options]        run the HTTP ingestion gateway (spillway serve --help)
+  spillway log inspect <dir>      summarise a local log directory
+  spillway log dump <dir>         print a local log's records as JSON lines
+  spillway --version
+
+${logHelp}`
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const [command, ...rest] = argv
+  switch (command) {
+    case undefined:
+    case '--help':
+    case '-h':
+    case 'help':
+      process.stdout.write(help)
+      return command === undefined ? 2 : 0
+    case '--version':
+    case 'version':
+      process.stdout.write(`${pkg.version}\n`)
+      return 0
+    case 'log':
+      return await runLogCommand(rest, process.stdout, process.stderr)
+    case 'serve': {
+      const { runServe } = await import('./serve.ts')
+      return await runServe(rest)
+    }
+    default:
+      process.stderr.write(`spillway: unknown command ${JSON.stringify(command)}\n\n${help}`)
+      return 2
+  }
+}
+
+/** Runs a command and turns any error into a one-line message with its code, and exit status 1. */
+export async function run(argv: readonly string[]): Promise<number> {
+  try {
+    return await main(argv)
+  } catch (error) {
+    const prefix = isSpillwayError(error) ? `${error.code}: ` : ''
+    process.stderr.write(`spillway: ${prefix}${error instanceof Error ? error.message : String(error)}\n`)
+    return 1
+  }
+}
+
+if (import.meta.main) {
+  process.exitCode = await run(process.argv.slice(2))
+}
