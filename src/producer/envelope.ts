@@ -1,0 +1,119 @@
+/**
+ * The envelope: one event as spillway stores it in the local log and hands it to Kafka.
+ * `id` is assigned once at admission and never changes; it travels as the `spillway-id` header.
+ *
+ *   envelope = version u8 (1)
+ *              id-length u8       id        utf-8
+ *              topic-length u16be topic     utf-8
+ *              key-length i32be   key       bytes; -1 = no key
+ *              value-length u32be value     bytes
+ *              timestamp u64be    wall-clock ms given by the caller or taken at admission
+ *              header-count u16be header*
+ *   header   = name-length u16be name utf-8, value-length u32be value bytes
+ */
+export const ID_HEADER = 'spillway-id'
+
+export interface Envelope {
+  readonly id: string
+  readonly topic: string
+  readonly key: Buffer | undefined
+  readonly value: Buffer
+  readonly headers: readonly (readonly [string, Buffer])[]
+  readonly timestamp: number
+}
+
+const VERSION = 1
+
+export function envelopeSize(e: Envelope): number {
+  let size = 1 + 1 + Buffer.byteLength(e.id) + 2 + Buffer.byteLength(e.topic) + 4 + (e.key?.length ?? 0) + 4 + e.value.length + 8 + 2
+  for (const [name, value] of e.headers) size += 2 + Buffer.byteLength(name) + 4 + value.length
+  return size
+}
+
+export function encodeEnvelope(e: Envelope): Buffer {
+  const out = Buffer.allocUnsafe(envelopeSize(e))
+  let o = 0
+  out[o++] = VERSION
+  const idLength = out.write(e.id, o + 1, 'utf8')
+  out[o] = idLength
+  o += 1 + idLength
+  const topicLength = out.write(e.topic, o + 2, 'utf8')
+  out.writeUInt16BE(topicLength, o)
+  o += 2 + topicLength
+  if (e.key === undefined) {
+    out.writeInt32BE(-1, o)
+    o += 4
+  } else {
+    out.writeInt32BE(e.key.length, o)
+    e.key.copy(out, o + 4)
+    o += 4 + e.key.length
+  }
+  out.writeUInt32BE(e.value.length, o)
+  e.value.copy(out, o + 4)
+  o += 4 + e.value.length
+  out.writeBigUInt64BE(BigInt(e.timestamp), o)
+  o += 8
+  out.writeUInt16BE(e.headers.length, o)
+  o += 2
+  for (const [name, value] of e.headers) {
+    const nameLength = out.write(name, o + 2, 'utf8')
+    out.writeUInt16BE(nameLength, o)
+    o += 2 + nameLength
+    out.writeUInt32BE(value.length, o)
+    value.copy(out, o + 4)
+    o += 4 + value.length
+  }
+  return out
+}
+
+/** Decodes an envelope; throws on anything malformed (the log's CRC already vouched for the bytes). */
+export function decodeEnvelope(bytes: Buffer): Envelope {
+  let o = 0
+  const need = (n: number): void => {
+    if (o + n > bytes.length) throw new Error(`envelope truncated at byte ${o}`)
+  }
+  need(2)
+  if (bytes[o++] !== VERSION) throw new Error(`unknown envelope version ${bytes[0]}`)
+  const idLength = bytes[o++] as number
+  need(idLength + 2)
+  const id = bytes.toString('utf8', o, o + idLength)
+  o += idLength
+  const topicLength = bytes.readUInt16BE(o)
+  o += 2
+  need(topicLength + 4)
+  const topic = bytes.toString('utf8', o, o + topicLength)
+  o += topicLength
+  const keyLength = bytes.readInt32BE(o)
+  o += 4
+  let key: Buffer | undefined
+  if (keyLength >= 0) {
+    need(keyLength)
+    key = bytes.subarray(o, o + keyLength)
+    o += keyLength
+  }
+  need(4)
+  const valueLength = bytes.readUInt32BE(o)
+  o += 4
+  need(valueLength + 10)
+  const value = bytes.subarray(o, o + valueLength)
+  o += valueLength
+  const timestamp = Number(bytes.readBigUInt64BE(o))
+  o += 8
+  const count = bytes.readUInt16BE(o)
+  o += 2
+  const headers: [string, Buffer][] = []
+  for (let i = 0; i < count; i++) {
+    need(2)
+    const nameLength = bytes.readUInt16BE(o)
+    o += 2
+    need(nameLength + 4)
+    const name = bytes.toString('utf8', o, o + nameLength)
+    o += nameLength
+    const valueLen = bytes.readUInt32BE(o)
+    o += 4
+    need(valueLen)
+    headers.push([name, bytes.subarray(o, o + valueLen)])
+    o += valueLen
+  }
+  return { id, topic, key, value, headers, timestamp }
+}

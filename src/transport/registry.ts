@@ -1,0 +1,123 @@
+/**
+ * One Kafka producer per process per cluster configuration, however often spillway producers are
+ * created. Leases are reference-counted; when the last one is released the transport lingers
+ * (`lingerMs`) so that create/close loops reuse it instead of minting a new producer id each time,
+ * then closes. `closeAllTransports()` closes everything at once for process shutdown.
+ *
+ * The table lives on globalThis under a registered symbol, so two copies of this module in one process
+ * still share it.
+ */
+import { createHash } from 'node:crypto'
+import dc from 'node:diagnostics_channel'
+import { type KafkaConnectionOptions, PlatformaticTransport } from './platformatic.ts'
+import type { Transport } from './transport.ts'
+
+interface Entry {
+  readonly key: string
+  readonly transport: Transport
+  refs: number
+  idleTimer: NodeJS.Timeout | undefined
+}
+
+interface Table {
+  entries: Map<string, Entry>
+  created: number
+  leases: number[]
+  factory: (options: KafkaConnectionOptions) => Transport
+}
+
+const slot = Symbol.for('spillway.transport-registry')
+const globals = globalThis as unknown as Record<symbol, Table | undefined>
+const table: Table = globals[slot] ?? {
+  entries: new Map(),
+  created: 0,
+  leases: [],
+  factory: (o) => new PlatformaticTransport(o),
+}
+globals[slot] = table
+
+const churnChannel = dc.channel('spillway:producer:churn')
+
+export interface TransportLease {
+  readonly transport: Transport
+  readonly key: string
+  /** Gives the lease back. Closes the transport after `lingerMs` once no lease holds it. */
+  release(): Promise<void>
+}
+
+export interface AcquireOptions {
+  readonly lingerMs?: number
+  /** Warn when more than this many spillway producers are created per minute. Default 60. */
+  readonly churnPerMinute?: number
+}
+
+/** A stable identity for "the same cluster": brokers, client id, TLS and SASL identity (secret hashed). */
+export function clusterKey(o: KafkaConnectionOptions): string {
+  const identity = {
+    brokers: [...o.brokers].sort(),
+    clientId: o.clientId,
+    tls: o.tls ? createHash('sha256').update(JSON.stringify(o.tls)).digest('hex') : null,
+    sasl: o.sasl ? { m: o.sasl.mechanism, u: o.sasl.username, p: createHash('sha256').update(o.sasl.password).digest('hex') } : null,
+    timeouts: [o.requestTimeoutMs ?? null, o.clientRetries ?? null],
+  }
+  return JSON.stringify(identity)
+}
+
+export function acquireTransport(options: KafkaConnectionOptions, acquire: AcquireOptions = {}): TransportLease {
+  const key = clusterKey(options)
+  const now = performance.now()
+  table.leases.push(now)
+  while (table.leases.length > 0 && (table.leases[0] as number) < now - 60_000) table.leases.shift()
+  const limit = acquire.churnPerMinute ?? 60
+  if (table.leases.length > limit) {
+    const message = `${table.leases.length} spillway producers were created in the last minute (limit ${limit}); create one and share it`
+    if (churnChannel.hasSubscribers) churnChannel.publish({ perMinute: table.leases.length, limit })
+    if (table.leases.length === limit + 1) process.emitWarning(message, { code: 'SPILLWAY_PRODUCER_CHURN' })
+  }
+  let entry = table.entries.get(key)
+  if (!entry) {
+    entry = { key, transport: table.factory(options), refs: 0, idleTimer: undefined }
+    table.entries.set(key, entry)
+    table.created++
+  }
+  clearTimeout(entry.idleTimer)
+  entry.idleTimer = undefined
+  entry.refs++
+  const held = entry
+  let released = false
+  return {
+    transport: held.transport,
+    key,
+    async release() {
+      if (released) return
+      released = true
+      held.refs--
+      if (held.refs > 0) return
+      const linger = acquire.lingerMs ?? 30_000
+      if (linger <= 0) {
+        table.entries.delete(key)
+        await held.transport.close()
+        return
+      }
+      held.idleTimer = setTimeout(() => {
+        if (held.refs === 0 && table.entries.get(key) === held) {
+          table.entries.delete(key)
+          void held.transport.close()
+        }
+      }, linger)
+      held.idleTimer.unref()
+    },
+  }
+}
+
+/** Closes every transport now, leased or lingering. For process shutdown. */
+export async function closeAllTransports(): Promise<void> {
+  const entries = [...table.entries.values()]
+  table.entries.clear()
+  for (const e of entries) clearTimeout(e.idleTimer)
+  await Promise.allSettled(entries.map((e) => e.transport.close()))
+}
+
+export function transportStats(): { transports: number; created: number; createdLastMinute: number } {
+  return { transports: table.entries.size, created: table.created, createdLastMinute: table.leases.length }
+}

@@ -1,0 +1,53 @@
+/**
+ * The narrow interface between spillway and a Kafka client. Only adapters in this folder import a
+ * Kafka client; everything above talks to this.
+ */
+export interface OutboundRecord {
+  readonly topic: string
+  readonly partition: number
+  readonly key: Buffer | undefined
+  readonly value: Buffer
+  readonly headers: readonly (readonly [string, Buffer])[]
+  readonly timestamp: number
+}
+
+/**
+ * retriable: try again later (broker down, leader moving, not enough replicas, timeout).
+ * poison:    Kafka will never take this record (too large, invalid topic, not authorized).
+ * fatal:     the client's producer state is broken (fenced, unknown producer id): rebuild it once.
+ */
+export type ErrorClass = 'retriable' | 'poison' | 'fatal'
+
+export type RecordOutcome =
+  | { readonly kind: 'ok' }
+  | { readonly kind: 'error'; readonly errorClass: ErrorClass; readonly reason: string; readonly ambiguous: boolean }
+
+export interface ProducerDescription {
+  readonly topic: string
+  readonly partition: number
+  readonly producerIds: readonly bigint[]
+}
+
+export interface Transport {
+  /** Number of Kafka producers this transport has created (1, plus one per fatal rebuild). */
+  readonly initializations: number
+  /** Partition count of a topic, or a classified error (unknown topic = poison). */
+  partitions(topic: string, deadlineMs: number): Promise<number>
+  /** Sends records; one outcome per record, in input order. Never waits past deadlineMs. */
+  send(records: readonly OutboundRecord[], deadlineMs: number): Promise<RecordOutcome[]>
+  /** Rebuilds the Kafka producer after a fatal error (new producer id). */
+  rebuild(reason: string): Promise<void>
+  /** DescribeProducers (KIP-664) for every partition of the topics. */
+  describeProducers(topics: readonly string[], deadlineMs: number): Promise<ProducerDescription[]>
+  close(): Promise<void>
+}
+
+export class TransportError extends Error {
+  readonly errorClass: ErrorClass
+  readonly ambiguous: boolean
+  constructor(message: string, errorClass: ErrorClass, ambiguous: boolean, cause?: unknown) {
+    super(message, cause === undefined ? undefined : { cause })
+    this.errorClass = errorClass
+    this.ambiguous = ambiguous
+  }
+}
