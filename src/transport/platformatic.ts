@@ -81,7 +81,7 @@ export class PlatformaticTransport implements Transport {
     } catch (error) {
       if (error instanceof TransportError) throw error
       const c = classify(error)
-      if (c.reason.includes('UNKNOWN_TOPIC_OR_PARTITION')) {
+      if (/UNKNOWN_TOPIC_OR_PARTITION|unknown topic/i.test(`${c.reason} ${(error as Error).message}`)) {
         throw new TransportError(`topic ${topic} does not exist`, 'poison', false, error)
       }
       if (c.reason.includes('INVALID_TOPIC_EXCEPTION')) {

@@ -1,0 +1,363 @@
+/**
+ * Drains a backlog to Kafka: one batch in flight at a time (so per-key order holds and in-flight bytes
+ * are bounded by `batchBytes`), each transport call under a deadline, the breaker consulted before every
+ * batch, and the backlog cursor advanced only past records Kafka acknowledged or that were dead-lettered.
+ *
+ * After a failure the reader rewinds to the first record that was not acknowledged; records after it
+ * that had been sent are sent again. Those re-sends, and re-sends of records whose outcome was
+ * ambiguous (timeout, dropped connection) or that were in flight at a crash, are the only source of
+ * duplicates, and each is counted in `replayed`.
+ */
+import dc from 'node:diagnostics_channel'
+import { EventEmitter } from 'node:events'
+import type { Breaker } from '../breaker/breaker.ts'
+import type { LogPosition, LogRecord } from '../log/log.ts'
+import { withDeadline } from '../transport/deadline.ts'
+import { type OutboundRecord, type RecordOutcome, type Transport, TransportError } from '../transport/transport.ts'
+import type { Backlog, BacklogReader } from './backlog.ts'
+import { decodeEnvelope, type Envelope, ID_HEADER } from './envelope.ts'
+import { partitionForKey } from './partitioner.ts'
+
+export interface DispatcherOptions {
+  readonly batchBytes: number
+  readonly batchRecords: number
+  /** How long an idle dispatcher sleeps before looking again (it is also woken by new records). */
+  readonly lingerMs: number
+  /** Deadline of every transport call. */
+  readonly deadlineMs: number
+  /** Send every record to this topic instead of its own (the dead-letter drain). */
+  readonly topicOverride?: string
+  /** How long a topic's partition count is trusted. */
+  readonly metadataTtlMs?: number
+}
+
+export interface PoisonedRecord {
+  readonly seq: bigint
+  readonly envelope: Envelope | undefined
+  readonly payload: Buffer
+  readonly reason: string
+}
+
+export interface DispatcherDeps {
+  readonly backlog: Backlog
+  readonly transport: () => Transport
+  readonly breaker: Breaker
+  /** Stores a poison record somewhere safe; a rejection makes the dispatcher retry the batch later. */
+  readonly deadLetter: (record: PoisonedRecord) => Promise<void>
+  /** Persisted "sent up to" mark, so records re-sent after a crash are counted as replays. */
+  readonly sentMark?: { read(): bigint; write(seq: bigint): void }
+}
+
+export interface DispatcherStats {
+  delivered: number
+  replayed: number
+  deadLettered: number
+  batches: number
+  failedBatches: number
+  rebuilds: number
+  inflightBytes: number
+  lastError: string | undefined
+}
+
+const channels = {
+  batch: dc.channel('spillway:dispatcher:batch'),
+  failure: dc.channel('spillway:dispatcher:failure'),
+  deadLetter: dc.channel('spillway:dispatcher:dead-letter'),
+}
+
+export class Dispatcher extends EventEmitter<{ delivered: [nextSeq: bigint]; poisoned: [PoisonedRecord]; failure: [reason: string] }> {
+  readonly options: DispatcherOptions
+  readonly stats: DispatcherStats = {
+    delivered: 0,
+    replayed: 0,
+    deadLettered: 0,
+    batches: 0,
+    failedBatches: 0,
+    rebuilds: 0,
+    inflightBytes: 0,
+    lastError: undefined,
+  }
+  readonly #deps: DispatcherDeps
+  readonly #partitions = new Map<string, { count: number; at: number }>()
+  #reader: BacklogReader | undefined
+  #running: Promise<void> | undefined
+  #stopping = false
+  #wake: (() => void) | undefined
+  #replayBelow: bigint
+  #roundRobin = 0
+  #idle = false
+
+  constructor(options: DispatcherOptions, deps: DispatcherDeps) {
+    super()
+    this.options = options
+    this.#deps = deps
+    this.#replayBelow = deps.sentMark?.read() ?? -1n
+  }
+
+  /** True when the last read found nothing to send. */
+  get idle(): boolean {
+    return this.#idle
+  }
+
+  start(): void {
+    if (this.#running) return
+    this.#stopping = false
+    this.#reader = this.#deps.backlog.reader()
+    const wake = (): void => this.#wake?.()
+    this.#deps.backlog.on('durable', wake)
+    this.#running = this.#loop().finally(() => {
+      this.#deps.backlog.off('durable', wake)
+    })
+  }
+
+  /** Stops after the batch in flight (bounded by its deadline). */
+  async stop(): Promise<void> {
+    this.#stopping = true
+    this.#wake?.()
+    await this.#running
+    this.#running = undefined
+    await this.#reader?.close()
+  }
+
+  /** Resolves once the backlog is empty, or rejects when `ms` passes first. */
+  async drained(ms: number): Promise<boolean> {
+    const deadline = performance.now() + ms
+    while (performance.now() < deadline) {
+      if (this.#idle && this.#reader && this.#reader.position.seq <= this.#deps.backlog.cursor.seq) return true
+      await new Promise((r) => setTimeout(r, 10))
+    }
+    return false
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms)
+      function done(): void {
+        clearTimeout(timer)
+        resolve()
+      }
+      this.#wake = () => {
+        this.#wake = undefined
+        done()
+      }
+    })
+  }
+
+  async #loop(): Promise<void> {
+    const reader = this.#reader as BacklogReader
+    while (!this.#stopping) {
+      const start = reader.position
+      let records: LogRecord[]
+      try {
+        records = await reader.read({ maxBytes: this.options.batchBytes, maxRecords: this.options.batchRecords })
+      } catch (error) {
+        this.stats.lastError = `reading the backlog failed: ${(error as Error).message}`
+        await this.#sleep(this.options.lingerMs * 10)
+        continue
+      }
+      if (records.length === 0) {
+        this.#idle = true
+        await this.#sleep(this.options.lingerMs)
+        continue
+      }
+      this.#idle = false
+      const permit = this.#deps.breaker.acquire()
+      if (permit.kind === 'wait') {
+        reader.rewind(start)
+        await this.#sleep(Math.min(permit.retryInMs, 1000))
+        continue
+      }
+      await this.#deliver(records, reader, start)
+    }
+  }
+
+  async #partitionCount(topic: string): Promise<number> {
+    const cached = this.#partitions.get(topic)
+    const ttl = this.options.metadataTtlMs ?? 30_000
+    if (cached && performance.now() - cached.at < ttl) return cached.count
+    const count = await this.#deps.transport().partitions(topic, this.options.deadlineMs)
+    this.#partitions.set(topic, { count, at: performance.now() })
+    return count
+  }
+
+  #fail(reason: string, reader: BacklogReader, rewindTo: LogPosition): void {
+    this.stats.failedBatches++
+    this.stats.lastError = reason
+    this.#deps.breaker.failure(reason)
+    reader.rewind(rewindTo)
+    this.emit('failure', reason)
+    if (channels.failure.hasSubscribers) channels.failure.publish({ reason })
+  }
+
+  async #deliver(records: LogRecord[], reader: BacklogReader, start: LogPosition): Promise<void> {
+    this.stats.batches++
+    const envelopes: (Envelope | undefined)[] = records.map((r) => {
+      try {
+        return decodeEnvelope(r.payload)
+      } catch {
+        return undefined
+      }
+    })
+    const poison = new Map<number, string>()
+    envelopes.forEach((e, i) => {
+      if (!e) poison.set(i, 'undecodable envelope')
+    })
+
+    // Partition by key exactly like the Java client; keyless records rotate across partitions.
+    const outbound: { index: number; record: OutboundRecord }[] = []
+    const topics = new Map<string, number>()
+    for (const [i, e] of envelopes.entries()) {
+      if (!e) continue
+      const topic = this.options.topicOverride ?? e.topic
+      if (!topics.has(topic)) {
+        try {
+          topics.set(topic, await this.#partitionCount(topic))
+        } catch (error) {
+          if (error instanceof TransportError && error.errorClass === 'poison') {
+            topics.set(topic, -1)
+          } else {
+            this.#fail(`metadata: ${(error as Error).message}`, reader, start)
+            return
+          }
+        }
+      }
+      const count = topics.get(topic) as number
+      if (count < 0) {
+        poison.set(i, `topic ${topic} does not exist or is invalid`)
+        continue
+      }
+      const partition = e.key !== undefined ? partitionForKey(e.key, count) : this.#roundRobin++ % count
+      const headers: [string, Buffer][] = [[ID_HEADER, Buffer.from(e.id)]]
+      for (const [k, v] of e.headers) if (k !== ID_HEADER) headers.push([k, v])
+      if (this.options.topicOverride) headers.push(['spillway-original-topic', Buffer.from(e.topic)])
+      outbound.push({ index: i, record: { topic, partition, key: e.key, value: e.value, headers, timestamp: e.timestamp } })
+    }
+
+    let bytes = 0
+    for (const r of records) bytes += r.payload.length
+    this.stats.inflightBytes = bytes
+    const lastSeq = (records.at(-1) as LogRecord).seq
+    if (this.#deps.sentMark && lastSeq >= this.#replayBelow) {
+      this.#deps.sentMark.write(lastSeq + 1n)
+    }
+    for (const r of records) if (r.seq < this.#replayBelow) this.stats.replayed++
+
+    let outcomes: RecordOutcome[] = []
+    if (outbound.length > 0) {
+      try {
+        outcomes = await withDeadline(
+          this.#deps.transport().send(
+            outbound.map((o) => o.record),
+            this.options.deadlineMs,
+          ),
+          this.options.deadlineMs + 1000,
+          'send',
+        )
+      } catch (error) {
+        outcomes = outbound.map(() => ({ kind: 'error', errorClass: 'retriable', reason: (error as Error).message, ambiguous: true }))
+      }
+    }
+    this.stats.inflightBytes = 0
+    const byIndex = new Map<number, RecordOutcome>()
+    outbound.forEach((o, k) => {
+      byIndex.set(o.index, outcomes[k] ?? { kind: 'error', errorClass: 'retriable', reason: 'no outcome', ambiguous: true })
+    })
+    for (const [i, outcome] of byIndex) {
+      if (outcome.kind === 'error' && outcome.errorClass === 'poison') {
+        // A poison answer for a multi-record request may be caused by one record: isolate before blaming.
+        poison.set(i, outcome.reason)
+      }
+    }
+    if (poison.size > 0 && [...byIndex.values()].some((o) => o.kind === 'error' && o.errorClass === 'poison')) {
+      await this.#isolatePoison(outbound, byIndex, poison)
+    }
+
+    // The first record that is neither acknowledged nor poison decides where the cursor stops.
+    let firstFail = -1
+    for (let i = 0; i < records.length; i++) {
+      const outcome = byIndex.get(i)
+      if (poison.has(i)) continue
+      if (!outcome || outcome.kind !== 'ok') {
+        firstFail = i
+        break
+      }
+    }
+    const settledEnd = firstFail < 0 ? records.length : firstFail
+    for (let i = 0; i < settledEnd; i++) {
+      const reason = poison.get(i)
+      if (reason === undefined) continue
+      const record = records[i] as LogRecord
+      const poisoned: PoisonedRecord = { seq: record.seq, envelope: envelopes[i], payload: record.payload, reason }
+      try {
+        await this.#deps.deadLetter(poisoned)
+      } catch (error) {
+        this.#fail(`dead-lettering failed: ${(error as Error).message}`, reader, i === 0 ? start : (records[i - 1] as LogRecord).next)
+        await this.#commit(records, i, countPoison(poison, i))
+        return
+      }
+      this.stats.deadLettered++
+      this.emit('poisoned', poisoned)
+      if (channels.deadLetter.hasSubscribers) channels.deadLetter.publish({ seq: record.seq, reason })
+    }
+    await this.#commit(records, settledEnd, countPoison(poison, settledEnd))
+    if (firstFail >= 0) {
+      const failed = byIndex.get(firstFail)
+      const reason = failed?.kind === 'error' ? failed.reason : 'send failed'
+      // Everything from firstFail on goes again: re-sends of records that were or may have been written count as replays.
+      for (let i = firstFail; i < records.length; i++) {
+        const o = byIndex.get(i)
+        if (o && (o.kind === 'ok' || o.ambiguous)) this.stats.replayed++
+      }
+      if (failed?.kind === 'error' && failed.errorClass === 'fatal') {
+        this.stats.rebuilds++
+        await this.#deps.transport().rebuild(reason).catch(() => undefined)
+      }
+      this.#fail(reason, reader, firstFail === 0 ? start : (records[firstFail - 1] as LogRecord).next)
+      return
+    }
+    this.#deps.breaker.success()
+    if (channels.batch.hasSubscribers) channels.batch.publish({ records: records.length, bytes })
+  }
+
+  /** Re-sends each record of a topic that got a poison answer on its own, to find the real culprit(s). */
+  async #isolatePoison(
+    outbound: { index: number; record: OutboundRecord }[],
+    byIndex: Map<number, RecordOutcome>,
+    poison: Map<number, string>,
+  ): Promise<void> {
+    const suspects = outbound.filter((o) => {
+      const outcome = byIndex.get(o.index)
+      return outcome?.kind === 'error' && outcome.errorClass === 'poison'
+    })
+    if (suspects.length <= 1) return
+    for (const s of suspects) {
+      const [outcome] = await this.#deps
+        .transport()
+        .send([s.record], this.options.deadlineMs)
+        .catch((): RecordOutcome[] => [{ kind: 'error', errorClass: 'retriable', reason: 'isolation send failed', ambiguous: true }])
+      const result = outcome ?? { kind: 'error', errorClass: 'retriable', reason: 'no outcome', ambiguous: true }
+      byIndex.set(s.index, result)
+      if (result.kind === 'error' && result.errorClass === 'poison') poison.set(s.index, result.reason)
+      else poison.delete(s.index)
+    }
+  }
+
+  async #commit(records: LogRecord[], count: number, deadLettered: number): Promise<void> {
+    if (count <= 0) return
+    const last = records[count - 1] as LogRecord
+    this.stats.delivered += count - deadLettered
+    try {
+      await this.#deps.backlog.commit(last.next)
+    } catch (error) {
+      // the records are in Kafka; a failed checkpoint only means they may be replayed after a restart
+      this.stats.lastError = `checkpoint failed: ${(error as Error).message}`
+    }
+    this.emit('delivered', last.next.seq)
+  }
+}
+
+function countPoison(poison: Map<number, string>, below: number): number {
+  let n = 0
+  for (const i of poison.keys()) if (i < below) n++
+  return n
+}

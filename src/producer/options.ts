@@ -1,0 +1,117 @@
+/** Options of createProducer(): schema, defaults and validation with readable errors. */
+import { type BreakerOptions, resolveBreakerOptions, type ResolvedBreakerOptions } from '../breaker/breaker.ts'
+import { type LogOptions, type ResolvedLogOptions, resolveLogOptions } from '../log/options.ts'
+import {
+  invalid,
+  readEnum,
+  readInteger,
+  readObject,
+  readString,
+  readStringArray,
+  rejectUnknownKeys,
+} from '../options.ts'
+
+export type AckMode = 'durable' | 'kafka' | 'memory'
+
+export interface ProducerOptions {
+  /** Bootstrap brokers, "host:port". Leave out to keep events in the local log only (no delivery). */
+  readonly brokers?: readonly string[]
+  readonly clientId?: string
+  readonly tls?: Readonly<Record<string, unknown>>
+  readonly sasl?: { readonly mechanism: 'PLAIN' | 'SCRAM-SHA-256' | 'SCRAM-SHA-512'; readonly username: string; readonly password: string }
+  /** When send() answers. Default 'durable'. */
+  readonly ack?: AckMode
+  /** The local log (required for 'durable'). */
+  readonly log?: LogOptions
+  /** Bytes held in memory by the 'memory' and 'kafka' modes. Default 64 MiB. */
+  readonly memoryBytes?: number
+  /** Largest single event (key + value + headers). Default 1 MiB. */
+  readonly maxEventBytes?: number
+  readonly batch?: { readonly maxBytes?: number; readonly maxRecords?: number; readonly lingerMs?: number }
+  /** Deadline of each call to Kafka, and of a 'kafka'-mode send. Default 10 000 ms. */
+  readonly deliveryTimeoutMs?: number
+  readonly breaker?: BreakerOptions
+  /** Keep the shared Kafka producer this long after the last spillway producer using it closes. Default 30 000. */
+  readonly transportLingerMs?: number
+  /** Warn when more spillway producers than this are created per minute. Default 60. */
+  readonly churnPerMinute?: number
+}
+
+export interface ResolvedProducerOptions {
+  readonly brokers: readonly string[] | undefined
+  readonly clientId: string
+  readonly tls: Readonly<Record<string, unknown>> | undefined
+  readonly sasl: ProducerOptions['sasl']
+  readonly ack: AckMode
+  readonly log: ResolvedLogOptions | undefined
+  readonly memoryBytes: number
+  readonly maxEventBytes: number
+  readonly batch: { readonly maxBytes: number; readonly maxRecords: number; readonly lingerMs: number }
+  readonly deliveryTimeoutMs: number
+  readonly breaker: ResolvedBreakerOptions
+  readonly transportLingerMs: number
+  readonly churnPerMinute: number
+}
+
+const KEYS = [
+  'brokers',
+  'clientId',
+  'tls',
+  'sasl',
+  'ack',
+  'log',
+  'memoryBytes',
+  'maxEventBytes',
+  'batch',
+  'deliveryTimeoutMs',
+  'breaker',
+  'transportLingerMs',
+  'churnPerMinute',
+] as const
+
+const MiB = 1024 * 1024
+
+export function resolveProducerOptions(input: unknown): ResolvedProducerOptions {
+  const o = readObject(input, 'options')
+  rejectUnknownKeys(o, '', KEYS)
+  const ack = readEnum(o.ack, 'ack', ['durable', 'kafka', 'memory'] as const, 'durable')
+  const brokers = o.brokers === undefined ? undefined : readStringArray(o.brokers, 'brokers')
+  for (const b of brokers ?? []) {
+    if (!/^[^:\s]+:\d{1,5}$/.test(b)) throw invalid('brokers', b, '"host:port" entries')
+  }
+  if (ack !== 'durable' && brokers === undefined) throw invalid('brokers', undefined, `a broker list: ack "${ack}" needs Kafka`)
+  if (ack === 'durable' && o.log === undefined) throw invalid('log', undefined, 'an object with at least { dir } for ack "durable"')
+  const batch = readObject(o.batch, 'batch')
+  rejectUnknownKeys(batch, 'batch', ['maxBytes', 'maxRecords', 'lingerMs'])
+  const sasl = o.sasl === undefined ? undefined : readSasl(o.sasl)
+  const tls = o.tls === undefined ? undefined : readObject(o.tls, 'tls')
+  return {
+    brokers,
+    clientId: readString(o.clientId, 'clientId', 'spillway'),
+    tls,
+    sasl,
+    ack,
+    log: o.log === undefined ? undefined : resolveLogOptions(o.log, 'log'),
+    memoryBytes: readInteger(o.memoryBytes, 'memoryBytes', 64 * MiB, { min: 64 * 1024 }),
+    maxEventBytes: readInteger(o.maxEventBytes, 'maxEventBytes', MiB, { min: 16, max: 64 * MiB }),
+    batch: {
+      maxBytes: readInteger(batch.maxBytes, 'batch.maxBytes', MiB, { min: 1024, max: 64 * MiB }),
+      maxRecords: readInteger(batch.maxRecords, 'batch.maxRecords', 10_000, { min: 1, max: 1_000_000 }),
+      lingerMs: readInteger(batch.lingerMs, 'batch.lingerMs', 5, { min: 0, max: 10_000 }),
+    },
+    deliveryTimeoutMs: readInteger(o.deliveryTimeoutMs, 'deliveryTimeoutMs', 10_000, { min: 10, max: 600_000 }),
+    breaker: resolveBreakerOptions(o.breaker, 'breaker'),
+    transportLingerMs: readInteger(o.transportLingerMs, 'transportLingerMs', 30_000, { min: 0 }),
+    churnPerMinute: readInteger(o.churnPerMinute, 'churnPerMinute', 60, { min: 1 }),
+  }
+}
+
+function readSasl(value: unknown): ProducerOptions['sasl'] {
+  const s = readObject(value, 'sasl')
+  rejectUnknownKeys(s, 'sasl', ['mechanism', 'username', 'password'])
+  return {
+    mechanism: readEnum(s.mechanism, 'sasl.mechanism', ['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512'] as const, 'PLAIN'),
+    username: readString(s.username, 'sasl.username'),
+    password: readString(s.password, 'sasl.password'),
+  }
+}

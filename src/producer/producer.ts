@@ -1,0 +1,526 @@
+/**
+ * The spillway producer: every send gets an immediate, honest answer. In `durable` mode an event is
+ * accepted once it is fsynced in the local log, and the request path never touches the Kafka client;
+ * a dispatcher delivers the log to Kafka behind it. See docs/producer.md and docs/guarantees.md.
+ */
+import dc from 'node:diagnostics_channel'
+import { EventEmitter, on } from 'node:events'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { Breaker, type BreakerState } from '../breaker/breaker.ts'
+import { isSpillwayError, SpillwayError } from '../errors.ts'
+import { DurableLog, type LogStats } from '../log/log.ts'
+import { StateMachine } from '../state-machine.ts'
+import { type MetricSpec, Registry, registerSourcedMetrics } from '../telemetry/metrics.ts'
+import { acquireTransport, type TransportLease, transportStats } from '../transport/registry.ts'
+import { type Backlog, MemoryBacklog } from './backlog.ts'
+import { Dispatcher, type PoisonedRecord } from './dispatcher.ts'
+import { encodeEnvelope, type Envelope, envelopeSize } from './envelope.ts'
+import { type AckMode, type ProducerOptions, type ResolvedProducerOptions, resolveProducerOptions } from './options.ts'
+import { uuidv7 } from './uuidv7.ts'
+
+/** One event handed to send(). */
+export interface EventInput {
+  /** Bytes, a string, or anything JSON-serialisable (sent as JSON). */
+  readonly value: Buffer | Uint8Array | string | number | boolean | object | null
+  readonly key?: string | Buffer
+  readonly headers?: Readonly<Record<string, string | Buffer>>
+  /** The caller's idempotency key; becomes the event id. Default: a new UUIDv7. */
+  readonly id?: string
+  /** Event time (ms or Date). Default: now. */
+  readonly timestamp?: number | Date
+}
+
+export type SendResult =
+  | { readonly status: 'accepted'; readonly id: string; readonly durable: boolean; readonly acked: boolean }
+  | { readonly status: 'refused'; readonly id: string | undefined; readonly error: SpillwayError }
+
+export interface SendOptions {
+  /** Refuse every event if any one is invalid. Default false. */
+  readonly atomic?: boolean
+}
+
+export type ProducerState = 'running' | 'closing' | 'closed'
+
+const LIFECYCLE: Record<ProducerState, readonly ProducerState[]> = {
+  running: ['closing'],
+  closing: ['closed'],
+  closed: [],
+}
+
+/** What the status stream yields. */
+export type ProducerStatus =
+  | { readonly type: 'breaker'; readonly from: BreakerState; readonly to: BreakerState; readonly reason: string }
+  | { readonly type: 'lifecycle'; readonly from: ProducerState; readonly to: ProducerState; readonly reason: string }
+  | { readonly type: 'dead-letter'; readonly id: string | undefined; readonly topic: string | undefined; readonly reason: string }
+  | { readonly type: 'delivery-failure'; readonly reason: string }
+
+export interface ProducerStats {
+  readonly state: ProducerState
+  readonly ack: AckMode
+  readonly breaker: BreakerState
+  readonly accepted: number
+  readonly refused: number
+  readonly refusedByCode: Readonly<Record<string, number>>
+  readonly delivered: number
+  readonly replayed: number
+  readonly deadLettered: number
+  readonly failedBatches: number
+  readonly rebuilds: number
+  readonly inflightBytes: number
+  readonly kafkaProducerInits: number
+  readonly transportsCreated: number
+  readonly log: LogStats | undefined
+  readonly memory: { readonly bytes: number; readonly records: number; readonly maxBytes: number } | undefined
+  readonly lastError: string | undefined
+}
+
+const channels = {
+  send: dc.channel('spillway:producer:send'),
+  refused: dc.channel('spillway:producer:refused'),
+}
+
+interface AckWaiter {
+  readonly end: bigint
+  readonly start: bigint
+  readonly poisoned: Map<bigint, string>
+  readonly resolve: () => void
+}
+
+const utf8 = new TextEncoder()
+
+function toBuffer(value: EventInput['value']): Buffer {
+  if (Buffer.isBuffer(value)) return value
+  if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength)
+  if (typeof value === 'string') return Buffer.from(utf8.encode(value))
+  return Buffer.from(JSON.stringify(value))
+}
+
+export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }> {
+  readonly options: ResolvedProducerOptions
+  readonly lifecycle: StateMachine<ProducerState>
+  readonly breaker: Breaker
+  readonly metrics: Registry
+  readonly #backlog: Backlog
+  readonly #log: DurableLog | undefined
+  readonly #deadLetterLog: DurableLog | undefined
+  readonly #memory: MemoryBacklog | undefined
+  readonly #lease: TransportLease | undefined
+  readonly #dispatcher: Dispatcher | undefined
+  #waiters: AckWaiter[] = []
+  #accepted = 0
+  #refused = 0
+  #refusedByCode: Record<string, number> = {}
+
+  /** @internal use createProducer() */
+  constructor(init: {
+    options: ResolvedProducerOptions
+    log: DurableLog | undefined
+    deadLetterLog: DurableLog | undefined
+    registry: Registry | undefined
+  }) {
+    super()
+    const options = init.options
+    this.options = options
+    this.lifecycle = new StateMachine<ProducerState>('producer', 'running', LIFECYCLE)
+    this.breaker = new Breaker(options.breaker)
+    this.metrics = init.registry ?? new Registry()
+    this.#log = init.log
+    this.#deadLetterLog = init.deadLetterLog
+    if (options.ack === 'durable') {
+      this.#backlog = init.log as DurableLog
+    } else {
+      this.#memory = new MemoryBacklog(options.memoryBytes)
+      this.#backlog = this.#memory
+    }
+    this.lifecycle.on('transition', (t) => this.emit('status', { type: 'lifecycle', ...t }))
+    this.breaker.machine.on('transition', (t) => this.emit('status', { type: 'breaker', ...t }))
+
+    if (options.brokers) {
+      const connection = {
+        brokers: options.brokers,
+        clientId: options.clientId,
+        requestTimeoutMs: Math.max(100, Math.floor(options.deliveryTimeoutMs / 2)),
+        ...(options.tls ? { tls: options.tls } : {}),
+        ...(options.sasl ? { sasl: options.sasl } : {}),
+      }
+      this.#lease = acquireTransport(connection, { lingerMs: options.transportLingerMs, churnPerMinute: options.churnPerMinute })
+      const lease = this.#lease
+      const markFile = init.log ? join(init.log.options.dir, 'dispatch-mark') : undefined
+      this.#dispatcher = new Dispatcher(
+        {
+          batchBytes: options.batch.maxBytes,
+          batchRecords: options.batch.maxRecords,
+          lingerMs: options.batch.lingerMs,
+          deadlineMs: options.deliveryTimeoutMs,
+        },
+        {
+          backlog: this.#backlog,
+          transport: () => lease.transport,
+          breaker: this.breaker,
+          deadLetter: (record) => this.#deadLetter(record),
+          ...(markFile ? { sentMark: sentMarkFile(markFile) } : {}),
+        },
+      )
+      this.#dispatcher.on('delivered', (next) => this.#settleWaiters(next))
+      this.#dispatcher.on('poisoned', (record) => {
+        for (const w of this.#waiters) if (record.seq >= w.start && record.seq < w.end) w.poisoned.set(record.seq, record.reason)
+      })
+      this.#dispatcher.on('failure', (reason) => this.emit('status', { type: 'delivery-failure', reason }))
+      this.#dispatcher.start()
+    }
+    this.#registerMetrics()
+  }
+
+  /**
+   * Admits events. Never waits on the Kafka client: `durable` answers after the local fsync, `memory`
+   * at once, `kafka` after Kafka's ack (refusing at once while the breaker is not closed).
+   */
+  async send(topic: string, events: readonly EventInput[], options: SendOptions = {}): Promise<SendResult[]> {
+    if (!this.lifecycle.is('running')) {
+      const error = new SpillwayError('SPW_ERR_CLOSED', 'the producer is closing or closed')
+      return events.map((e) => this.#refuse(e.id, error))
+    }
+    if (typeof topic !== 'string' || topic.length === 0 || topic.length > 249) {
+      const error = new SpillwayError('SPW_ERR_BAD_REQUEST', `topic must be a non-empty string of at most 249 characters`, {
+        details: { field: 'topic' },
+      })
+      return events.map((e) => this.#refuse(e.id, error))
+    }
+    const now = Date.now()
+    const prepared: ({ envelope: Envelope } | { error: SpillwayError; id: string | undefined })[] = events.map((e, i) =>
+      this.#prepare(topic, e, i, now),
+    )
+    const invalid = prepared.find((p): p is { error: SpillwayError; id: string | undefined } => 'error' in p)
+    if (invalid && options.atomic) {
+      return prepared.map((p) =>
+        'error' in p
+          ? this.#refuse(p.id, p.error)
+          : this.#refuse(
+              p.envelope.id,
+              new SpillwayError('SPW_ERR_BAD_REQUEST', 'refused because another event in the same request is invalid', {
+                details: { cause: invalid.error.code },
+              }),
+            ),
+      )
+    }
+    const valid = prepared.filter((p): p is { envelope: Envelope } => 'envelope' in p)
+    const results = new Map<string, SendResult>()
+    if (valid.length > 0) {
+      const outcome = await this.#admit(valid.map((v) => v.envelope))
+      valid.forEach((v, i) => results.set(v.envelope.id, outcome[i] as SendResult))
+    }
+    return prepared.map((p) => ('error' in p ? this.#refuse(p.id, p.error) : (results.get(p.envelope.id) as SendResult)))
+  }
+
+  #prepare(topic: string, e: EventInput, index: number, now: number): { envelope: Envelope } | { error: SpillwayError; id: string | undefined } {
+    const field = (name: string): string => `events[${index}].${name}`
+    const bad = (name: string, message: string): { error: SpillwayError; id: string | undefined } => ({
+      id: typeof e?.id === 'string' ? e.id : undefined,
+      error: new SpillwayError('SPW_ERR_BAD_REQUEST', `${field(name)} ${message}`, { details: { field: field(name) } }),
+    })
+    if (typeof e !== 'object' || e === null) return bad('', 'must be an object')
+    if (e.value === undefined) return bad('value', 'is required')
+    if (e.id !== undefined && (typeof e.id !== 'string' || e.id.length === 0 || Buffer.byteLength(e.id) > 200)) {
+      return bad('id', 'must be a string of 1 to 200 bytes')
+    }
+    if (e.key !== undefined && typeof e.key !== 'string' && !Buffer.isBuffer(e.key)) return bad('key', 'must be a string or bytes')
+    const headers: [string, Buffer][] = []
+    if (e.headers !== undefined) {
+      if (typeof e.headers !== 'object' || e.headers === null) return bad('headers', 'must be an object')
+      for (const [name, value] of Object.entries(e.headers)) {
+        if (typeof value !== 'string' && !Buffer.isBuffer(value)) return bad(`headers.${name}`, 'must be a string or bytes')
+        headers.push([name, typeof value === 'string' ? Buffer.from(value) : value])
+      }
+    }
+    let timestamp = now
+    if (e.timestamp !== undefined) {
+      timestamp = e.timestamp instanceof Date ? e.timestamp.getTime() : e.timestamp
+      if (!Number.isFinite(timestamp) || timestamp < 0) return bad('timestamp', 'must be a non-negative number of ms or a Date')
+    }
+    let value: Buffer
+    try {
+      value = toBuffer(e.value)
+    } catch (error) {
+      return bad('value', `cannot be serialised: ${(error as Error).message}`)
+    }
+    const envelope: Envelope = {
+      id: e.id ?? uuidv7(now),
+      topic,
+      key: e.key === undefined ? undefined : typeof e.key === 'string' ? Buffer.from(e.key) : e.key,
+      value,
+      headers,
+      timestamp: Math.floor(timestamp),
+    }
+    const size = envelopeSize(envelope)
+    if (size > this.options.maxEventBytes) {
+      return {
+        id: envelope.id,
+        error: new SpillwayError('SPW_ERR_RECORD_TOO_LARGE', `${field('value')}: the event is ${size} bytes, over maxEventBytes (${this.options.maxEventBytes})`, {
+          details: { field: field('value'), bytes: size, max: this.options.maxEventBytes },
+        }),
+      }
+    }
+    return { envelope }
+  }
+
+  async #admit(envelopes: Envelope[]): Promise<SendResult[]> {
+    const mode = this.options.ack
+    if (mode === 'kafka' && !this.breaker.isClosed()) {
+      const error = new SpillwayError('SPW_ERR_UNAVAILABLE', `Kafka is unavailable (breaker ${this.breaker.state}); retry later`, {
+        details: { retryAfterMs: Math.ceil(this.breaker.retryInMs()) || this.options.breaker.cooldownMs },
+      })
+      return envelopes.map((e) => this.#refuse(e.id, error))
+    }
+    let appended: { firstSeq: bigint; count: number }
+    try {
+      appended = await this.#backlog.append(envelopes.map(encodeEnvelope))
+    } catch (error) {
+      const mapped = this.#mapAppendError(error)
+      return envelopes.map((e) => this.#refuse(e.id, mapped))
+    }
+    if (mode !== 'kafka') {
+      this.#accepted += envelopes.length
+      if (channels.send.hasSubscribers) channels.send.publish({ count: envelopes.length, mode })
+      return envelopes.map((e) => ({ status: 'accepted', id: e.id, durable: mode === 'durable', acked: false }))
+    }
+    return await this.#awaitAck(envelopes, appended.firstSeq)
+  }
+
+  #mapAppendError(error: unknown): SpillwayError {
+    if (isSpillwayError(error, 'SPW_ERR_LOG_FULL')) {
+      return new SpillwayError('SPW_ERR_BACKPRESSURE', `the local log is full: ${error.message}`, { cause: error, details: error.details })
+    }
+    if (isSpillwayError(error, 'SPW_ERR_LOG_CLOSED')) return new SpillwayError('SPW_ERR_CLOSED', 'the producer is closing', { cause: error })
+    if (isSpillwayError(error)) return error
+    return new SpillwayError('SPW_ERR_LOG_IO', `append failed: ${(error as Error).message}`, { cause: error })
+  }
+
+  async #awaitAck(envelopes: Envelope[], firstSeq: bigint): Promise<SendResult[]> {
+    const end = firstSeq + BigInt(envelopes.length)
+    const poisoned = new Map<bigint, string>()
+    let timer: NodeJS.Timeout | undefined
+    const acked = await new Promise<boolean>((resolve) => {
+      const waiter: AckWaiter = { start: firstSeq, end, poisoned, resolve: () => resolve(true) }
+      this.#waiters.push(waiter)
+      if (this.#backlog.cursor.seq >= end) this.#settleWaiters(this.#backlog.cursor.seq)
+      timer = setTimeout(() => {
+        this.#waiters = this.#waiters.filter((w) => w !== waiter)
+        resolve(false)
+      }, this.options.deliveryTimeoutMs)
+    })
+    clearTimeout(timer)
+    return envelopes.map((e, i) => {
+      const reason = poisoned.get(firstSeq + BigInt(i))
+      if (reason !== undefined) {
+        return this.#refuse(e.id, new SpillwayError('SPW_ERR_POISON', `Kafka will not take this event: ${reason}`, { details: { reason } }))
+      }
+      if (!acked) {
+        return this.#refuse(
+          e.id,
+          new SpillwayError('SPW_ERR_TIMEOUT', `no ack from Kafka within ${this.options.deliveryTimeoutMs} ms; the event may still be delivered`, {
+            details: { deadlineMs: this.options.deliveryTimeoutMs },
+          }),
+        )
+      }
+      this.#accepted++
+      return { status: 'accepted', id: e.id, durable: false, acked: true }
+    })
+  }
+
+  #settleWaiters(next: bigint): void {
+    if (this.#waiters.length === 0) return
+    const keep: AckWaiter[] = []
+    for (const w of this.#waiters) {
+      if (w.end <= next) w.resolve()
+      else keep.push(w)
+    }
+    this.#waiters = keep
+  }
+
+  #refuse(id: string | undefined, error: SpillwayError): SendResult {
+    this.#refused++
+    this.#refusedByCode[error.code] = (this.#refusedByCode[error.code] ?? 0) + 1
+    if (channels.refused.hasSubscribers) channels.refused.publish({ id, code: error.code })
+    return { status: 'refused', id, error }
+  }
+
+  async #deadLetter(record: PoisonedRecord): Promise<void> {
+    const e = record.envelope
+    this.emit('status', { type: 'dead-letter', id: e?.id, topic: e?.topic, reason: record.reason })
+    if (!this.#deadLetterLog) return // memory/kafka modes: counted, reported on the status stream and to kafka-mode callers
+    const headers: [string, Buffer][] = [
+      ...(e?.headers ?? []).map(([k, v]) => [k, v] as [string, Buffer]),
+      ['spillway-dead-letter-reason', Buffer.from(record.reason)],
+      ['spillway-original-topic', Buffer.from(e?.topic ?? '')],
+    ]
+    const letter: Envelope = e
+      ? { ...e, headers }
+      : { id: `undecodable-${record.seq}`, topic: '', key: undefined, value: record.payload, headers, timestamp: Date.now() }
+    await this.#deadLetterLog.append([encodeEnvelope(letter)])
+  }
+
+  /** Waits until everything accepted so far is delivered, up to `timeoutMs`. False if time ran out. */
+  async flush(timeoutMs = this.options.deliveryTimeoutMs): Promise<boolean> {
+    if (!this.#dispatcher) return false
+    return await this.#dispatcher.drained(timeoutMs)
+  }
+
+  /**
+   * Stops intake, delivers what it can within `timeoutMs`, leaves the rest durable in the log, and
+   * always releases the Kafka transport, whatever happened before.
+   */
+  async close(timeoutMs = 10_000): Promise<void> {
+    if (!this.lifecycle.is('running')) return
+    this.lifecycle.transitionTo('closing', 'close() called')
+    try {
+      if (this.#dispatcher) {
+        if (this.breaker.isClosed()) await this.#dispatcher.drained(timeoutMs)
+        await this.#dispatcher.stop()
+      }
+      for (const w of this.#waiters) w.resolve()
+      this.#waiters = []
+    } finally {
+      // "must I close the transport?" does not depend on whether sending worked
+      await this.#lease?.release()
+      await this.#log?.close()
+      await this.#deadLetterLog?.close()
+      await this.#memory?.close()
+      this.lifecycle.transitionTo('closed', 'closed')
+    }
+  }
+
+  /** The status stream: breaker and lifecycle transitions, dead letters, delivery failures. */
+  async *statusStream(signal?: AbortSignal): AsyncIterable<ProducerStatus> {
+    for await (const [status] of on(this, 'status', signal ? { signal } : {})) yield status as ProducerStatus
+  }
+
+  stats(): ProducerStats {
+    const d = this.#dispatcher?.stats
+    const memory = this.#memory?.stats()
+    return {
+      state: this.lifecycle.state,
+      ack: this.options.ack,
+      breaker: this.breaker.state,
+      accepted: this.#accepted,
+      refused: this.#refused,
+      refusedByCode: { ...this.#refusedByCode },
+      delivered: d?.delivered ?? 0,
+      replayed: d?.replayed ?? 0,
+      deadLettered: d?.deadLettered ?? 0,
+      failedBatches: d?.failedBatches ?? 0,
+      rebuilds: d?.rebuilds ?? 0,
+      inflightBytes: d?.inflightBytes ?? 0,
+      kafkaProducerInits: this.#lease?.transport.initializations ?? 0,
+      transportsCreated: transportStats().created,
+      log: this.#log?.stats(),
+      memory: memory ? { ...memory, maxBytes: this.options.memoryBytes } : undefined,
+      lastError: d?.lastError,
+    }
+  }
+
+  #registerMetrics(): void {
+    const flat = (): Record<string, number | bigint | undefined> => {
+      const s = this.stats()
+      const log = s.log
+      return {
+        accepted: s.accepted,
+        refused: s.refused,
+        delivered: s.delivered,
+        replayed: s.replayed,
+        deadLettered: s.deadLettered,
+        failedBatches: s.failedBatches,
+        rebuilds: s.rebuilds,
+        inflightBytes: s.inflightBytes,
+        inflightMax: this.options.batch.maxBytes,
+        kafkaProducerInits: s.kafkaProducerInits,
+        transportsCreated: s.transportsCreated,
+        breakerOpen: s.breaker === 'closed' ? 0 : s.breaker === 'open' ? 1 : 0.5,
+        logSegments: log?.segments,
+        logBytes: log?.diskBytes,
+        logMaxBytes: log?.maxBytes,
+        logQueuedBytes: log?.queuedBytes,
+        logPending: log?.pendingRecords,
+        logOldestAge: log?.oldestPendingTimestamp === undefined ? 0 : (Date.now() - log.oldestPendingTimestamp) / 1000,
+        logFsyncs: log?.fsyncs,
+        logRefusedFull: log?.refusedFull,
+        logCorruptRegions: log?.corruptRegions,
+        memoryBytes: s.memory?.bytes,
+        memoryMaxBytes: s.memory?.maxBytes,
+      }
+    }
+    const specs: MetricSpec[] = [
+      { name: 'spillway_events_accepted_total', help: 'Events accepted by send()', type: 'counter', key: 'accepted' },
+      { name: 'spillway_events_refused_total', help: 'Events refused by send(), any reason', type: 'counter', key: 'refused' },
+      { name: 'spillway_events_delivered_total', help: 'Events acknowledged by Kafka', type: 'counter', key: 'delivered' },
+      { name: 'spillway_events_replayed_total', help: 'Events sent again after an ambiguous or partial failure or a crash (the only source of duplicates)', type: 'counter', key: 'replayed' },
+      { name: 'spillway_events_dead_lettered_total', help: 'Poison events moved to the dead-letter log', type: 'counter', key: 'deadLettered' },
+      { name: 'spillway_batches_failed_total', help: 'Batches Kafka did not fully acknowledge', type: 'counter', key: 'failedBatches' },
+      { name: 'spillway_transport_rebuilds_total', help: 'Kafka producers rebuilt after a fatal error', type: 'counter', key: 'rebuilds' },
+      { name: 'spillway_kafka_producer_inits_total', help: 'Kafka producers created by the shared transport', type: 'counter', key: 'kafkaProducerInits' },
+      { name: 'spillway_transports_created_total', help: 'Shared transports created in this process', type: 'counter', key: 'transportsCreated' },
+      { name: 'spillway_inflight_bytes', help: 'Bytes in the batch being sent', type: 'gauge', key: 'inflightBytes' },
+      { name: 'spillway_inflight_max_bytes', help: 'Bound on in-flight bytes (batch.maxBytes)', type: 'gauge', key: 'inflightMax' },
+      { name: 'spillway_breaker_open', help: 'Breaker state: 0 closed, 0.5 half-open, 1 open', type: 'gauge', key: 'breakerOpen' },
+      { name: 'spillway_log_segments', help: 'Segment files in the local log', type: 'gauge', key: 'logSegments' },
+      { name: 'spillway_log_bytes', help: 'Bytes on disk in the local log', type: 'gauge', key: 'logBytes' },
+      { name: 'spillway_log_max_bytes', help: 'Disk budget of the local log', type: 'gauge', key: 'logMaxBytes' },
+      { name: 'spillway_log_queued_bytes', help: 'Bytes accepted and waiting for the next write+fsync', type: 'gauge', key: 'logQueuedBytes' },
+      { name: 'spillway_log_pending_records', help: 'Records in the log not yet delivered', type: 'gauge', key: 'logPending' },
+      { name: 'spillway_log_oldest_pending_seconds', help: 'Age of the oldest undelivered record', type: 'gauge', key: 'logOldestAge' },
+      { name: 'spillway_log_fsyncs_total', help: 'fdatasync calls (group commits)', type: 'counter', key: 'logFsyncs' },
+      { name: 'spillway_log_refused_full_total', help: 'Appends refused because the disk budget or disk was full', type: 'counter', key: 'logRefusedFull' },
+      { name: 'spillway_log_corrupt_regions_total', help: 'Damaged regions found and skipped', type: 'counter', key: 'logCorruptRegions' },
+      { name: 'spillway_memory_bytes', help: 'Bytes held by the memory/kafka-mode backlog', type: 'gauge', key: 'memoryBytes' },
+      { name: 'spillway_memory_max_bytes', help: 'Memory budget (memoryBytes)', type: 'gauge', key: 'memoryMaxBytes' },
+    ]
+    registerSourcedMetrics(this.metrics, specs, flat)
+  }
+}
+
+function sentMarkFile(path: string): { read(): bigint; write(seq: bigint): void } {
+  const buffer = Buffer.alloc(8)
+  return {
+    read() {
+      try {
+        const bytes = readFileSync(path)
+        return bytes.length === 8 ? bytes.readBigUInt64BE(0) : -1n
+      } catch {
+        return -1n
+      }
+    },
+    write(seq) {
+      // page cache is enough: it survives kill -9, and after a power loss an undercount of replays is the only effect
+      buffer.writeBigUInt64BE(seq)
+      try {
+        writeFileSync(path, buffer)
+      } catch {
+        // counting replays is best effort; delivery does not depend on it
+      }
+    },
+  }
+}
+
+/** Creates a producer. With `ack: 'durable'` it opens (and recovers) the local log first. */
+export async function createProducer(options: ProducerOptions & { readonly registry?: Registry }): Promise<SpillwayProducer> {
+  const { registry, ...rest } = options
+  const resolved = resolveProducerOptions(rest)
+  let log: DurableLog | undefined
+  let deadLetterLog: DurableLog | undefined
+  if (resolved.log) {
+    log = await DurableLog.open(resolved.log)
+    try {
+      deadLetterLog = await DurableLog.open({
+        dir: join(resolved.log.dir, 'dead-letter'),
+        fsync: resolved.log.fsync,
+        maxBytes: Math.max(4096, Math.floor(resolved.log.maxBytes / 4)),
+        maxRecordBytes: resolved.log.maxRecordBytes + 4096,
+        segmentBytes: Math.min(resolved.log.segmentBytes, 16 * 1024 * 1024),
+      })
+    } catch (error) {
+      await log.close()
+      throw error
+    }
+  }
+  return new SpillwayProducer({ options: resolved, log, deadLetterLog, registry })
+}

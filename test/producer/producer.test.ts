@@ -1,0 +1,146 @@
+import assert from 'node:assert/strict'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { test } from 'node:test'
+import { createProducer, type SpillwayProducer } from '../../src/producer/producer.ts'
+import { createTopic, readTopic, testKafka } from '../helpers/kafka.ts'
+
+async function tempDir(t: { after: (fn: () => Promise<void>) => void }): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'spillway-producer-'))
+  t.after(() => rm(dir, { recursive: true, force: true }))
+  return dir
+}
+
+function header(message: { headerEntries: [Buffer, Buffer][] }, name: string): string | undefined {
+  return message.headerEntries.find(([k]) => k.toString() === name)?.[1].toString()
+}
+
+test('durable mode: accepted after fsync, delivered with spillway-id, per-key order, Java partitioning', async (t) => {
+  const kafka = testKafka()
+  const topic = await createTopic(t, 'durable', { partitions: 4 })
+  const dir = await tempDir(t)
+  const producer = await createProducer({ brokers: kafka.bootstrap, log: { dir }, transportLingerMs: 0 })
+  t.after(() => producer.close())
+  const results = []
+  for (let i = 0; i < 50; i++) {
+    const batch = Array.from({ length: 20 }, (_, j) => ({ key: `user-${(i * 20 + j) % 7}`, value: { n: i * 20 + j } }))
+    results.push(...(await producer.send(topic, batch)))
+  }
+  assert.ok(results.every((r) => r.status === 'accepted' && r.durable && !r.acked))
+  assert.ok(await producer.flush(20_000), 'everything delivered')
+  const messages = await readTopic(topic, { expected: 1000, idleMs: 1000 })
+  assert.equal(messages.length, 1000)
+  const ids = new Set(results.map((r) => r.id))
+  const lastPerKey = new Map<string, number>()
+  const { partitionForKey } = await import('../../src/producer/partitioner.ts')
+  for (const m of messages) {
+    const id = header(m, 'spillway-id')
+    assert.ok(id && ids.has(id), 'every record carries its admission id')
+    const n = (JSON.parse(m.value.toString()) as { n: number }).n
+    const key = m.key.toString()
+    assert.ok((lastPerKey.get(key) ?? -1) < n, 'per-key order')
+    lastPerKey.set(key, n)
+    assert.equal(m.partition, partitionForKey(m.key, 4), 'partition matches the Java default partitioner')
+  }
+  assert.equal(producer.stats().delivered, 1000)
+  assert.equal(producer.stats().log?.pendingRecords, 0n)
+})
+
+test('kafka mode acks after Kafka; memory mode answers at once and says it is not durable', async (t) => {
+  const kafka = testKafka()
+  const topic = await createTopic(t, 'modes')
+  const kafkaMode = await createProducer({ brokers: kafka.bootstrap, ack: 'kafka', transportLingerMs: 0 })
+  t.after(() => kafkaMode.close())
+  const [acked] = await kafkaMode.send(topic, [{ value: 'k', id: 'caller-key-1' }])
+  assert.deepEqual(acked, { status: 'accepted', id: 'caller-key-1', durable: false, acked: true })
+  const memory = await createProducer({ brokers: kafka.bootstrap, ack: 'memory', transportLingerMs: 0 })
+  t.after(() => memory.close())
+  const [m] = await memory.send(topic, [{ value: 'm' }])
+  assert.equal(m?.status, 'accepted')
+  assert.ok(m?.status === 'accepted' && m.durable === false && m.acked === false)
+  assert.ok(await memory.flush(10_000))
+  const values = (await readTopic(topic, { expected: 2, idleMs: 800 })).map((r) => r.value.toString()).sort()
+  assert.deepEqual(values, ['k', 'm'])
+})
+
+test('invalid events are refused with a coded error naming the field; atomic refuses the whole request', async (t) => {
+  const dir = await tempDir(t)
+  const producer = await createProducer({ log: { dir }, maxEventBytes: 1024 })
+  t.after(() => producer.close())
+  const results = await producer.send('t', [
+    { value: 'ok' },
+    { value: 'x'.repeat(2000) },
+    { key: 5 as unknown as string, value: 'bad key' },
+    { value: undefined as unknown as string },
+  ])
+  assert.equal(results[0]?.status, 'accepted')
+  assert.ok(results[1]?.status === 'refused' && results[1].error.code === 'SPW_ERR_RECORD_TOO_LARGE')
+  assert.ok(results[2]?.status === 'refused' && results[2].error.message.includes('events[2].key'))
+  assert.ok(results[3]?.status === 'refused' && results[3].error.message.includes('events[3].value is required'))
+  const atomic = await producer.send('t', [{ value: 'fine' }, { value: 'x'.repeat(2000) }], { atomic: true })
+  assert.ok(atomic.every((r) => r.status === 'refused'))
+  assert.equal(producer.stats().log?.pendingRecords, 1n, 'only the single valid non-atomic event was written')
+})
+
+test('options are validated with the key, the value and what is allowed', async () => {
+  await assert.rejects(createProducer({ ack: 'sometimes' as 'durable', log: { dir: '/tmp/x' } }), {
+    code: 'SPW_ERR_INVALID_OPTION',
+    message: 'option ack is "sometimes"; expected one of "durable", "kafka", "memory"',
+  })
+  await assert.rejects(createProducer({ ack: 'kafka' }), { message: /option brokers is undefined; expected a broker list/ })
+  await assert.rejects(createProducer({ brokers: ['nohost'], log: { dir: '/tmp/x' } }), { message: /"host:port" entries/ })
+  await assert.rejects(createProducer({ log: { dir: '/tmp/x' }, batch: { maxBytes: 1 } }), { message: /batch.maxBytes is 1/ })
+})
+
+test('poison records go to the dead-letter log with the reason and never block the records behind them', async (t) => {
+  const kafka = testKafka()
+  const topic = await createTopic(t, 'poison', { config: { 'max.message.bytes': '2048' } })
+  const dir = await tempDir(t)
+  const producer: SpillwayProducer = await createProducer({ brokers: kafka.bootstrap, log: { dir }, transportLingerMs: 0 })
+  t.after(() => producer.close())
+  const dead: string[] = []
+  producer.on('status', (s) => {
+    if (s.type === 'dead-letter') dead.push(s.reason)
+  })
+  await producer.send(topic, [{ value: 'before' }, { value: 'y'.repeat(10_000), headers: { origin: 'test' } }, { value: 'after' }])
+  await producer.send('no-such-topic-here', [{ value: 'lost?' }])
+  await producer.send(topic, [{ value: 'last' }])
+  assert.ok(await producer.flush(20_000), `the line keeps moving past poison: ${JSON.stringify(producer.stats(), (_, v) => (typeof v === 'bigint' ? String(v) : v))}`)
+  const values = (await readTopic(topic, { expected: 3, idleMs: 800 })).map((r) => r.value.toString())
+  assert.deepEqual(values, ['before', 'after', 'last'])
+  assert.equal(producer.stats().deadLettered, 2)
+  assert.ok(dead.some((r) => r.includes('MESSAGE_TOO_LARGE') || r.includes('RECORD_LIST_TOO_LARGE')), dead.join('; '))
+  assert.ok(dead.some((r) => r.includes('does not exist')))
+  await producer.close()
+  const { dumpLog } = await import('../../src/log/inspect.ts')
+  const { decodeEnvelope } = await import('../../src/producer/envelope.ts')
+  const letters = []
+  for await (const r of dumpLog(join(dir, 'dead-letter'))) letters.push(decodeEnvelope(r.payload))
+  assert.equal(letters.length, 2)
+  const big = letters.find((l) => l.topic === topic)
+  assert.ok(big)
+  assert.equal(big.headers.find(([k]) => k === 'origin')?.[1].toString(), 'test', 'original headers kept')
+  assert.ok(big.headers.some(([k]) => k === 'spillway-dead-letter-reason'))
+})
+
+test('restart: undelivered records in the log are delivered after start, in order, with the same ids', async (t) => {
+  const kafka = testKafka()
+  const topic = await createTopic(t, 'restart')
+  const dir = await tempDir(t)
+  const offline = await createProducer({ log: { dir } })
+  const accepted = await offline.send(topic, Array.from({ length: 100 }, (_, i) => ({ value: String(i) })))
+  await offline.close()
+  const online = await createProducer({ brokers: kafka.bootstrap, log: { dir }, transportLingerMs: 0 })
+  t.after(() => online.close())
+  assert.ok(await online.flush(20_000))
+  const messages = await readTopic(topic, { expected: 100, idleMs: 800 })
+  assert.deepEqual(
+    messages.map((m) => m.value.toString()),
+    Array.from({ length: 100 }, (_, i) => String(i)),
+  )
+  assert.deepEqual(
+    messages.map((m) => header(m, 'spillway-id')),
+    accepted.map((a) => a.id),
+  )
+})
