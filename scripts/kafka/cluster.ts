@@ -254,9 +254,14 @@ export class KafkaCluster {
     if (node.process && node.process.exitCode === null) return
     const logOffset = existsSync(node.logFile) ? readFileSync(node.logFile).length : 0
     const fd = openSync(node.logFile, 'a')
+    // Brokers run under `nice`: on a 2-core machine they are background load, and every JVM thread
+    // inherits the lower priority, so latency-sensitive client processes are scheduled first.
     const child = spawn(
-      'java',
+      'nice',
       [
+        '-n',
+        '10',
+        'java',
         `-Xmx${this.#options.heapMb}m`,
         '-Xms128m',
         '-XX:+UseSerialGC',

@@ -51,7 +51,10 @@ export function resolveBreakerOptions(input: unknown, prefix = 'breaker'): Resol
 }
 
 /** What the caller may do now. */
-export type Permit = { readonly kind: 'send' } | { readonly kind: 'probe' } | { readonly kind: 'wait'; readonly retryInMs: number }
+export type Permit =
+  | { readonly kind: 'send' }
+  | { readonly kind: 'probe' }
+  | { readonly kind: 'wait'; readonly retryInMs: number }
 
 export class Breaker {
   readonly machine: StateMachine<BreakerState>
@@ -63,7 +66,11 @@ export class Breaker {
   #probeOut = false
   #lastOutcome: 'success' | 'failure' | undefined
 
-  constructor(options: BreakerOptions = {}, now: () => number = () => performance.now(), random: () => number = Math.random) {
+  constructor(
+    options: BreakerOptions = {},
+    now: () => number = () => performance.now(),
+    random: () => number = Math.random,
+  ) {
     this.options = resolveBreakerOptions(options)
     this.#now = now
     this.#random = random
@@ -112,7 +119,10 @@ export class Breaker {
     if (state === 'open') return
     this.#probeOut = false
     this.#openings++
-    const base = Math.min(this.options.maxCooldownMs, this.options.cooldownMs * 2 ** Math.min(30, this.#openings - 1))
+    const base = Math.min(
+      this.options.maxCooldownMs,
+      this.options.cooldownMs * 2 ** Math.min(30, this.#openings - 1),
+    )
     const cooldown = base * (1 - this.options.jitter * this.#random())
     this.#reopenAt = this.#now() + cooldown
     this.machine.transitionTo('open', reason)

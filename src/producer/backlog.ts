@@ -50,7 +50,8 @@ export class MemoryBacklog extends EventEmitter<{ durable: [] }> implements Back
   }
 
   append(payloads: readonly Buffer[]): Promise<AppendResult> {
-    if (this.#closed) return Promise.reject(new SpillwayError('SPW_ERR_CLOSED', 'the in-memory backlog is closed'))
+    if (this.#closed)
+      return Promise.reject(new SpillwayError('SPW_ERR_CLOSED', 'the in-memory backlog is closed'))
     let bytes = 0
     for (const p of payloads) bytes += p.length
     if (this.#bytes + bytes > this.maxBytes) {
@@ -81,7 +82,12 @@ export class MemoryBacklog extends EventEmitter<{ durable: [] }> implements Back
       let index = this.#head + Number(position - firstSeq)
       while (index < this.#records.length && out.length < maxRecords && bytes < maxBytes) {
         const r = this.#records[index] as Held
-        out.push({ seq: r.seq, timestamp: r.timestamp, payload: r.payload, next: { seq: r.seq + 1n, segment: 0n, offset: 0 } })
+        out.push({
+          seq: r.seq,
+          timestamp: r.timestamp,
+          payload: r.payload,
+          next: { seq: r.seq + 1n, segment: 0n, offset: 0 },
+        })
         bytes += r.payload.length
         index++
       }

@@ -13,7 +13,12 @@ import { EventEmitter } from 'node:events'
 import type { Breaker } from '../breaker/breaker.ts'
 import type { LogPosition, LogRecord } from '../log/log.ts'
 import { withDeadline } from '../transport/deadline.ts'
-import { type OutboundRecord, type RecordOutcome, type Transport, TransportError } from '../transport/transport.ts'
+import {
+  type OutboundRecord,
+  type RecordOutcome,
+  type Transport,
+  TransportError,
+} from '../transport/transport.ts'
 import type { Backlog, BacklogReader } from './backlog.ts'
 import { decodeEnvelope, type Envelope, ID_HEADER } from './envelope.ts'
 import { partitionForKey } from './partitioner.ts'
@@ -65,7 +70,11 @@ const channels = {
   deadLetter: dc.channel('spillway:dispatcher:dead-letter'),
 }
 
-export class Dispatcher extends EventEmitter<{ delivered: [nextSeq: bigint]; poisoned: [PoisonedRecord]; failure: [reason: string] }> {
+export class Dispatcher extends EventEmitter<{
+  delivered: [nextSeq: bigint]
+  poisoned: [PoisonedRecord]
+  failure: [reason: string]
+}> {
   readonly options: DispatcherOptions
   readonly stats: DispatcherStats = {
     delivered: 0,
@@ -83,6 +92,7 @@ export class Dispatcher extends EventEmitter<{ delivered: [nextSeq: bigint]; poi
   #running: Promise<void> | undefined
   #stopping = false
   #wake: (() => void) | undefined
+  #stopWake: (() => void) | undefined
   #replayBelow: bigint
   #roundRobin = 0
   #idle = false
@@ -113,7 +123,7 @@ export class Dispatcher extends EventEmitter<{ delivered: [nextSeq: bigint]; poi
   /** Stops after the batch in flight (bounded by its deadline). */
   async stop(): Promise<void> {
     this.#stopping = true
-    this.#wake?.()
+    this.#stopWake?.()
     await this.#running
     this.#running = undefined
     await this.#reader?.close()
@@ -123,48 +133,62 @@ export class Dispatcher extends EventEmitter<{ delivered: [nextSeq: bigint]; poi
   async drained(ms: number): Promise<boolean> {
     const deadline = performance.now() + ms
     while (performance.now() < deadline) {
-      if (this.#idle && this.#reader && this.#reader.position.seq <= this.#deps.backlog.cursor.seq) return true
+      if (this.#idle && this.#reader && this.#reader.position.seq <= this.#deps.backlog.cursor.seq)
+        return true
       await new Promise((r) => setTimeout(r, 10))
     }
     return false
   }
 
-  #sleep(ms: number): Promise<void> {
+  /** Sleeps for `ms`; new records end the sleep early only when `wakeOnData` (never during a cooldown). */
+  #sleep(ms: number, wakeOnData: boolean): Promise<void> {
     return new Promise((resolve) => {
       const timer = setTimeout(done, ms)
+      const self = this
       function done(): void {
         clearTimeout(timer)
+        self.#wake = undefined
+        self.#stopWake = undefined
         resolve()
       }
-      this.#wake = () => {
-        this.#wake = undefined
-        done()
-      }
+      this.#stopWake = done
+      this.#wake = wakeOnData ? done : undefined
     })
   }
 
   async #loop(): Promise<void> {
     const reader = this.#reader as BacklogReader
     while (!this.#stopping) {
+      // While the breaker cools down, do not even read: new appends must not cost O(backlog) work each.
+      const cooling = this.#deps.breaker.retryInMs()
+      if (cooling > 0) {
+        await this.#sleep(Math.min(cooling, 1000), false)
+        continue
+      }
       const start = reader.position
       let records: LogRecord[]
       try {
-        records = await reader.read({ maxBytes: this.options.batchBytes, maxRecords: this.options.batchRecords })
+        records = await reader.read({
+          maxBytes: this.options.batchBytes,
+          maxRecords: this.options.batchRecords,
+        })
       } catch (error) {
         this.stats.lastError = `reading the backlog failed: ${(error as Error).message}`
-        await this.#sleep(this.options.lingerMs * 10)
+        await this.#sleep(this.options.lingerMs * 10 + 10, false)
         continue
       }
       if (records.length === 0) {
         this.#idle = true
-        await this.#sleep(this.options.lingerMs)
+        await this.#sleep(1000, true)
+        // linger briefly after new records arrive, so a trickle still leaves in batches
+        if (this.options.lingerMs > 0 && !this.#stopping) await this.#sleep(this.options.lingerMs, false)
         continue
       }
       this.#idle = false
       const permit = this.#deps.breaker.acquire()
       if (permit.kind === 'wait') {
         reader.rewind(start)
-        await this.#sleep(Math.min(permit.retryInMs, 1000))
+        await this.#sleep(Math.min(permit.retryInMs, 1000), false)
         continue
       }
       await this.#deliver(records, reader, start)
@@ -230,7 +254,10 @@ export class Dispatcher extends EventEmitter<{ delivered: [nextSeq: bigint]; poi
       const headers: [string, Buffer][] = [[ID_HEADER, Buffer.from(e.id)]]
       for (const [k, v] of e.headers) if (k !== ID_HEADER) headers.push([k, v])
       if (this.options.topicOverride) headers.push(['spillway-original-topic', Buffer.from(e.topic)])
-      outbound.push({ index: i, record: { topic, partition, key: e.key, value: e.value, headers, timestamp: e.timestamp } })
+      outbound.push({
+        index: i,
+        record: { topic, partition, key: e.key, value: e.value, headers, timestamp: e.timestamp },
+      })
     }
 
     let bytes = 0
@@ -254,13 +281,21 @@ export class Dispatcher extends EventEmitter<{ delivered: [nextSeq: bigint]; poi
           'send',
         )
       } catch (error) {
-        outcomes = outbound.map(() => ({ kind: 'error', errorClass: 'retriable', reason: (error as Error).message, ambiguous: true }))
+        outcomes = outbound.map(() => ({
+          kind: 'error',
+          errorClass: 'retriable',
+          reason: (error as Error).message,
+          ambiguous: true,
+        }))
       }
     }
     this.stats.inflightBytes = 0
     const byIndex = new Map<number, RecordOutcome>()
     outbound.forEach((o, k) => {
-      byIndex.set(o.index, outcomes[k] ?? { kind: 'error', errorClass: 'retriable', reason: 'no outcome', ambiguous: true })
+      byIndex.set(
+        o.index,
+        outcomes[k] ?? { kind: 'error', errorClass: 'retriable', reason: 'no outcome', ambiguous: true },
+      )
     })
     for (const [i, outcome] of byIndex) {
       if (outcome.kind === 'error' && outcome.errorClass === 'poison') {
@@ -268,7 +303,10 @@ export class Dispatcher extends EventEmitter<{ delivered: [nextSeq: bigint]; poi
         poison.set(i, outcome.reason)
       }
     }
-    if (poison.size > 0 && [...byIndex.values()].some((o) => o.kind === 'error' && o.errorClass === 'poison')) {
+    if (
+      poison.size > 0 &&
+      [...byIndex.values()].some((o) => o.kind === 'error' && o.errorClass === 'poison')
+    ) {
       await this.#isolatePoison(outbound, byIndex, poison)
     }
 
@@ -287,11 +325,20 @@ export class Dispatcher extends EventEmitter<{ delivered: [nextSeq: bigint]; poi
       const reason = poison.get(i)
       if (reason === undefined) continue
       const record = records[i] as LogRecord
-      const poisoned: PoisonedRecord = { seq: record.seq, envelope: envelopes[i], payload: record.payload, reason }
+      const poisoned: PoisonedRecord = {
+        seq: record.seq,
+        envelope: envelopes[i],
+        payload: record.payload,
+        reason,
+      }
       try {
         await this.#deps.deadLetter(poisoned)
       } catch (error) {
-        this.#fail(`dead-lettering failed: ${(error as Error).message}`, reader, i === 0 ? start : (records[i - 1] as LogRecord).next)
+        this.#fail(
+          `dead-lettering failed: ${(error as Error).message}`,
+          reader,
+          i === 0 ? start : (records[i - 1] as LogRecord).next,
+        )
         await this.#commit(records, i, countPoison(poison, i))
         return
       }
@@ -310,7 +357,10 @@ export class Dispatcher extends EventEmitter<{ delivered: [nextSeq: bigint]; poi
       }
       if (failed?.kind === 'error' && failed.errorClass === 'fatal') {
         this.stats.rebuilds++
-        await this.#deps.transport().rebuild(reason).catch(() => undefined)
+        await this.#deps
+          .transport()
+          .rebuild(reason)
+          .catch(() => undefined)
       }
       this.#fail(reason, reader, firstFail === 0 ? start : (records[firstFail - 1] as LogRecord).next)
       return
@@ -334,8 +384,15 @@ export class Dispatcher extends EventEmitter<{ delivered: [nextSeq: bigint]; poi
       const [outcome] = await this.#deps
         .transport()
         .send([s.record], this.options.deadlineMs)
-        .catch((): RecordOutcome[] => [{ kind: 'error', errorClass: 'retriable', reason: 'isolation send failed', ambiguous: true }])
-      const result = outcome ?? { kind: 'error', errorClass: 'retriable', reason: 'no outcome', ambiguous: true }
+        .catch((): RecordOutcome[] => [
+          { kind: 'error', errorClass: 'retriable', reason: 'isolation send failed', ambiguous: true },
+        ])
+      const result = outcome ?? {
+        kind: 'error',
+        errorClass: 'retriable',
+        reason: 'no outcome',
+        ambiguous: true,
+      }
       byIndex.set(s.index, result)
       if (result.kind === 'error' && result.errorClass === 'poison') poison.set(s.index, result.reason)
       else poison.delete(s.index)

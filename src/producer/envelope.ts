@@ -25,7 +25,18 @@ export interface Envelope {
 const VERSION = 1
 
 export function envelopeSize(e: Envelope): number {
-  let size = 1 + 1 + Buffer.byteLength(e.id) + 2 + Buffer.byteLength(e.topic) + 4 + (e.key?.length ?? 0) + 4 + e.value.length + 8 + 2
+  let size =
+    1 +
+    1 +
+    Buffer.byteLength(e.id) +
+    2 +
+    Buffer.byteLength(e.topic) +
+    4 +
+    (e.key?.length ?? 0) +
+    4 +
+    e.value.length +
+    8 +
+    2
   for (const [name, value] of e.headers) size += 2 + Buffer.byteLength(name) + 4 + value.length
   return size
 }

@@ -1,5 +1,9 @@
 /** Options of createProducer(): schema, defaults and validation with readable errors. */
-import { type BreakerOptions, resolveBreakerOptions, type ResolvedBreakerOptions } from '../breaker/breaker.ts'
+import {
+  type BreakerOptions,
+  type ResolvedBreakerOptions,
+  resolveBreakerOptions,
+} from '../breaker/breaker.ts'
 import { type LogOptions, type ResolvedLogOptions, resolveLogOptions } from '../log/options.ts'
 import {
   invalid,
@@ -18,7 +22,11 @@ export interface ProducerOptions {
   readonly brokers?: readonly string[]
   readonly clientId?: string
   readonly tls?: Readonly<Record<string, unknown>>
-  readonly sasl?: { readonly mechanism: 'PLAIN' | 'SCRAM-SHA-256' | 'SCRAM-SHA-512'; readonly username: string; readonly password: string }
+  readonly sasl?: {
+    readonly mechanism: 'PLAIN' | 'SCRAM-SHA-256' | 'SCRAM-SHA-512'
+    readonly username: string
+    readonly password: string
+  }
   /** When send() answers. Default 'durable'. */
   readonly ack?: AckMode
   /** The local log (required for 'durable'). */
@@ -79,8 +87,10 @@ export function resolveProducerOptions(input: unknown): ResolvedProducerOptions 
   for (const b of brokers ?? []) {
     if (!/^[^:\s]+:\d{1,5}$/.test(b)) throw invalid('brokers', b, '"host:port" entries')
   }
-  if (ack !== 'durable' && brokers === undefined) throw invalid('brokers', undefined, `a broker list: ack "${ack}" needs Kafka`)
-  if (ack === 'durable' && o.log === undefined) throw invalid('log', undefined, 'an object with at least { dir } for ack "durable"')
+  if (ack !== 'durable' && brokers === undefined)
+    throw invalid('brokers', undefined, `a broker list: ack "${ack}" needs Kafka`)
+  if (ack === 'durable' && o.log === undefined)
+    throw invalid('log', undefined, 'an object with at least { dir } for ack "durable"')
   const batch = readObject(o.batch, 'batch')
   rejectUnknownKeys(batch, 'batch', ['maxBytes', 'maxRecords', 'lingerMs'])
   const sasl = o.sasl === undefined ? undefined : readSasl(o.sasl)
@@ -99,7 +109,10 @@ export function resolveProducerOptions(input: unknown): ResolvedProducerOptions 
       maxRecords: readInteger(batch.maxRecords, 'batch.maxRecords', 10_000, { min: 1, max: 1_000_000 }),
       lingerMs: readInteger(batch.lingerMs, 'batch.lingerMs', 5, { min: 0, max: 10_000 }),
     },
-    deliveryTimeoutMs: readInteger(o.deliveryTimeoutMs, 'deliveryTimeoutMs', 10_000, { min: 10, max: 600_000 }),
+    deliveryTimeoutMs: readInteger(o.deliveryTimeoutMs, 'deliveryTimeoutMs', 10_000, {
+      min: 10,
+      max: 600_000,
+    }),
     breaker: resolveBreakerOptions(o.breaker, 'breaker'),
     transportLingerMs: readInteger(o.transportLingerMs, 'transportLingerMs', 30_000, { min: 0 }),
     churnPerMinute: readInteger(o.churnPerMinute, 'churnPerMinute', 60, { min: 1 }),
@@ -110,7 +123,12 @@ function readSasl(value: unknown): ProducerOptions['sasl'] {
   const s = readObject(value, 'sasl')
   rejectUnknownKeys(s, 'sasl', ['mechanism', 'username', 'password'])
   return {
-    mechanism: readEnum(s.mechanism, 'sasl.mechanism', ['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512'] as const, 'PLAIN'),
+    mechanism: readEnum(
+      s.mechanism,
+      'sasl.mechanism',
+      ['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512'] as const,
+      'PLAIN',
+    ),
     username: readString(s.username, 'sasl.username'),
     password: readString(s.password, 'sasl.password'),
   }

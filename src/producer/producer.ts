@@ -15,8 +15,13 @@ import { type MetricSpec, Registry, registerSourcedMetrics } from '../telemetry/
 import { acquireTransport, type TransportLease, transportStats } from '../transport/registry.ts'
 import { type Backlog, MemoryBacklog } from './backlog.ts'
 import { Dispatcher, type PoisonedRecord } from './dispatcher.ts'
-import { encodeEnvelope, type Envelope, envelopeSize } from './envelope.ts'
-import { type AckMode, type ProducerOptions, type ResolvedProducerOptions, resolveProducerOptions } from './options.ts'
+import { type Envelope, encodeEnvelope, envelopeSize } from './envelope.ts'
+import {
+  type AckMode,
+  type ProducerOptions,
+  type ResolvedProducerOptions,
+  resolveProducerOptions,
+} from './options.ts'
 import { uuidv7 } from './uuidv7.ts'
 
 /** One event handed to send(). */
@@ -50,9 +55,24 @@ const LIFECYCLE: Record<ProducerState, readonly ProducerState[]> = {
 
 /** What the status stream yields. */
 export type ProducerStatus =
-  | { readonly type: 'breaker'; readonly from: BreakerState; readonly to: BreakerState; readonly reason: string }
-  | { readonly type: 'lifecycle'; readonly from: ProducerState; readonly to: ProducerState; readonly reason: string }
-  | { readonly type: 'dead-letter'; readonly id: string | undefined; readonly topic: string | undefined; readonly reason: string }
+  | {
+      readonly type: 'breaker'
+      readonly from: BreakerState
+      readonly to: BreakerState
+      readonly reason: string
+    }
+  | {
+      readonly type: 'lifecycle'
+      readonly from: ProducerState
+      readonly to: ProducerState
+      readonly reason: string
+    }
+  | {
+      readonly type: 'dead-letter'
+      readonly id: string | undefined
+      readonly topic: string | undefined
+      readonly reason: string
+    }
   | { readonly type: 'delivery-failure'; readonly reason: string }
 
 export interface ProducerStats {
@@ -144,7 +164,10 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
         ...(options.tls ? { tls: options.tls } : {}),
         ...(options.sasl ? { sasl: options.sasl } : {}),
       }
-      this.#lease = acquireTransport(connection, { lingerMs: options.transportLingerMs, churnPerMinute: options.churnPerMinute })
+      this.#lease = acquireTransport(connection, {
+        lingerMs: options.transportLingerMs,
+        churnPerMinute: options.churnPerMinute,
+      })
       const lease = this.#lease
       const markFile = init.log ? join(init.log.options.dir, 'dispatch-mark') : undefined
       this.#dispatcher = new Dispatcher(
@@ -164,7 +187,8 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
       )
       this.#dispatcher.on('delivered', (next) => this.#settleWaiters(next))
       this.#dispatcher.on('poisoned', (record) => {
-        for (const w of this.#waiters) if (record.seq >= w.start && record.seq < w.end) w.poisoned.set(record.seq, record.reason)
+        for (const w of this.#waiters)
+          if (record.seq >= w.start && record.seq < w.end) w.poisoned.set(record.seq, record.reason)
       })
       this.#dispatcher.on('failure', (reason) => this.emit('status', { type: 'delivery-failure', reason }))
       this.#dispatcher.start()
@@ -182,15 +206,18 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
       return events.map((e) => this.#refuse(e.id, error))
     }
     if (typeof topic !== 'string' || topic.length === 0 || topic.length > 249) {
-      const error = new SpillwayError('SPW_ERR_BAD_REQUEST', `topic must be a non-empty string of at most 249 characters`, {
-        details: { field: 'topic' },
-      })
+      const error = new SpillwayError(
+        'SPW_ERR_BAD_REQUEST',
+        `topic must be a non-empty string of at most 249 characters`,
+        {
+          details: { field: 'topic' },
+        },
+      )
       return events.map((e) => this.#refuse(e.id, error))
     }
     const now = Date.now()
-    const prepared: ({ envelope: Envelope } | { error: SpillwayError; id: string | undefined })[] = events.map((e, i) =>
-      this.#prepare(topic, e, i, now),
-    )
+    const prepared: ({ envelope: Envelope } | { error: SpillwayError; id: string | undefined })[] =
+      events.map((e, i) => this.#prepare(topic, e, i, now))
     const invalid = prepared.find((p): p is { error: SpillwayError; id: string | undefined } => 'error' in p)
     if (invalid && options.atomic) {
       return prepared.map((p) =>
@@ -198,9 +225,13 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
           ? this.#refuse(p.id, p.error)
           : this.#refuse(
               p.envelope.id,
-              new SpillwayError('SPW_ERR_BAD_REQUEST', 'refused because another event in the same request is invalid', {
-                details: { cause: invalid.error.code },
-              }),
+              new SpillwayError(
+                'SPW_ERR_BAD_REQUEST',
+                'refused because another event in the same request is invalid',
+                {
+                  details: { cause: invalid.error.code },
+                },
+              ),
             ),
       )
     }
@@ -210,33 +241,48 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
       const outcome = await this.#admit(valid.map((v) => v.envelope))
       valid.forEach((v, i) => results.set(v.envelope.id, outcome[i] as SendResult))
     }
-    return prepared.map((p) => ('error' in p ? this.#refuse(p.id, p.error) : (results.get(p.envelope.id) as SendResult)))
+    return prepared.map((p) =>
+      'error' in p ? this.#refuse(p.id, p.error) : (results.get(p.envelope.id) as SendResult),
+    )
   }
 
-  #prepare(topic: string, e: EventInput, index: number, now: number): { envelope: Envelope } | { error: SpillwayError; id: string | undefined } {
+  #prepare(
+    topic: string,
+    e: EventInput,
+    index: number,
+    now: number,
+  ): { envelope: Envelope } | { error: SpillwayError; id: string | undefined } {
     const field = (name: string): string => `events[${index}].${name}`
     const bad = (name: string, message: string): { error: SpillwayError; id: string | undefined } => ({
       id: typeof e?.id === 'string' ? e.id : undefined,
-      error: new SpillwayError('SPW_ERR_BAD_REQUEST', `${field(name)} ${message}`, { details: { field: field(name) } }),
+      error: new SpillwayError('SPW_ERR_BAD_REQUEST', `${field(name)} ${message}`, {
+        details: { field: field(name) },
+      }),
     })
     if (typeof e !== 'object' || e === null) return bad('', 'must be an object')
     if (e.value === undefined) return bad('value', 'is required')
-    if (e.id !== undefined && (typeof e.id !== 'string' || e.id.length === 0 || Buffer.byteLength(e.id) > 200)) {
+    if (
+      e.id !== undefined &&
+      (typeof e.id !== 'string' || e.id.length === 0 || Buffer.byteLength(e.id) > 200)
+    ) {
       return bad('id', 'must be a string of 1 to 200 bytes')
     }
-    if (e.key !== undefined && typeof e.key !== 'string' && !Buffer.isBuffer(e.key)) return bad('key', 'must be a string or bytes')
+    if (e.key !== undefined && typeof e.key !== 'string' && !Buffer.isBuffer(e.key))
+      return bad('key', 'must be a string or bytes')
     const headers: [string, Buffer][] = []
     if (e.headers !== undefined) {
       if (typeof e.headers !== 'object' || e.headers === null) return bad('headers', 'must be an object')
       for (const [name, value] of Object.entries(e.headers)) {
-        if (typeof value !== 'string' && !Buffer.isBuffer(value)) return bad(`headers.${name}`, 'must be a string or bytes')
+        if (typeof value !== 'string' && !Buffer.isBuffer(value))
+          return bad(`headers.${name}`, 'must be a string or bytes')
         headers.push([name, typeof value === 'string' ? Buffer.from(value) : value])
       }
     }
     let timestamp = now
     if (e.timestamp !== undefined) {
       timestamp = e.timestamp instanceof Date ? e.timestamp.getTime() : e.timestamp
-      if (!Number.isFinite(timestamp) || timestamp < 0) return bad('timestamp', 'must be a non-negative number of ms or a Date')
+      if (!Number.isFinite(timestamp) || timestamp < 0)
+        return bad('timestamp', 'must be a non-negative number of ms or a Date')
     }
     let value: Buffer
     try {
@@ -256,9 +302,13 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
     if (size > this.options.maxEventBytes) {
       return {
         id: envelope.id,
-        error: new SpillwayError('SPW_ERR_RECORD_TOO_LARGE', `${field('value')}: the event is ${size} bytes, over maxEventBytes (${this.options.maxEventBytes})`, {
-          details: { field: field('value'), bytes: size, max: this.options.maxEventBytes },
-        }),
+        error: new SpillwayError(
+          'SPW_ERR_RECORD_TOO_LARGE',
+          `${field('value')}: the event is ${size} bytes, over maxEventBytes (${this.options.maxEventBytes})`,
+          {
+            details: { field: field('value'), bytes: size, max: this.options.maxEventBytes },
+          },
+        ),
       }
     }
     return { envelope }
@@ -267,9 +317,13 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
   async #admit(envelopes: Envelope[]): Promise<SendResult[]> {
     const mode = this.options.ack
     if (mode === 'kafka' && !this.breaker.isClosed()) {
-      const error = new SpillwayError('SPW_ERR_UNAVAILABLE', `Kafka is unavailable (breaker ${this.breaker.state}); retry later`, {
-        details: { retryAfterMs: Math.ceil(this.breaker.retryInMs()) || this.options.breaker.cooldownMs },
-      })
+      const error = new SpillwayError(
+        'SPW_ERR_UNAVAILABLE',
+        `Kafka is unavailable (breaker ${this.breaker.state}); retry later`,
+        {
+          details: { retryAfterMs: Math.ceil(this.breaker.retryInMs()) || this.options.breaker.cooldownMs },
+        },
+      )
       return envelopes.map((e) => this.#refuse(e.id, error))
     }
     let appended: { firstSeq: bigint; count: number }
@@ -282,16 +336,25 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
     if (mode !== 'kafka') {
       this.#accepted += envelopes.length
       if (channels.send.hasSubscribers) channels.send.publish({ count: envelopes.length, mode })
-      return envelopes.map((e) => ({ status: 'accepted', id: e.id, durable: mode === 'durable', acked: false }))
+      return envelopes.map((e) => ({
+        status: 'accepted',
+        id: e.id,
+        durable: mode === 'durable',
+        acked: false,
+      }))
     }
     return await this.#awaitAck(envelopes, appended.firstSeq)
   }
 
   #mapAppendError(error: unknown): SpillwayError {
     if (isSpillwayError(error, 'SPW_ERR_LOG_FULL')) {
-      return new SpillwayError('SPW_ERR_BACKPRESSURE', `the local log is full: ${error.message}`, { cause: error, details: error.details })
+      return new SpillwayError('SPW_ERR_BACKPRESSURE', `the local log is full: ${error.message}`, {
+        cause: error,
+        details: error.details,
+      })
     }
-    if (isSpillwayError(error, 'SPW_ERR_LOG_CLOSED')) return new SpillwayError('SPW_ERR_CLOSED', 'the producer is closing', { cause: error })
+    if (isSpillwayError(error, 'SPW_ERR_LOG_CLOSED'))
+      return new SpillwayError('SPW_ERR_CLOSED', 'the producer is closing', { cause: error })
     if (isSpillwayError(error)) return error
     return new SpillwayError('SPW_ERR_LOG_IO', `append failed: ${(error as Error).message}`, { cause: error })
   }
@@ -313,14 +376,23 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
     return envelopes.map((e, i) => {
       const reason = poisoned.get(firstSeq + BigInt(i))
       if (reason !== undefined) {
-        return this.#refuse(e.id, new SpillwayError('SPW_ERR_POISON', `Kafka will not take this event: ${reason}`, { details: { reason } }))
+        return this.#refuse(
+          e.id,
+          new SpillwayError('SPW_ERR_POISON', `Kafka will not take this event: ${reason}`, {
+            details: { reason },
+          }),
+        )
       }
       if (!acked) {
         return this.#refuse(
           e.id,
-          new SpillwayError('SPW_ERR_TIMEOUT', `no ack from Kafka within ${this.options.deliveryTimeoutMs} ms; the event may still be delivered`, {
-            details: { deadlineMs: this.options.deliveryTimeoutMs },
-          }),
+          new SpillwayError(
+            'SPW_ERR_TIMEOUT',
+            `no ack from Kafka within ${this.options.deliveryTimeoutMs} ms; the event may still be delivered`,
+            {
+              details: { deadlineMs: this.options.deliveryTimeoutMs },
+            },
+          ),
         )
       }
       this.#accepted++
@@ -356,7 +428,14 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
     ]
     const letter: Envelope = e
       ? { ...e, headers }
-      : { id: `undecodable-${record.seq}`, topic: '', key: undefined, value: record.payload, headers, timestamp: Date.now() }
+      : {
+          id: `undecodable-${record.seq}`,
+          topic: '',
+          key: undefined,
+          value: record.payload,
+          headers,
+          timestamp: Date.now(),
+        }
     await this.#deadLetterLog.append([encodeEnvelope(letter)])
   }
 
@@ -441,7 +520,8 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
         logMaxBytes: log?.maxBytes,
         logQueuedBytes: log?.queuedBytes,
         logPending: log?.pendingRecords,
-        logOldestAge: log?.oldestPendingTimestamp === undefined ? 0 : (Date.now() - log.oldestPendingTimestamp) / 1000,
+        logOldestAge:
+          log?.oldestPendingTimestamp === undefined ? 0 : (Date.now() - log.oldestPendingTimestamp) / 1000,
         logFsyncs: log?.fsyncs,
         logRefusedFull: log?.refusedFull,
         logCorruptRegions: log?.corruptRegions,
@@ -450,29 +530,139 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
       }
     }
     const specs: MetricSpec[] = [
-      { name: 'spillway_events_accepted_total', help: 'Events accepted by send()', type: 'counter', key: 'accepted' },
-      { name: 'spillway_events_refused_total', help: 'Events refused by send(), any reason', type: 'counter', key: 'refused' },
-      { name: 'spillway_events_delivered_total', help: 'Events acknowledged by Kafka', type: 'counter', key: 'delivered' },
-      { name: 'spillway_events_replayed_total', help: 'Events sent again after an ambiguous or partial failure or a crash (the only source of duplicates)', type: 'counter', key: 'replayed' },
-      { name: 'spillway_events_dead_lettered_total', help: 'Poison events moved to the dead-letter log', type: 'counter', key: 'deadLettered' },
-      { name: 'spillway_batches_failed_total', help: 'Batches Kafka did not fully acknowledge', type: 'counter', key: 'failedBatches' },
-      { name: 'spillway_transport_rebuilds_total', help: 'Kafka producers rebuilt after a fatal error', type: 'counter', key: 'rebuilds' },
-      { name: 'spillway_kafka_producer_inits_total', help: 'Kafka producers created by the shared transport', type: 'counter', key: 'kafkaProducerInits' },
-      { name: 'spillway_transports_created_total', help: 'Shared transports created in this process', type: 'counter', key: 'transportsCreated' },
-      { name: 'spillway_inflight_bytes', help: 'Bytes in the batch being sent', type: 'gauge', key: 'inflightBytes' },
-      { name: 'spillway_inflight_max_bytes', help: 'Bound on in-flight bytes (batch.maxBytes)', type: 'gauge', key: 'inflightMax' },
-      { name: 'spillway_breaker_open', help: 'Breaker state: 0 closed, 0.5 half-open, 1 open', type: 'gauge', key: 'breakerOpen' },
-      { name: 'spillway_log_segments', help: 'Segment files in the local log', type: 'gauge', key: 'logSegments' },
+      {
+        name: 'spillway_events_accepted_total',
+        help: 'Events accepted by send()',
+        type: 'counter',
+        key: 'accepted',
+      },
+      {
+        name: 'spillway_events_refused_total',
+        help: 'Events refused by send(), any reason',
+        type: 'counter',
+        key: 'refused',
+      },
+      {
+        name: 'spillway_events_delivered_total',
+        help: 'Events acknowledged by Kafka',
+        type: 'counter',
+        key: 'delivered',
+      },
+      {
+        name: 'spillway_events_replayed_total',
+        help: 'Events sent again after an ambiguous or partial failure or a crash (the only source of duplicates)',
+        type: 'counter',
+        key: 'replayed',
+      },
+      {
+        name: 'spillway_events_dead_lettered_total',
+        help: 'Poison events moved to the dead-letter log',
+        type: 'counter',
+        key: 'deadLettered',
+      },
+      {
+        name: 'spillway_batches_failed_total',
+        help: 'Batches Kafka did not fully acknowledge',
+        type: 'counter',
+        key: 'failedBatches',
+      },
+      {
+        name: 'spillway_transport_rebuilds_total',
+        help: 'Kafka producers rebuilt after a fatal error',
+        type: 'counter',
+        key: 'rebuilds',
+      },
+      {
+        name: 'spillway_kafka_producer_inits_total',
+        help: 'Kafka producers created by the shared transport',
+        type: 'counter',
+        key: 'kafkaProducerInits',
+      },
+      {
+        name: 'spillway_transports_created_total',
+        help: 'Shared transports created in this process',
+        type: 'counter',
+        key: 'transportsCreated',
+      },
+      {
+        name: 'spillway_inflight_bytes',
+        help: 'Bytes in the batch being sent',
+        type: 'gauge',
+        key: 'inflightBytes',
+      },
+      {
+        name: 'spillway_inflight_max_bytes',
+        help: 'Bound on in-flight bytes (batch.maxBytes)',
+        type: 'gauge',
+        key: 'inflightMax',
+      },
+      {
+        name: 'spillway_breaker_open',
+        help: 'Breaker state: 0 closed, 0.5 half-open, 1 open',
+        type: 'gauge',
+        key: 'breakerOpen',
+      },
+      {
+        name: 'spillway_log_segments',
+        help: 'Segment files in the local log',
+        type: 'gauge',
+        key: 'logSegments',
+      },
       { name: 'spillway_log_bytes', help: 'Bytes on disk in the local log', type: 'gauge', key: 'logBytes' },
-      { name: 'spillway_log_max_bytes', help: 'Disk budget of the local log', type: 'gauge', key: 'logMaxBytes' },
-      { name: 'spillway_log_queued_bytes', help: 'Bytes accepted and waiting for the next write+fsync', type: 'gauge', key: 'logQueuedBytes' },
-      { name: 'spillway_log_pending_records', help: 'Records in the log not yet delivered', type: 'gauge', key: 'logPending' },
-      { name: 'spillway_log_oldest_pending_seconds', help: 'Age of the oldest undelivered record', type: 'gauge', key: 'logOldestAge' },
-      { name: 'spillway_log_fsyncs_total', help: 'fdatasync calls (group commits)', type: 'counter', key: 'logFsyncs' },
-      { name: 'spillway_log_refused_full_total', help: 'Appends refused because the disk budget or disk was full', type: 'counter', key: 'logRefusedFull' },
-      { name: 'spillway_log_corrupt_regions_total', help: 'Damaged regions found and skipped', type: 'counter', key: 'logCorruptRegions' },
-      { name: 'spillway_memory_bytes', help: 'Bytes held by the memory/kafka-mode backlog', type: 'gauge', key: 'memoryBytes' },
-      { name: 'spillway_memory_max_bytes', help: 'Memory budget (memoryBytes)', type: 'gauge', key: 'memoryMaxBytes' },
+      {
+        name: 'spillway_log_max_bytes',
+        help: 'Disk budget of the local log',
+        type: 'gauge',
+        key: 'logMaxBytes',
+      },
+      {
+        name: 'spillway_log_queued_bytes',
+        help: 'Bytes accepted and waiting for the next write+fsync',
+        type: 'gauge',
+        key: 'logQueuedBytes',
+      },
+      {
+        name: 'spillway_log_pending_records',
+        help: 'Records in the log not yet delivered',
+        type: 'gauge',
+        key: 'logPending',
+      },
+      {
+        name: 'spillway_log_oldest_pending_seconds',
+        help: 'Age of the oldest undelivered record',
+        type: 'gauge',
+        key: 'logOldestAge',
+      },
+      {
+        name: 'spillway_log_fsyncs_total',
+        help: 'fdatasync calls (group commits)',
+        type: 'counter',
+        key: 'logFsyncs',
+      },
+      {
+        name: 'spillway_log_refused_full_total',
+        help: 'Appends refused because the disk budget or disk was full',
+        type: 'counter',
+        key: 'logRefusedFull',
+      },
+      {
+        name: 'spillway_log_corrupt_regions_total',
+        help: 'Damaged regions found and skipped',
+        type: 'counter',
+        key: 'logCorruptRegions',
+      },
+      {
+        name: 'spillway_memory_bytes',
+        help: 'Bytes held by the memory/kafka-mode backlog',
+        type: 'gauge',
+        key: 'memoryBytes',
+      },
+      {
+        name: 'spillway_memory_max_bytes',
+        help: 'Memory budget (memoryBytes)',
+        type: 'gauge',
+        key: 'memoryMaxBytes',
+      },
     ]
     registerSourcedMetrics(this.metrics, specs, flat)
   }
@@ -502,7 +692,9 @@ function sentMarkFile(path: string): { read(): bigint; write(seq: bigint): void 
 }
 
 /** Creates a producer. With `ack: 'durable'` it opens (and recovers) the local log first. */
-export async function createProducer(options: ProducerOptions & { readonly registry?: Registry }): Promise<SpillwayProducer> {
+export async function createProducer(
+  options: ProducerOptions & { readonly registry?: Registry },
+): Promise<SpillwayProducer> {
   const { registry, ...rest } = options
   const resolved = resolveProducerOptions(rest)
   let log: DurableLog | undefined

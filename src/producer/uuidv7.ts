@@ -34,7 +34,7 @@ export function uuidv7(nowMs: number = Date.now()): string {
     }
   } else {
     lastMs = ms
-    counter = (random(2).readUInt16BE(0) & 0x3ff) // leave headroom above a random start
+    counter = random(2).readUInt16BE(0) & 0x3ff // leave headroom above a random start
   }
   const b = Buffer.allocUnsafe(16)
   b.writeUIntBE(ms, 0, 6)

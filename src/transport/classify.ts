@@ -32,9 +32,22 @@ export interface Classification {
   readonly ambiguous: boolean
 }
 
-function collect(error: unknown, names: Set<string>, codes: Set<string>, messages: string[], depth = 0): void {
+function collect(
+  error: unknown,
+  names: Set<string>,
+  codes: Set<string>,
+  messages: string[],
+  depth = 0,
+): void {
   if (depth > 8 || typeof error !== 'object' || error === null) return
-  const e = error as { apiId?: unknown; apiCode?: unknown; code?: unknown; message?: unknown; errors?: unknown; cause?: unknown }
+  const e = error as {
+    apiId?: unknown
+    apiCode?: unknown
+    code?: unknown
+    message?: unknown
+    errors?: unknown
+    cause?: unknown
+  }
   // @platformatic/kafka: apiId is the protocol error name, apiCode its number
   if (typeof e.apiId === 'string') names.add(e.apiId)
   if (typeof e.apiCode === 'string') names.add(e.apiCode)

@@ -9,7 +9,12 @@ export function withDeadline<T>(work: Promise<T>, ms: number, what: string): Pro
   let timer: NodeJS.Timeout | undefined
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(
-      () => reject(new SpillwayError('SPW_ERR_TIMEOUT', `${what} did not finish within ${ms} ms`, { details: { deadlineMs: ms } })),
+      () =>
+        reject(
+          new SpillwayError('SPW_ERR_TIMEOUT', `${what} did not finish within ${ms} ms`, {
+            details: { deadlineMs: ms },
+          }),
+        ),
       ms,
     )
   })

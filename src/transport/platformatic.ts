@@ -18,7 +18,11 @@ export interface KafkaConnectionOptions {
   readonly brokers: readonly string[]
   readonly clientId: string
   readonly tls?: Readonly<Record<string, unknown>>
-  readonly sasl?: { readonly mechanism: 'PLAIN' | 'SCRAM-SHA-256' | 'SCRAM-SHA-512'; readonly username: string; readonly password: string }
+  readonly sasl?: {
+    readonly mechanism: 'PLAIN' | 'SCRAM-SHA-256' | 'SCRAM-SHA-512'
+    readonly username: string
+    readonly password: string
+  }
   /** Per-request timeout inside the client, ms. Default 5000. */
   readonly requestTimeoutMs?: number
   /** Client-internal retries per request. Default 2. */
@@ -74,7 +78,11 @@ export class PlatformaticTransport implements Transport {
 
   async partitions(topic: string, deadlineMs: number): Promise<number> {
     try {
-      const metadata = await withDeadline(this.#producer.metadata({ topics: [topic] }), deadlineMs, 'metadata')
+      const metadata = await withDeadline(
+        this.#producer.metadata({ topics: [topic] }),
+        deadlineMs,
+        'metadata',
+      )
       const info = metadata.topics.get(topic)
       if (!info) throw new TransportError(`topic ${topic} does not exist`, 'poison', false)
       return info.partitionsCount
@@ -87,7 +95,12 @@ export class PlatformaticTransport implements Transport {
       if (c.reason.includes('INVALID_TOPIC_EXCEPTION')) {
         throw new TransportError(`topic name ${JSON.stringify(topic)} is invalid`, 'poison', false, error)
       }
-      throw new TransportError(`metadata for ${topic} failed: ${c.reason}`, c.errorClass === 'poison' ? 'poison' : 'retriable', false, error)
+      throw new TransportError(
+        `metadata for ${topic} failed: ${c.reason}`,
+        c.errorClass === 'poison' ? 'poison' : 'retriable',
+        false,
+        error,
+      )
     }
   }
 
@@ -120,7 +133,9 @@ export class PlatformaticTransport implements Transport {
           outcome = { kind: 'ok' }
         } catch (error) {
           const timedOut = (error as { code?: string }).code === 'SPW_ERR_TIMEOUT'
-          const c = timedOut ? { errorClass: 'retriable' as const, reason: 'deadline exceeded', ambiguous: true } : classify(error)
+          const c = timedOut
+            ? { errorClass: 'retriable' as const, reason: 'deadline exceeded', ambiguous: true }
+            : classify(error)
           outcome = { kind: 'error', errorClass: c.errorClass, reason: c.reason, ambiguous: c.ambiguous }
         }
         for (const i of indexes) outcomes[i] = outcome
@@ -161,11 +176,23 @@ export class PlatformaticTransport implements Transport {
       if (!broker) continue
       const connection = new Connection(this.#options.clientId)
       try {
-        await withDeadline(connection.connect(broker.host, broker.port) as Promise<void>, deadlineMs, 'connect')
-        const response = await withDeadline(describeProducersV0.api.async(connection, request), deadlineMs, 'DescribeProducers')
+        await withDeadline(
+          connection.connect(broker.host, broker.port) as Promise<void>,
+          deadlineMs,
+          'connect',
+        )
+        const response = await withDeadline(
+          describeProducersV0.api.async(connection, request),
+          deadlineMs,
+          'DescribeProducers',
+        )
         for (const t of response.topics) {
           for (const p of t.partitions) {
-            out.push({ topic: t.name, partition: p.partitionIndex, producerIds: p.activeProducers.map((a) => a.producerId) })
+            out.push({
+              topic: t.name,
+              partition: p.partitionIndex,
+              producerIds: p.activeProducers.map((a) => a.producerId),
+            })
           }
         }
       } finally {

@@ -57,13 +57,22 @@ export function clusterKey(o: KafkaConnectionOptions): string {
     brokers: [...o.brokers].sort(),
     clientId: o.clientId,
     tls: o.tls ? createHash('sha256').update(JSON.stringify(o.tls)).digest('hex') : null,
-    sasl: o.sasl ? { m: o.sasl.mechanism, u: o.sasl.username, p: createHash('sha256').update(o.sasl.password).digest('hex') } : null,
+    sasl: o.sasl
+      ? {
+          m: o.sasl.mechanism,
+          u: o.sasl.username,
+          p: createHash('sha256').update(o.sasl.password).digest('hex'),
+        }
+      : null,
     timeouts: [o.requestTimeoutMs ?? null, o.clientRetries ?? null],
   }
   return JSON.stringify(identity)
 }
 
-export function acquireTransport(options: KafkaConnectionOptions, acquire: AcquireOptions = {}): TransportLease {
+export function acquireTransport(
+  options: KafkaConnectionOptions,
+  acquire: AcquireOptions = {},
+): TransportLease {
   const key = clusterKey(options)
   const now = performance.now()
   table.leases.push(now)

@@ -20,7 +20,12 @@ export type ErrorClass = 'retriable' | 'poison' | 'fatal'
 
 export type RecordOutcome =
   | { readonly kind: 'ok' }
-  | { readonly kind: 'error'; readonly errorClass: ErrorClass; readonly reason: string; readonly ambiguous: boolean }
+  | {
+      readonly kind: 'error'
+      readonly errorClass: ErrorClass
+      readonly reason: string
+      readonly ambiguous: boolean
+    }
 
 export interface ProducerDescription {
   readonly topic: string

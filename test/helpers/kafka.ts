@@ -164,3 +164,40 @@ export async function kafkaTool(
   }
   return result.stdout
 }
+
+/** Sets one topic config (e.g. min.insync.replicas) with IncrementalAlterConfigs. */
+export async function setTopicConfig(
+  topic: string,
+  name: string,
+  value: string,
+  bootstrap?: string[],
+): Promise<void> {
+  const admin = new Admin({
+    clientId: 'spillway-test-admin',
+    bootstrapBrokers: bootstrap ?? testKafka().bootstrap,
+  })
+  try {
+    await admin.incrementalAlterConfigs({
+      resources: [{ resourceType: 2, resourceName: topic, configs: [{ name, configOperation: 0, value }] }],
+    })
+  } finally {
+    await admin.close()
+  }
+}
+
+/** Ids (spillway-id header) of records, and how many copies of each. */
+export function copiesById(messages: readonly RawMessage[]): Map<string, number> {
+  const copies = new Map<string, number>()
+  for (const m of messages) {
+    const id = m.headerEntries.find(([k]) => k.toString() === 'spillway-id')?.[1].toString()
+    if (id !== undefined) copies.set(id, (copies.get(id) ?? 0) + 1)
+  }
+  return copies
+}
+
+export function percentile(values: readonly number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b)
+  return (
+    sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? Number.NaN
+  )
+}

@@ -10,7 +10,12 @@ test("key → partition matches the Java client's BuiltInPartitioner for 5,000 k
   for (const partitions of [1, 3, 12, 20]) {
     const java = spawnSync(
       'java',
-      ['-cp', kafkaClasspath(), fileURLToPath(new URL('./fixtures/JavaPartitions.java', import.meta.url)), String(partitions)],
+      [
+        '-cp',
+        kafkaClasspath(),
+        fileURLToPath(new URL('./fixtures/JavaPartitions.java', import.meta.url)),
+        String(partitions),
+      ],
       { input: `${keys.join('\n')}\n`, encoding: 'utf8' },
     )
     assert.equal(java.status, 0, java.stderr)

@@ -24,7 +24,10 @@ test('durable mode: accepted after fsync, delivered with spillway-id, per-key or
   t.after(() => producer.close())
   const results = []
   for (let i = 0; i < 50; i++) {
-    const batch = Array.from({ length: 20 }, (_, j) => ({ key: `user-${(i * 20 + j) % 7}`, value: { n: i * 20 + j } }))
+    const batch = Array.from({ length: 20 }, (_, j) => ({
+      key: `user-${(i * 20 + j) % 7}`,
+      value: { n: i * 20 + j },
+    }))
     results.push(...(await producer.send(topic, batch)))
   }
   assert.ok(results.every((r) => r.status === 'accepted' && r.durable && !r.acked))
@@ -77,7 +80,9 @@ test('invalid events are refused with a coded error naming the field; atomic ref
   assert.equal(results[0]?.status, 'accepted')
   assert.ok(results[1]?.status === 'refused' && results[1].error.code === 'SPW_ERR_RECORD_TOO_LARGE')
   assert.ok(results[2]?.status === 'refused' && results[2].error.message.includes('events[2].key'))
-  assert.ok(results[3]?.status === 'refused' && results[3].error.message.includes('events[3].value is required'))
+  assert.ok(
+    results[3]?.status === 'refused' && results[3].error.message.includes('events[3].value is required'),
+  )
   const atomic = await producer.send('t', [{ value: 'fine' }, { value: 'x'.repeat(2000) }], { atomic: true })
   assert.ok(atomic.every((r) => r.status === 'refused'))
   assert.equal(producer.stats().log?.pendingRecords, 1n, 'only the single valid non-atomic event was written')
@@ -88,29 +93,49 @@ test('options are validated with the key, the value and what is allowed', async 
     code: 'SPW_ERR_INVALID_OPTION',
     message: 'option ack is "sometimes"; expected one of "durable", "kafka", "memory"',
   })
-  await assert.rejects(createProducer({ ack: 'kafka' }), { message: /option brokers is undefined; expected a broker list/ })
-  await assert.rejects(createProducer({ brokers: ['nohost'], log: { dir: '/tmp/x' } }), { message: /"host:port" entries/ })
-  await assert.rejects(createProducer({ log: { dir: '/tmp/x' }, batch: { maxBytes: 1 } }), { message: /batch.maxBytes is 1/ })
+  await assert.rejects(createProducer({ ack: 'kafka' }), {
+    message: /option brokers is undefined; expected a broker list/,
+  })
+  await assert.rejects(createProducer({ brokers: ['nohost'], log: { dir: '/tmp/x' } }), {
+    message: /"host:port" entries/,
+  })
+  await assert.rejects(createProducer({ log: { dir: '/tmp/x' }, batch: { maxBytes: 1 } }), {
+    message: /batch.maxBytes is 1/,
+  })
 })
 
 test('poison records go to the dead-letter log with the reason and never block the records behind them', async (t) => {
   const kafka = testKafka()
   const topic = await createTopic(t, 'poison', { config: { 'max.message.bytes': '2048' } })
   const dir = await tempDir(t)
-  const producer: SpillwayProducer = await createProducer({ brokers: kafka.bootstrap, log: { dir }, transportLingerMs: 0 })
+  const producer: SpillwayProducer = await createProducer({
+    brokers: kafka.bootstrap,
+    log: { dir },
+    transportLingerMs: 0,
+  })
   t.after(() => producer.close())
   const dead: string[] = []
   producer.on('status', (s) => {
     if (s.type === 'dead-letter') dead.push(s.reason)
   })
-  await producer.send(topic, [{ value: 'before' }, { value: 'y'.repeat(10_000), headers: { origin: 'test' } }, { value: 'after' }])
+  await producer.send(topic, [
+    { value: 'before' },
+    { value: 'y'.repeat(10_000), headers: { origin: 'test' } },
+    { value: 'after' },
+  ])
   await producer.send('no-such-topic-here', [{ value: 'lost?' }])
   await producer.send(topic, [{ value: 'last' }])
-  assert.ok(await producer.flush(20_000), `the line keeps moving past poison: ${JSON.stringify(producer.stats(), (_, v) => (typeof v === 'bigint' ? String(v) : v))}`)
+  assert.ok(
+    await producer.flush(20_000),
+    `the line keeps moving past poison: ${JSON.stringify(producer.stats(), (_, v) => (typeof v === 'bigint' ? String(v) : v))}`,
+  )
   const values = (await readTopic(topic, { expected: 3, idleMs: 800 })).map((r) => r.value.toString())
   assert.deepEqual(values, ['before', 'after', 'last'])
   assert.equal(producer.stats().deadLettered, 2)
-  assert.ok(dead.some((r) => r.includes('MESSAGE_TOO_LARGE') || r.includes('RECORD_LIST_TOO_LARGE')), dead.join('; '))
+  assert.ok(
+    dead.some((r) => r.includes('MESSAGE_TOO_LARGE') || r.includes('RECORD_LIST_TOO_LARGE')),
+    dead.join('; '),
+  )
   assert.ok(dead.some((r) => r.includes('does not exist')))
   await producer.close()
   const { dumpLog } = await import('../../src/log/inspect.ts')
@@ -129,7 +154,10 @@ test('restart: undelivered records in the log are delivered after start, in orde
   const topic = await createTopic(t, 'restart')
   const dir = await tempDir(t)
   const offline = await createProducer({ log: { dir } })
-  const accepted = await offline.send(topic, Array.from({ length: 100 }, (_, i) => ({ value: String(i) })))
+  const accepted = await offline.send(
+    topic,
+    Array.from({ length: 100 }, (_, i) => ({ value: String(i) })),
+  )
   await offline.close()
   const online = await createProducer({ brokers: kafka.bootstrap, log: { dir }, transportLingerMs: 0 })
   t.after(() => online.close())
