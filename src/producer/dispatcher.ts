@@ -96,6 +96,10 @@ export class Dispatcher extends EventEmitter<{
   #replayBelow: bigint
   #roundRobin = 0
   #idle = false
+  /** Records that may already be in Kafka: sending one again is a counted replay. */
+  readonly #maybeWritten = new Set<bigint>()
+  /** Outcomes of requests a deadline cut short, still under way in the client. */
+  #late: { readonly seqs: readonly bigint[]; readonly outcomes: Promise<RecordOutcome[]> } | undefined
 
   constructor(options: DispatcherOptions, deps: DispatcherDeps) {
     super()
@@ -260,6 +264,26 @@ export class Dispatcher extends EventEmitter<{
       })
     }
 
+    // A request cut short by its deadline may still succeed: wait (bounded) for its real outcome before
+    // sending the same records again, so a slow success is not turned into a duplicate.
+    const alreadyOk = new Set<number>()
+    if (this.#late) {
+      const late = this.#late
+      this.#late = undefined
+      const settled = await withDeadline(late.outcomes, this.options.deadlineMs * 2, 'late outcome').catch(
+        () => undefined,
+      )
+      if (settled) {
+        const bySeq = new Map(late.seqs.map((seq, k) => [seq, settled[k]] as const))
+        records.forEach((r, i) => {
+          const o = bySeq.get(r.seq)
+          if (o?.kind === 'ok') alreadyOk.add(i)
+          if (o && (o.kind === 'ok' || !o.ambiguous)) this.#maybeWritten.delete(r.seq)
+        })
+      }
+    }
+    const toSend = outbound.filter((o) => !alreadyOk.has(o.index))
+
     let bytes = 0
     for (const r of records) bytes += r.payload.length
     this.stats.inflightBytes = bytes
@@ -267,21 +291,24 @@ export class Dispatcher extends EventEmitter<{
     if (this.#deps.sentMark && lastSeq >= this.#replayBelow) {
       this.#deps.sentMark.write(lastSeq + 1n)
     }
-    for (const r of records) if (r.seq < this.#replayBelow) this.stats.replayed++
+    for (const o of toSend) {
+      const seq = (records[o.index] as LogRecord).seq
+      if (seq < this.#replayBelow || this.#maybeWritten.delete(seq)) this.stats.replayed++
+    }
 
     let outcomes: RecordOutcome[] = []
-    if (outbound.length > 0) {
+    if (toSend.length > 0) {
       try {
         outcomes = await withDeadline(
           this.#deps.transport().send(
-            outbound.map((o) => o.record),
+            toSend.map((o) => o.record),
             this.options.deadlineMs,
           ),
           this.options.deadlineMs + 1000,
           'send',
         )
       } catch (error) {
-        outcomes = outbound.map(() => ({
+        outcomes = toSend.map(() => ({
           kind: 'error',
           errorClass: 'retriable',
           reason: (error as Error).message,
@@ -291,7 +318,8 @@ export class Dispatcher extends EventEmitter<{
     }
     this.stats.inflightBytes = 0
     const byIndex = new Map<number, RecordOutcome>()
-    outbound.forEach((o, k) => {
+    for (const i of alreadyOk) byIndex.set(i, { kind: 'ok' })
+    toSend.forEach((o, k) => {
       byIndex.set(
         o.index,
         outcomes[k] ?? { kind: 'error', errorClass: 'retriable', reason: 'no outcome', ambiguous: true },
@@ -350,11 +378,19 @@ export class Dispatcher extends EventEmitter<{
     if (firstFail >= 0) {
       const failed = byIndex.get(firstFail)
       const reason = failed?.kind === 'error' ? failed.reason : 'send failed'
-      // Everything from firstFail on goes again: re-sends of records that were or may have been written count as replays.
+      // Everything from firstFail on goes again; re-sending one that was or may have been written is a replay.
+      const lateSeqs: bigint[] = []
+      const lateOutcomes: Promise<RecordOutcome>[] = []
       for (let i = firstFail; i < records.length; i++) {
         const o = byIndex.get(i)
-        if (o && (o.kind === 'ok' || o.ambiguous)) this.stats.replayed++
+        const seq = (records[i] as LogRecord).seq
+        if (o && (o.kind === 'ok' || o.ambiguous)) this.#maybeWritten.add(seq)
+        if (o?.kind === 'error' && o.late) {
+          lateSeqs.push(seq)
+          lateOutcomes.push(o.late)
+        }
       }
+      if (lateSeqs.length > 0) this.#late = { seqs: lateSeqs, outcomes: Promise.all(lateOutcomes) }
       if (failed?.kind === 'error' && failed.errorClass === 'fatal') {
         this.stats.rebuilds++
         await this.#deps

@@ -25,6 +25,12 @@ export type RecordOutcome =
       readonly errorClass: ErrorClass
       readonly reason: string
       readonly ambiguous: boolean
+      /**
+       * Set when the deadline cut the call short: the client's request is still under way, and this
+       * settles with its real outcome. Waiting for it before sending again avoids a duplicate when the
+       * slow request did succeed.
+       */
+      readonly late?: Promise<RecordOutcome>
     }
 
 export interface ProducerDescription {

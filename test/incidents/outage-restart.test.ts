@@ -13,7 +13,9 @@ import { test } from 'node:test'
 import { copiesById, createTopic, type RawMessage, readTopic, testKafka } from '../helpers/kafka.ts'
 import { type SteadyRun, sleep, startSteadyProducer, stopSteadyProducer } from './helpers.ts'
 
-const OUTAGE_MS = Number(process.env.SPILLWAY_OUTAGE_MS ?? (process.env.SPILLWAY_SOAK === '1' ? 600_000 : 120_000))
+const OUTAGE_MS = Number(
+  process.env.SPILLWAY_OUTAGE_MS ?? (process.env.SPILLWAY_SOAK === '1' ? 600_000 : 120_000),
+)
 const RATE = 200
 
 function headerN(m: RawMessage): number {
@@ -23,7 +25,8 @@ function headerN(m: RawMessage): number {
 function checkDelivery(messages: RawMessage[], runs: SteadyRun[], label: string): { duplicates: number } {
   const copies = copiesById(messages)
   for (const run of runs) {
-    for (const [id] of run.accepted) assert.ok((copies.get(id) ?? 0) >= 1, `${label}: acknowledged event ${id} is in Kafka`)
+    for (const [id] of run.accepted)
+      assert.ok((copies.get(id) ?? 0) >= 1, `${label}: acknowledged event ${id} is in Kafka`)
   }
   // per-key order: n rises along each key's partition, except where a replayed copy repeats an earlier n
   const seen = new Set<string>()
@@ -34,7 +37,10 @@ function checkDelivery(messages: RawMessage[], runs: SteadyRun[], label: string)
     seen.add(id)
     const key = m.key.toString()
     const n = headerN(m)
-    assert.ok((lastPerKey.get(key) ?? -1) < n, `${label}: per-key order for ${key} (${n} after ${lastPerKey.get(key)})`)
+    assert.ok(
+      (lastPerKey.get(key) ?? -1) < n,
+      `${label}: per-key order for ${key} (${n} after ${lastPerKey.get(key)})`,
+    )
     lastPerKey.set(key, n)
   }
   let duplicates = 0
@@ -76,15 +82,25 @@ test(`a ${OUTAGE_MS / 1000} s outage with a kill -9 in the middle: bounded memor
   const baseline = Math.min(...first.rss.slice(0, 4).map((s) => s.bytes))
   const peak = Math.max(...samples.map((s) => s.bytes))
   const budget = 8 * 1024 * 1024 + 256 * 1024 // log.maxQueuedBytes + batch.maxBytes in the fixture
-  t.diagnostic(`RSS baseline ${(baseline / 1e6).toFixed(1)} MB, peak ${(peak / 1e6).toFixed(1)} MB over ${samples.length} samples`)
-  assert.ok(peak <= baseline + budget + 48 * 1024 * 1024, 'RSS stays within the memory budget plus a constant')
+  t.diagnostic(
+    `RSS baseline ${(baseline / 1e6).toFixed(1)} MB, peak ${(peak / 1e6).toFixed(1)} MB over ${samples.length} samples`,
+  )
+  assert.ok(
+    peak <= baseline + budget + 48 * 1024 * 1024,
+    'RSS stays within the memory budget plus a constant',
+  )
   const acknowledged = first.accepted.size + second.accepted.size
-  assert.ok(acknowledged > (RATE * OUTAGE_MS) / 1000 / 2, `events kept arriving during the outage (${acknowledged})`)
+  assert.ok(
+    acknowledged > (RATE * OUTAGE_MS) / 1000 / 2,
+    `events kept arriving during the outage (${acknowledged})`,
+  )
 
   const messages = await readTopic(topic, { expected: acknowledged, idleMs: 2000, timeoutMs: 180_000 })
   const { duplicates } = checkDelivery(messages, [first, second], 'outage')
   const replayed = Number(second.stats?.replayed ?? 0)
-  t.diagnostic(`acknowledged ${acknowledged}, in Kafka ${messages.length}, duplicates ${duplicates}, replays counted ${replayed}`)
+  t.diagnostic(
+    `acknowledged ${acknowledged}, in Kafka ${messages.length}, duplicates ${duplicates}, replays counted ${replayed}`,
+  )
   assert.ok(duplicates <= replayed, `duplicates (${duplicates}) only from counted replays (${replayed})`)
 })
 
@@ -95,12 +111,26 @@ test('a tiny disk budget during an outage answers SPW_ERR_BACKPRESSURE and loses
   const dir = await mkdtemp(join(tmpdir(), 'spillway-budget-'))
   t.after(() => rm(dir, { recursive: true, force: true }))
   await kafka.toxiproxy.cut(kafka.proxyName)
-  const run = await startSteadyProducer({ dir, topic, brokers: kafka.proxiedBootstrap, rate: 200, firstN: 0, maxBytes: 256 * 1024 })
+  const run = await startSteadyProducer({
+    dir,
+    topic,
+    brokers: kafka.proxiedBootstrap,
+    rate: 200,
+    firstN: 0,
+    maxBytes: 256 * 1024,
+  })
   t.after(() => run.child.kill('SIGKILL'))
   const until = performance.now() + 30_000
   while ((run.refused.get('SPW_ERR_BACKPRESSURE') ?? 0) < 20 && performance.now() < until) await sleep(100)
-  assert.ok((run.refused.get('SPW_ERR_BACKPRESSURE') ?? 0) >= 20, `refusals: ${JSON.stringify([...run.refused])}`)
-  assert.deepEqual([...run.refused.keys()], ['SPW_ERR_BACKPRESSURE'], 'the only refusal is retriable backpressure')
+  assert.ok(
+    (run.refused.get('SPW_ERR_BACKPRESSURE') ?? 0) >= 20,
+    `refusals: ${JSON.stringify([...run.refused])}`,
+  )
+  assert.deepEqual(
+    [...run.refused.keys()],
+    ['SPW_ERR_BACKPRESSURE'],
+    'the only refusal is retriable backpressure',
+  )
   await kafka.toxiproxy.heal(kafka.proxyName)
   await stopSteadyProducer(run)
   const messages = await readTopic(topic, { expected: run.accepted.size, idleMs: 1500 })

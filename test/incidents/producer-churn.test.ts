@@ -64,6 +64,8 @@ test(`${CYCLES} create/send/close cycles use one Kafka producer id, and the chur
     await raw.send({ messages: [{ topic: control, value: Buffer.from('x') }] })
     await raw.close()
   }
-  const controlIds = new Set((await inspector.describeProducers([control], 10_000)).flatMap((d) => d.producerIds.map(String)))
+  const controlIds = new Set(
+    (await inspector.describeProducers([control], 10_000)).flatMap((d) => d.producerIds.map(String)),
+  )
   assert.equal(controlIds.size, 3, 'a producer per record shows up as one producer id each')
 })
