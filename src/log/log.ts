@@ -145,6 +145,7 @@ export class DurableLog extends EventEmitter<LogEvents> {
   #syncTimer: NodeJS.Timeout | undefined
   #probeTimer: NodeJS.Timeout | undefined
   #checkpointChain: Promise<void> = Promise.resolve()
+  #queuedCheckpoint: Promise<void> | undefined
   #failure: SpillwayError | undefined
   #failedBatchBytes = 0
   #reported = new Set<string>()
@@ -668,12 +669,17 @@ export class DurableLog extends EventEmitter<LogEvents> {
       )
     }
     this.#cursor = position
+    // Coalesce: while one checkpoint write runs, later commits share the single write queued behind it,
+    // which takes whatever cursor is newest when it starts.
+    if (this.#queuedCheckpoint) return this.#queuedCheckpoint
     const run = this.#checkpointChain.then(async () => {
+      this.#queuedCheckpoint = undefined
       const target = this.#cursor
       await writeCheckpoint(this.options.dir, target)
       await this.#removeDelivered(target)
       await this.#refreshCursorTimestamp()
     })
+    this.#queuedCheckpoint = run
     this.#checkpointChain = run.catch(() => undefined)
     return run
   }

@@ -439,12 +439,11 @@ export class Dispatcher extends EventEmitter<{
     if (count <= 0) return
     const last = records[count - 1] as LogRecord
     this.stats.delivered += count - deadLettered
-    try {
-      await this.#deps.backlog.commit(last.next)
-    } catch (error) {
-      // the records are in Kafka; a failed checkpoint only means they may be replayed after a restart
+    // The cursor moves now; the checkpoint is persisted behind us (coalesced). Losing it to a crash only
+    // means these records are replayed, and the sent mark counts those replays.
+    this.#deps.backlog.commit(last.next).catch((error: unknown) => {
       this.stats.lastError = `checkpoint failed: ${(error as Error).message}`
-    }
+    })
     this.emit('delivered', last.next.seq)
   }
 }

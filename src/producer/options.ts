@@ -105,7 +105,7 @@ export function resolveProducerOptions(input: unknown): ResolvedProducerOptions 
     memoryBytes: readInteger(o.memoryBytes, 'memoryBytes', 64 * MiB, { min: 64 * 1024 }),
     maxEventBytes: readInteger(o.maxEventBytes, 'maxEventBytes', MiB, { min: 16, max: 64 * MiB }),
     batch: {
-      maxBytes: readInteger(batch.maxBytes, 'batch.maxBytes', MiB, { min: 1024, max: 64 * MiB }),
+      maxBytes: readInteger(batch.maxBytes, 'batch.maxBytes', 4 * MiB, { min: 1024, max: 64 * MiB }),
       maxRecords: readInteger(batch.maxRecords, 'batch.maxRecords', 10_000, { min: 1, max: 1_000_000 }),
       lingerMs: readInteger(batch.lingerMs, 'batch.lingerMs', 5, { min: 0, max: 10_000 }),
     },

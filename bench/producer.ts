@@ -1,0 +1,184 @@
+/**
+ * Producer throughput and ack latency on one real broker, every contender in the same run:
+ *
+ *   npm run bench -- producer          (or: node bench/producer.ts [records])
+ *
+ * - spillway durable (fsync always, group commit): end-to-end, from first send to last Kafka ack
+ * - spillway kafka mode (answer after Kafka's ack)
+ * - raw @platformatic/kafka (idempotent, acks=all, batches of the same size)
+ * - KafkaJS (idempotent, acks=all, same batches)
+ * - Kafka's own kafka-producer-perf-test (idempotent, acks=all)
+ *
+ * Then ack latency at 50% of each one's measured maximum rate. Ratios are against raw @platformatic/kafka
+ * and against the Java tool.
+ */
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Admin, ProduceAcks, Producer } from '@platformatic/kafka'
+import { Kafka, logLevel } from 'kafkajs'
+import { KafkaCluster, runKafkaTool } from '../scripts/kafka/cluster.ts'
+import { createProducer } from '../src/producer/producer.ts'
+import { closeAllTransports } from '../src/transport/registry.ts'
+import { percentile, printTable } from './report.ts'
+
+const RECORDS = Number(process.argv[2] ?? 200_000)
+const BATCH = 100
+const CONCURRENCY = 8
+const value = Buffer.alloc(1024, 'x')
+
+interface Result {
+  name: string
+  records: number
+  ms: number
+}
+
+async function drive(total: number, sendBatch: (start: number) => Promise<void>): Promise<number> {
+  let next = 0
+  const started = performance.now()
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (next < total) {
+        const start = next
+        next += BATCH
+        await sendBatch(start)
+      }
+    }),
+  )
+  return performance.now() - started
+}
+
+/** Sends at `rate` batches/s for `seconds` and returns the ack latencies of each batch. */
+async function paced(ratePerSecond: number, seconds: number, sendBatch: (start: number) => Promise<void>): Promise<number[]> {
+  const latencies: number[] = []
+  const interval = 1000 / (ratePerSecond / BATCH)
+  const end = performance.now() + seconds * 1000
+  const inflight: Promise<void>[] = []
+  let n = 0
+  while (performance.now() < end) {
+    const started = performance.now()
+    inflight.push(sendBatch(n).then(() => void latencies.push(performance.now() - started)))
+    n += BATCH
+    const wait = started + interval - performance.now()
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait))
+  }
+  await Promise.all(inflight)
+  return latencies
+}
+
+const cluster = await KafkaCluster.start({ nodes: 1, heapMb: 1024 })
+const bootstrap = cluster.bootstrap
+const admin = new Admin({ clientId: 'bench', bootstrapBrokers: bootstrap })
+const topics = ['durable', 'kafka', 'raw', 'kafkajs', 'java', 'lat-durable', 'lat-kafka', 'lat-raw'].map((n) => `bench-${n}-${Date.now()}`)
+await admin.createTopics({ topics, partitions: 6, replicas: 1 })
+const [tDurable, tKafka, tRaw, tKafkajs, tJava, tLatDurable, tLatKafka, tLatRaw] = topics as [string, string, string, string, string, string, string, string]
+const work = await mkdtemp(join(tmpdir(), 'spillway-bench-producer-'))
+const results: Result[] = []
+const latencyRows: string[][] = []
+const events = Array.from({ length: BATCH }, (_, i) => ({ key: `k${i % 64}`, value }))
+
+try {
+  // spillway durable: accepted into the log, then delivered; throughput counts until the last ack
+  {
+    const producer = await createProducer({ brokers: bootstrap, log: { dir: join(work, 'durable'), maxBytes: 8 * 1024 ** 3 } })
+    const started = performance.now()
+    await drive(RECORDS, async () => {
+      await producer.send(tDurable, events)
+    })
+    await producer.flush(600_000)
+    results.push({ name: 'spillway durable', records: RECORDS, ms: performance.now() - started })
+    await producer.close()
+  }
+  // spillway kafka mode
+  {
+    const producer = await createProducer({ brokers: bootstrap, ack: 'kafka', clientId: 'bench-kafka-mode' })
+    const ms = await drive(RECORDS, async () => {
+      await producer.send(tKafka, events)
+    })
+    results.push({ name: 'spillway kafka mode', records: RECORDS, ms })
+    await producer.close()
+  }
+  // raw @platformatic/kafka
+  const raw = new Producer({ clientId: 'bench-raw', bootstrapBrokers: bootstrap, idempotent: true, acks: ProduceAcks.ALL })
+  const rawBatch = (topic: string) => async () => {
+    await raw.send({ messages: events.map((e) => ({ topic, key: Buffer.from(e.key), value: e.value })) })
+  }
+  results.push({ name: 'raw @platformatic/kafka', records: RECORDS, ms: await drive(RECORDS, rawBatch(tRaw)) })
+  // KafkaJS
+  const kafkajs = new Kafka({ clientId: 'bench-kafkajs', brokers: bootstrap, logLevel: logLevel.NOTHING })
+  const kjs = kafkajs.producer({ idempotent: true, maxInFlightRequests: 1 })
+  await kjs.connect()
+  const kjsMs = await drive(RECORDS, async () => {
+    await kjs.send({ topic: tKafkajs, acks: -1, messages: events.map((e) => ({ key: e.key, value: e.value })) })
+  })
+  results.push({ name: 'KafkaJS', records: RECORDS, ms: kjsMs })
+  await kjs.disconnect()
+  // Kafka's own perf tool
+  const java = await runKafkaTool(
+    'org.apache.kafka.tools.ProducerPerformance',
+    [
+      '--topic',
+      tJava,
+      '--num-records',
+      String(RECORDS),
+      '--record-size',
+      '1024',
+      '--throughput',
+      '-1',
+      '--producer-props',
+      `bootstrap.servers=${bootstrap.join(',')}`,
+      'acks=all',
+      'enable.idempotence=true',
+    ],
+    { timeoutMs: 600_000 },
+  )
+  const summary = java.stdout.trim().split('\n').at(-1) ?? ''
+  const perSec = Number(/([\d.]+) records\/sec/.exec(summary)?.[1] ?? Number.NaN)
+  results.push({ name: 'kafka-producer-perf-test', records: RECORDS, ms: (RECORDS / perSec) * 1000 })
+
+  // latency at 50% of each contender's measured max
+  const rateOf = (name: string): number => {
+    const r = results.find((x) => x.name === name) as Result
+    return (r.records / r.ms) * 1000
+  }
+  {
+    const producer = await createProducer({ brokers: bootstrap, log: { dir: join(work, 'lat'), maxBytes: 8 * 1024 ** 3 } })
+    const l = await paced(rateOf('spillway durable') / 2, 5, async () => {
+      await producer.send(tLatDurable, events)
+    })
+    latencyRows.push(['spillway durable (ack = fsynced)', `p50 ${percentile(l, 50).toFixed(2)} ms`, `p99 ${percentile(l, 99).toFixed(2)} ms`])
+    await producer.close()
+  }
+  {
+    const producer = await createProducer({ brokers: bootstrap, ack: 'kafka', clientId: 'bench-lat-kafka' })
+    const l = await paced(rateOf('spillway kafka mode') / 2, 5, async () => {
+      await producer.send(tLatKafka, events)
+    })
+    latencyRows.push(['spillway kafka mode (ack = Kafka)', `p50 ${percentile(l, 50).toFixed(2)} ms`, `p99 ${percentile(l, 99).toFixed(2)} ms`])
+    await producer.close()
+  }
+  {
+    const l = await paced(rateOf('raw @platformatic/kafka') / 2, 5, rawBatch(tLatRaw))
+    latencyRows.push(['raw @platformatic/kafka (ack = Kafka)', `p50 ${percentile(l, 50).toFixed(2)} ms`, `p99 ${percentile(l, 99).toFixed(2)} ms`])
+  }
+  await raw.close()
+
+  const rawRate = rateOf('raw @platformatic/kafka')
+  const javaRate = rateOf('kafka-producer-perf-test')
+  printTable(
+    `producer throughput, ${RECORDS} records of 1 KiB, batches of ${BATCH}, ${CONCURRENCY} concurrent senders, 6 partitions, acks=all, idempotent`,
+    [
+      ['contender', 'events/s', 'MB/s', 'vs raw', 'vs java'],
+      ...results.map((r) => {
+        const rate = (r.records / r.ms) * 1000
+        return [r.name, rate.toFixed(0), ((rate * 1024) / 1e6).toFixed(1), (rate / rawRate).toFixed(2), (rate / javaRate).toFixed(2)]
+      }),
+    ],
+  )
+  printTable('batch ack latency at 50% of each one’s max rate (batches of 100)', latencyRows)
+} finally {
+  await closeAllTransports()
+  await admin.close()
+  await cluster.stop()
+  await rm(work, { recursive: true, force: true })
+}
