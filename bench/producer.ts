@@ -49,7 +49,11 @@ async function drive(total: number, sendBatch: (start: number) => Promise<void>)
 }
 
 /** Sends at `rate` batches/s for `seconds` and returns the ack latencies of each batch. */
-async function paced(ratePerSecond: number, seconds: number, sendBatch: (start: number) => Promise<void>): Promise<number[]> {
+async function paced(
+  ratePerSecond: number,
+  seconds: number,
+  sendBatch: (start: number) => Promise<void>,
+): Promise<number[]> {
   const latencies: number[] = []
   const interval = 1000 / (ratePerSecond / BATCH)
   const end = performance.now() + seconds * 1000
@@ -69,9 +73,20 @@ async function paced(ratePerSecond: number, seconds: number, sendBatch: (start: 
 const cluster = await KafkaCluster.start({ nodes: 1, heapMb: 1024 })
 const bootstrap = cluster.bootstrap
 const admin = new Admin({ clientId: 'bench', bootstrapBrokers: bootstrap })
-const topics = ['durable', 'kafka', 'raw', 'kafkajs', 'java', 'lat-durable', 'lat-kafka', 'lat-raw'].map((n) => `bench-${n}-${Date.now()}`)
+const topics = ['durable', 'kafka', 'raw', 'kafkajs', 'java', 'lat-durable', 'lat-kafka', 'lat-raw'].map(
+  (n) => `bench-${n}-${Date.now()}`,
+)
 await admin.createTopics({ topics, partitions: 6, replicas: 1 })
-const [tDurable, tKafka, tRaw, tKafkajs, tJava, tLatDurable, tLatKafka, tLatRaw] = topics as [string, string, string, string, string, string, string, string]
+const [tDurable, tKafka, tRaw, tKafkajs, tJava, tLatDurable, tLatKafka, tLatRaw] = topics as [
+  string,
+  string,
+  string,
+  string,
+  string,
+  string,
+  string,
+  string,
+]
 const work = await mkdtemp(join(tmpdir(), 'spillway-bench-producer-'))
 const results: Result[] = []
 const latencyRows: string[][] = []
@@ -80,7 +95,10 @@ const events = Array.from({ length: BATCH }, (_, i) => ({ key: `k${i % 64}`, val
 try {
   // spillway durable: accepted into the log, then delivered; throughput counts until the last ack
   {
-    const producer = await createProducer({ brokers: bootstrap, log: { dir: join(work, 'durable'), maxBytes: 8 * 1024 ** 3 } })
+    const producer = await createProducer({
+      brokers: bootstrap,
+      log: { dir: join(work, 'durable'), maxBytes: 8 * 1024 ** 3 },
+    })
     const started = performance.now()
     await drive(RECORDS, async () => {
       await producer.send(tDurable, events)
@@ -99,17 +117,30 @@ try {
     await producer.close()
   }
   // raw @platformatic/kafka
-  const raw = new Producer({ clientId: 'bench-raw', bootstrapBrokers: bootstrap, idempotent: true, acks: ProduceAcks.ALL })
+  const raw = new Producer({
+    clientId: 'bench-raw',
+    bootstrapBrokers: bootstrap,
+    idempotent: true,
+    acks: ProduceAcks.ALL,
+  })
   const rawBatch = (topic: string) => async () => {
     await raw.send({ messages: events.map((e) => ({ topic, key: Buffer.from(e.key), value: e.value })) })
   }
-  results.push({ name: 'raw @platformatic/kafka', records: RECORDS, ms: await drive(RECORDS, rawBatch(tRaw)) })
+  results.push({
+    name: 'raw @platformatic/kafka',
+    records: RECORDS,
+    ms: await drive(RECORDS, rawBatch(tRaw)),
+  })
   // KafkaJS
   const kafkajs = new Kafka({ clientId: 'bench-kafkajs', brokers: bootstrap, logLevel: logLevel.NOTHING })
   const kjs = kafkajs.producer({ idempotent: true, maxInFlightRequests: 1 })
   await kjs.connect()
   const kjsMs = await drive(RECORDS, async () => {
-    await kjs.send({ topic: tKafkajs, acks: -1, messages: events.map((e) => ({ key: e.key, value: e.value })) })
+    await kjs.send({
+      topic: tKafkajs,
+      acks: -1,
+      messages: events.map((e) => ({ key: e.key, value: e.value })),
+    })
   })
   results.push({ name: 'KafkaJS', records: RECORDS, ms: kjsMs })
   await kjs.disconnect()
@@ -142,11 +173,18 @@ try {
     return (r.records / r.ms) * 1000
   }
   {
-    const producer = await createProducer({ brokers: bootstrap, log: { dir: join(work, 'lat'), maxBytes: 8 * 1024 ** 3 } })
+    const producer = await createProducer({
+      brokers: bootstrap,
+      log: { dir: join(work, 'lat'), maxBytes: 8 * 1024 ** 3 },
+    })
     const l = await paced(rateOf('spillway durable') / 2, 5, async () => {
       await producer.send(tLatDurable, events)
     })
-    latencyRows.push(['spillway durable (ack = fsynced)', `p50 ${percentile(l, 50).toFixed(2)} ms`, `p99 ${percentile(l, 99).toFixed(2)} ms`])
+    latencyRows.push([
+      'spillway durable (ack = fsynced)',
+      `p50 ${percentile(l, 50).toFixed(2)} ms`,
+      `p99 ${percentile(l, 99).toFixed(2)} ms`,
+    ])
     await producer.close()
   }
   {
@@ -154,12 +192,20 @@ try {
     const l = await paced(rateOf('spillway kafka mode') / 2, 5, async () => {
       await producer.send(tLatKafka, events)
     })
-    latencyRows.push(['spillway kafka mode (ack = Kafka)', `p50 ${percentile(l, 50).toFixed(2)} ms`, `p99 ${percentile(l, 99).toFixed(2)} ms`])
+    latencyRows.push([
+      'spillway kafka mode (ack = Kafka)',
+      `p50 ${percentile(l, 50).toFixed(2)} ms`,
+      `p99 ${percentile(l, 99).toFixed(2)} ms`,
+    ])
     await producer.close()
   }
   {
     const l = await paced(rateOf('raw @platformatic/kafka') / 2, 5, rawBatch(tLatRaw))
-    latencyRows.push(['raw @platformatic/kafka (ack = Kafka)', `p50 ${percentile(l, 50).toFixed(2)} ms`, `p99 ${percentile(l, 99).toFixed(2)} ms`])
+    latencyRows.push([
+      'raw @platformatic/kafka (ack = Kafka)',
+      `p50 ${percentile(l, 50).toFixed(2)} ms`,
+      `p99 ${percentile(l, 99).toFixed(2)} ms`,
+    ])
   }
   await raw.close()
 
@@ -171,7 +217,13 @@ try {
       ['contender', 'events/s', 'MB/s', 'vs raw', 'vs java'],
       ...results.map((r) => {
         const rate = (r.records / r.ms) * 1000
-        return [r.name, rate.toFixed(0), ((rate * 1024) / 1e6).toFixed(1), (rate / rawRate).toFixed(2), (rate / javaRate).toFixed(2)]
+        return [
+          r.name,
+          rate.toFixed(0),
+          ((rate * 1024) / 1e6).toFixed(1),
+          (rate / rawRate).toFixed(2),
+          (rate / javaRate).toFixed(2),
+        ]
       }),
     ],
   )

@@ -8,7 +8,11 @@ export function percentile(values: readonly number[], p: number): number {
 
 export function printTable(title: string, rows: readonly (readonly string[])[]): void {
   const widths: number[] = []
-  for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)))
+  for (const row of rows) {
+    row.forEach((cell, i) => {
+      widths[i] = Math.max(widths[i] ?? 0, cell.length)
+    })
+  }
   process.stdout.write(`\n${title}\n`)
   for (const row of rows)
     process.stdout.write(`  ${row.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ')}\n`)

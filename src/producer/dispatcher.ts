@@ -254,7 +254,16 @@ export class Dispatcher extends EventEmitter<{
         poison.set(i, `topic ${topic} does not exist or is invalid`)
         continue
       }
-      const partition = e.key !== undefined ? partitionForKey(e.key, count) : this.#roundRobin++ % count
+      if (e.partition !== undefined && e.partition >= count) {
+        poison.set(i, `partition ${e.partition} does not exist in ${topic} (${count} partitions)`)
+        continue
+      }
+      const partition =
+        e.partition !== undefined
+          ? e.partition
+          : e.key !== undefined
+            ? partitionForKey(e.key, count)
+            : this.#roundRobin++ % count
       const headers: [string, Buffer][] = [[ID_HEADER, Buffer.from(e.id)]]
       for (const [k, v] of e.headers) if (k !== ID_HEADER) headers.push([k, v])
       if (this.options.topicOverride) headers.push(['spillway-original-topic', Buffer.from(e.topic)])
@@ -343,7 +352,7 @@ export class Dispatcher extends EventEmitter<{
     for (let i = 0; i < records.length; i++) {
       const outcome = byIndex.get(i)
       if (poison.has(i)) continue
-      if (!outcome || outcome.kind !== 'ok') {
+      if (outcome?.kind !== 'ok') {
         firstFail = i
         break
       }

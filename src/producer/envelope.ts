@@ -8,6 +8,7 @@
  *              key-length i32be   key       bytes; -1 = no key
  *              value-length u32be value     bytes
  *              timestamp u64be    wall-clock ms given by the caller or taken at admission
+ *              partition i32be    explicit partition; -1 = choose from the key
  *              header-count u16be header*
  *   header   = name-length u16be name utf-8, value-length u32be value bytes
  */
@@ -20,6 +21,8 @@ export interface Envelope {
   readonly value: Buffer
   readonly headers: readonly (readonly [string, Buffer])[]
   readonly timestamp: number
+  /** An explicit partition, or undefined to choose one from the key. */
+  readonly partition?: number | undefined
 }
 
 const VERSION = 1
@@ -36,6 +39,7 @@ export function envelopeSize(e: Envelope): number {
     4 +
     e.value.length +
     8 +
+    4 +
     2
   for (const [name, value] of e.headers) size += 2 + Buffer.byteLength(name) + 4 + value.length
   return size
@@ -64,6 +68,8 @@ export function encodeEnvelope(e: Envelope): Buffer {
   o += 4 + e.value.length
   out.writeBigUInt64BE(BigInt(e.timestamp), o)
   o += 8
+  out.writeInt32BE(e.partition ?? -1, o)
+  o += 4
   out.writeUInt16BE(e.headers.length, o)
   o += 2
   for (const [name, value] of e.headers) {
@@ -105,11 +111,13 @@ export function decodeEnvelope(bytes: Buffer): Envelope {
   need(4)
   const valueLength = bytes.readUInt32BE(o)
   o += 4
-  need(valueLength + 10)
+  need(valueLength + 14)
   const value = bytes.subarray(o, o + valueLength)
   o += valueLength
   const timestamp = Number(bytes.readBigUInt64BE(o))
   o += 8
+  const partition = bytes.readInt32BE(o)
+  o += 4
   const count = bytes.readUInt16BE(o)
   o += 2
   const headers: [string, Buffer][] = []
@@ -126,5 +134,5 @@ export function decodeEnvelope(bytes: Buffer): Envelope {
     headers.push([name, bytes.subarray(o, o + valueLen)])
     o += valueLen
   }
-  return { id, topic, key, value, headers, timestamp }
+  return { id, topic, key, value, headers, timestamp, partition: partition < 0 ? undefined : partition }
 }

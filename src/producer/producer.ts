@@ -34,6 +34,8 @@ export interface EventInput {
   readonly id?: string
   /** Event time (ms or Date). Default: now. */
   readonly timestamp?: number | Date
+  /** An explicit partition. Default: chosen from the key like the Java client (murmur2). */
+  readonly partition?: number
 }
 
 export type SendResult =
@@ -201,23 +203,28 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
    * at once, `kafka` after Kafka's ack (refusing at once while the breaker is not closed).
    */
   async send(topic: string, events: readonly EventInput[], options: SendOptions = {}): Promise<SendResult[]> {
+    return await this.sendTo(
+      events.map((event) => ({ topic, event })),
+      options,
+    )
+  }
+
+  /**
+   * Like send(), for events bound to different topics. All of them go into the log in one append, so
+   * with `atomic` a request is all or nothing even across topics.
+   */
+  async sendTo(
+    items: readonly { readonly topic: string; readonly event: EventInput }[],
+    options: SendOptions = {},
+  ): Promise<SendResult[]> {
     if (!this.lifecycle.is('running')) {
       const error = new SpillwayError('SPW_ERR_CLOSED', 'the producer is closing or closed')
-      return events.map((e) => this.#refuse(e.id, error))
-    }
-    if (typeof topic !== 'string' || topic.length === 0 || topic.length > 249) {
-      const error = new SpillwayError(
-        'SPW_ERR_BAD_REQUEST',
-        `topic must be a non-empty string of at most 249 characters`,
-        {
-          details: { field: 'topic' },
-        },
-      )
-      return events.map((e) => this.#refuse(e.id, error))
+      return items.map((i) => this.#refuse(i.event?.id, error))
     }
     const now = Date.now()
-    const prepared: ({ envelope: Envelope } | { error: SpillwayError; id: string | undefined })[] =
-      events.map((e, i) => this.#prepare(topic, e, i, now))
+    const prepared: ({ envelope: Envelope } | { error: SpillwayError; id: string | undefined })[] = items.map(
+      (item, i) => this.#prepare(item.topic, item.event, i, now),
+    )
     const invalid = prepared.find((p): p is { error: SpillwayError; id: string | undefined } => 'error' in p)
     if (invalid && options.atomic) {
       return prepared.map((p) =>
@@ -236,13 +243,15 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
       )
     }
     const valid = prepared.filter((p): p is { envelope: Envelope } => 'envelope' in p)
-    const results = new Map<string, SendResult>()
+    const results = new Map<Envelope, SendResult>()
     if (valid.length > 0) {
       const outcome = await this.#admit(valid.map((v) => v.envelope))
-      valid.forEach((v, i) => results.set(v.envelope.id, outcome[i] as SendResult))
+      valid.forEach((v, i) => {
+        results.set(v.envelope, outcome[i] as SendResult)
+      })
     }
     return prepared.map((p) =>
-      'error' in p ? this.#refuse(p.id, p.error) : (results.get(p.envelope.id) as SendResult),
+      'error' in p ? this.#refuse(p.id, p.error) : (results.get(p.envelope) as SendResult),
     )
   }
 
@@ -252,7 +261,24 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
     index: number,
     now: number,
   ): { envelope: Envelope } | { error: SpillwayError; id: string | undefined } {
-    const field = (name: string): string => `events[${index}].${name}`
+    const field = (name: string): string => (name ? `events[${index}].${name}` : `events[${index}]`)
+    if (
+      typeof topic !== 'string' ||
+      topic.length === 0 ||
+      topic.length > 249 ||
+      !/^[a-zA-Z0-9._-]+$/.test(topic)
+    ) {
+      return {
+        id: typeof e?.id === 'string' ? e.id : undefined,
+        error: new SpillwayError(
+          'SPW_ERR_BAD_REQUEST',
+          `topic ${JSON.stringify(topic)} is not a valid Kafka topic name`,
+          {
+            details: { field: 'topic' },
+          },
+        ),
+      }
+    }
     const bad = (name: string, message: string): { error: SpillwayError; id: string | undefined } => ({
       id: typeof e?.id === 'string' ? e.id : undefined,
       error: new SpillwayError('SPW_ERR_BAD_REQUEST', `${field(name)} ${message}`, {
@@ -284,6 +310,12 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
       if (!Number.isFinite(timestamp) || timestamp < 0)
         return bad('timestamp', 'must be a non-negative number of ms or a Date')
     }
+    if (
+      e.partition !== undefined &&
+      (!Number.isInteger(e.partition) || e.partition < 0 || e.partition > 0x7fffffff)
+    ) {
+      return bad('partition', 'must be a non-negative integer')
+    }
     let value: Buffer
     try {
       value = toBuffer(e.value)
@@ -297,6 +329,7 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
       value,
       headers,
       timestamp: Math.floor(timestamp),
+      partition: e.partition,
     }
     const size = envelopeSize(envelope)
     if (size > this.options.maxEventBytes) {

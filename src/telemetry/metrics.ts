@@ -54,4 +54,4 @@ export function registerSourcedMetrics(
   }
 }
 
-export { Registry }
+export { Counter, Gauge, Registry }

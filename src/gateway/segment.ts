@@ -1,0 +1,157 @@
+/**
+ * Segment HTTP Tracking API: POST /v1/batch, /v1/track, /v1/identify, /v1/page, /v1/screen, /v1/group,
+ * /v1/alias. Turns a request into events for the producer, or throws an error naming the JSON path.
+ * The event id is the message's `messageId` (filled when absent), so an SDK retry with the same
+ * messageId carries the same id downstream and can be deduplicated there.
+ */
+import { SpillwayError } from '../errors.ts'
+import type { EventInput } from '../producer/producer.ts'
+import { uuidv7 } from '../producer/uuidv7.ts'
+import { mayWrite, type Principal } from './auth.ts'
+import { fieldError } from './body.ts'
+import type { GatewayConfig } from './config.ts'
+
+export const SEGMENT_TYPES = ['track', 'identify', 'page', 'screen', 'group', 'alias'] as const
+export type SegmentType = (typeof SEGMENT_TYPES)[number]
+
+export interface IngestItem {
+  readonly topic: string
+  readonly event: EventInput
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+}
+
+function optionalString(
+  message: Record<string, unknown>,
+  name: string,
+  path: string,
+  max = 1000,
+): string | undefined {
+  const v = message[name]
+  if (v === undefined || v === null) return undefined
+  if (
+    typeof v === 'number' &&
+    (name === 'userId' || name === 'anonymousId' || name === 'groupId' || name === 'previousId')
+  )
+    return String(v)
+  if (typeof v !== 'string') throw fieldError(`${path}.${name}`, 'must be a string')
+  if (v.length > max) throw fieldError(`${path}.${name}`, `is longer than ${max} characters`)
+  return v
+}
+
+function checkDate(message: Record<string, unknown>, name: string, path: string): void {
+  const v = message[name]
+  if (v === undefined || v === null) return
+  if (typeof v !== 'string' || Number.isNaN(Date.parse(v)))
+    throw fieldError(`${path}.${name}`, 'must be an ISO-8601 date string')
+}
+
+/** Validates and completes one Segment message; returns it with messageId and receivedAt set. */
+export function normaliseMessage(
+  raw: unknown,
+  type: SegmentType,
+  path: string,
+  shared: { context?: unknown; integrations?: unknown },
+  receivedAt: string,
+): { message: Record<string, unknown>; id: string; key: string } {
+  if (!isObject(raw)) throw fieldError(path, 'must be an object')
+  const userId = optionalString(raw, 'userId', path)
+  const anonymousId = optionalString(raw, 'anonymousId', path)
+  if (userId === undefined && anonymousId === undefined)
+    throw fieldError(`${path}.userId`, 'or anonymousId is required')
+  if (type === 'track') {
+    const event = optionalString(raw, 'event', path)
+    if (!event) throw fieldError(`${path}.event`, 'is required for track')
+  }
+  if (type === 'group' && optionalString(raw, 'groupId', path) === undefined)
+    throw fieldError(`${path}.groupId`, 'is required for group')
+  if (type === 'alias' && optionalString(raw, 'previousId', path) === undefined)
+    throw fieldError(`${path}.previousId`, 'is required for alias')
+  for (const name of ['properties', 'traits', 'context', 'integrations'] as const) {
+    const v = raw[name]
+    if (v !== undefined && v !== null && !isObject(v))
+      throw fieldError(`${path}.${name}`, 'must be an object')
+  }
+  checkDate(raw, 'timestamp', path)
+  checkDate(raw, 'sentAt', path)
+  checkDate(raw, 'originalTimestamp', path)
+  const messageId = optionalString(raw, 'messageId', path, 200) ?? uuidv7()
+  const { writeKey: _secret, ...rest } = raw
+  const message: Record<string, unknown> = { ...rest, type, messageId, receivedAt }
+  if (userId !== undefined) message.userId = userId
+  if (anonymousId !== undefined) message.anonymousId = anonymousId
+  if (isObject(shared.context))
+    message.context = { ...shared.context, ...(isObject(raw.context) ? raw.context : {}) }
+  if (isObject(shared.integrations))
+    message.integrations = { ...shared.integrations, ...(isObject(raw.integrations) ? raw.integrations : {}) }
+  return { message, id: messageId, key: userId ?? (anonymousId as string) }
+}
+
+export function segmentTopic(config: GatewayConfig, principal: Principal, type: SegmentType): string {
+  return config.segment.byKey[principal.name] ?? config.segment.byType[type] ?? config.segment.defaultTopic
+}
+
+/** Builds the producer items for one request to `/v1/<route>`. */
+export function segmentItems(
+  route: 'batch' | SegmentType,
+  body: unknown,
+  principal: Principal,
+  config: GatewayConfig,
+): IngestItem[] {
+  if (!isObject(body)) throw fieldError('$', 'must be a JSON object')
+  const receivedAt = new Date().toISOString()
+  const raw: { value: unknown; type: SegmentType; path: string }[] = []
+  let shared: { context?: unknown; integrations?: unknown } = {}
+  if (route === 'batch') {
+    const batch = body.batch
+    if (!Array.isArray(batch)) throw fieldError('$.batch', 'must be an array of messages')
+    if (batch.length === 0) throw fieldError('$.batch', 'is empty')
+    if (batch.length > config.limits.maxEvents) {
+      throw new SpillwayError(
+        'SPW_ERR_PAYLOAD_TOO_LARGE',
+        `$.batch has ${batch.length} messages; at most ${config.limits.maxEvents} per request`,
+        {
+          details: { path: '$.batch', max: config.limits.maxEvents },
+        },
+      )
+    }
+    shared = { context: body.context, integrations: body.integrations }
+    batch.forEach((m, i) => {
+      const path = `$.batch[${i}]`
+      const type = isObject(m) ? m.type : undefined
+      if (typeof type !== 'string' || !(SEGMENT_TYPES as readonly string[]).includes(type)) {
+        throw fieldError(`${path}.type`, `must be one of ${SEGMENT_TYPES.join(', ')}`)
+      }
+      raw.push({ value: m, type: type as SegmentType, path })
+    })
+  } else {
+    raw.push({ value: body, type: route, path: '$' })
+  }
+  return raw.map(({ value, type, path }) => {
+    const { message, id, key } = normaliseMessage(value, type, path, shared, receivedAt)
+    const bytes = Buffer.from(JSON.stringify(message))
+    if (bytes.length > config.limits.maxEventBytes) {
+      throw new SpillwayError(
+        'SPW_ERR_PAYLOAD_TOO_LARGE',
+        `${path} is ${bytes.length} bytes; at most ${config.limits.maxEventBytes} per event`,
+        {
+          details: { path, max: config.limits.maxEventBytes },
+        },
+      )
+    }
+    const topic = segmentTopic(config, principal, type)
+    if (!mayWrite(principal, topic)) {
+      throw new SpillwayError(
+        'SPW_ERR_FORBIDDEN_TOPIC',
+        `key ${principal.name} may not write to topic ${topic}`,
+        { details: { path, topic } },
+      )
+    }
+    return {
+      topic,
+      event: { id, key, value: bytes, headers: { 'segment-type': type, 'content-type': 'application/json' } },
+    }
+  })
+}
