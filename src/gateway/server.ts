@@ -90,6 +90,12 @@ export async function createGateway(
     registry,
   })
   const keys = new KeyRing(config.keys)
+  // slow clients: Node enforces these deadlines, checking every connectionsCheckingInterval
+  const slowClientLimits = {
+    headersTimeout: config.limits.headersTimeoutMs,
+    requestTimeout: config.limits.requestTimeoutMs,
+    connectionsCheckingInterval: Math.min(1000, config.limits.headersTimeoutMs),
+  }
   const app = Fastify({
     // Fastify's own per-request info logs are not wanted: operators get lifecycle logs and metrics.
     loggerInstance: logger.child({}, { level: logger.level === 'silent' ? 'silent' : 'warn' }),
@@ -99,10 +105,9 @@ export async function createGateway(
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     ...(config.tls
-      ? { https: { key: readFileSync(config.tls.key), cert: readFileSync(config.tls.cert) } }
-      : {}),
+      ? { https: { key: readFileSync(config.tls.key), cert: readFileSync(config.tls.cert), ...slowClientLimits } }
+      : { http: slowClientLimits }),
   } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance
-  app.server.headersTimeout = config.limits.headersTimeoutMs
 
   // ─── telemetry ────────────────────────────────────────────────────────────────────────────────
   const requests = new Counter({
