@@ -7,9 +7,10 @@
  *   npm test -- test/log/segment.test.ts     # one file
  *   SPILLWAY_SOAK=1 npm test                 # long variants too (npm run soak)
  */
-import { spawn } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import './check-node.ts'
 import { ensureKafkaInstalled, KafkaCluster, kafkaVersion } from './kafka/cluster.ts'
 import { ensureToxiproxyInstalled, startToxiproxy } from './toxiproxy/toxiproxy.ts'
@@ -19,6 +20,9 @@ const extra = process.argv.slice(2).filter((a) => a.startsWith('--'))
 
 ensureKafkaInstalled()
 ensureToxiproxyInstalled()
+execFileSync('bash', [fileURLToPath(new URL('./chromium/install', import.meta.url))], {
+  stdio: ['ignore', 'inherit', 'inherit'],
+})
 
 const started = performance.now()
 const toxiproxy = await startToxiproxy()

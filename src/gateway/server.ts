@@ -105,7 +105,13 @@ export async function createGateway(
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     ...(config.tls
-      ? { https: { key: readFileSync(config.tls.key), cert: readFileSync(config.tls.cert), ...slowClientLimits } }
+      ? {
+          https: {
+            key: readFileSync(config.tls.key),
+            cert: readFileSync(config.tls.cert),
+            ...slowClientLimits,
+          },
+        }
       : { http: slowClientLimits }),
   } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance
 
@@ -143,6 +149,8 @@ export async function createGateway(
     },
   })
 
+  /** Requests refused, by error code, as clients saw them. */
+  const refusals: Record<string, number> = {}
   const transitions: { from: string; to: string; reason: string; at: string }[] = []
   producer.breaker.machine.on('transition', (t) => {
     transitions.push({ from: t.from, to: t.to, reason: t.reason, at: new Date().toISOString() })
@@ -219,6 +227,7 @@ export async function createGateway(
 
   function sendError(reply: FastifyReply, kind: RouteKind, error: SpillwayError): FastifyReply {
     const status = error.status
+    refusals[error.code] = (refusals[error.code] ?? 0) + 1
     if (status === 503 || status === 429) {
       const ms = Number(error.details.retryAfterMs ?? 1000)
       reply.header('retry-after', String(Math.max(1, Math.ceil(ms / 1000))))
@@ -343,9 +352,10 @@ export async function createGateway(
       rates,
       accepted: s.accepted,
       delivered: s.delivered,
-      refusals: s.refusedByCode,
+      refusals,
     }
   })
+  app.get('/favicon.ico', async (_request, reply) => reply.code(204).send())
   app.get('/', async (_request, reply) => reply.type('text/html; charset=utf-8').send(statusPage))
   app.get('/status', async (_request, reply) => reply.type('text/html; charset=utf-8').send(statusPage))
 

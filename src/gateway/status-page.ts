@@ -5,6 +5,7 @@ export const statusPage = `<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>spillway gateway</title>
+<link rel="icon" href="data:,">
 <style>
   body { font: 14px/1.4 system-ui, sans-serif; margin: 24px; color: #1d2733; background: #f7f9fb; }
   h1 { font-size: 20px; margin: 0 0 4px; }
@@ -16,7 +17,7 @@ export const statusPage = `<!doctype html>
   .big { font-size: 24px; font-weight: 600; }
   .state-closed { color: #1a7f37; } .state-open { color: #cf222e; } .state-half-open { color: #9a6700; }
   canvas { width: 100%; height: 60px; display: block; margin-top: 6px; }
-  table { border-collapse: collapse; width: 100%; } td { padding: 2px 4px; border-bottom: 1px solid #eef1f4; }
+  table { border-collapse: collapse; width: 100%; font-size: 12px; } td { padding: 2px 4px; border-bottom: 1px solid #eef1f4; overflow-wrap: anywhere; } td + td { text-align: right; }
   .muted { color: #8593a3; }
 </style>
 </head>
@@ -44,7 +45,7 @@ function draw(id, values, color) {
   const max = Math.max(1, ...values);
   ctx.strokeStyle = color; ctx.lineWidth = 2; ctx.beginPath();
   values.forEach((v, i) => {
-    const x = (i / (keep - 1)) * c.width;
+    const x = (i / (values.length - 1)) * c.width;
     const y = c.height - 2 - (v / max) * (c.height - 4);
     if (i === 0) ctx.moveTo(x, y); else ctx.lineTo(x, y);
   });

@@ -358,6 +358,7 @@ export class DurableLog extends EventEmitter<LogEvents> {
       this.#nextSeq++
     }
     const result: AppendResult = { firstSeq, count: payloads.length }
+    if (this.#cursorTimestamp === undefined && this.#cursor.seq >= firstSeq) this.#cursorTimestamp = timestamp
     const promise = new Promise<AppendResult>((resolve, reject) => {
       this.#queue.waiters.push({ resolve, reject, result })
     })

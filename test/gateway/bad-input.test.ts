@@ -20,26 +20,118 @@ test('every kind of bad input: clear 4xx with a JSON path, server keeps serving,
     limits: { maxBodyBytes: 64 * 1024, maxEventBytes: 4096, maxEvents: 50, maxDepth: 16 },
   })
   const auth = { 'content-type': 'application/json', authorization: basic('good-key-0001') }
-  const good = (n: string): Record<string, unknown> => ({ type: 'track', userId: 'u', event: 'Marker', properties: { n } })
+  const good = (n: string): Record<string, unknown> => ({
+    type: 'track',
+    userId: 'u',
+    event: 'Marker',
+    properties: { n },
+  })
   assert.equal((await post(`${url}/v1/track`, JSON.stringify(good('first')), auth)).status, 200)
 
   const deep = `${'{"a":'.repeat(40)}1${'}'.repeat(40)}`
-  const cases: { name: string; path?: string; body: string | Buffer; headers?: Record<string, string>; status: number; code: string; at?: string }[] = [
+  const cases: {
+    name: string
+    path?: string
+    body: string | Buffer
+    headers?: Record<string, string>
+    status: number
+    code: string
+    at?: string
+  }[] = [
     { name: 'malformed JSON', body: '{"batch": [', status: 400, code: 'SPW_ERR_BAD_REQUEST' },
-    { name: 'wrong content-type', body: '<xml/>', headers: { ...auth, 'content-type': 'application/xml' }, status: 415, code: 'SPW_ERR_UNSUPPORTED_MEDIA_TYPE' },
-    { name: 'body over the limit', body: JSON.stringify({ batch: [good('x')], pad: 'p'.repeat(70_000) }), status: 413, code: 'SPW_ERR_PAYLOAD_TOO_LARGE' },
-    { name: 'one event over the limit', body: JSON.stringify({ batch: [good('ok'), { ...good('big'), properties: { p: 'x'.repeat(5000) } }] }), status: 413, code: 'SPW_ERR_PAYLOAD_TOO_LARGE', at: '$.batch[1]' },
-    { name: 'too many events', body: JSON.stringify({ batch: Array.from({ length: 51 }, () => good('many')) }), status: 413, code: 'SPW_ERR_PAYLOAD_TOO_LARGE', at: '$.batch' },
-    { name: 'deep nesting', body: `{"batch":[{"type":"track","userId":"u","event":"E","properties":${deep}}]}`, status: 400, code: 'SPW_ERR_BAD_REQUEST' },
-    { name: 'invalid UTF-8', body: Buffer.concat([Buffer.from('{"batch":[{"type":"track","userId":"'), Buffer.from([0xc3, 0x28]), Buffer.from('","event":"E"}]}')]), status: 400, code: 'SPW_ERR_BAD_REQUEST' },
-    { name: 'missing event name', body: JSON.stringify({ batch: [good('ok'), { type: 'track', userId: 'u' }] }), status: 400, code: 'SPW_ERR_BAD_REQUEST', at: '$.batch[1].event' },
-    { name: 'missing user', body: JSON.stringify({ batch: [{ type: 'identify', traits: {} }] }), status: 400, code: 'SPW_ERR_BAD_REQUEST', at: '$.batch[0].userId' },
-    { name: 'unknown message type', body: JSON.stringify({ batch: [good('ok'), { type: 'purchase', userId: 'u' }] }), status: 400, code: 'SPW_ERR_BAD_REQUEST', at: '$.batch[1].type' },
-    { name: 'batch is not an array', body: JSON.stringify({ batch: {} }), status: 400, code: 'SPW_ERR_BAD_REQUEST', at: '$.batch' },
+    {
+      name: 'wrong content-type',
+      body: '<xml/>',
+      headers: { ...auth, 'content-type': 'application/xml' },
+      status: 415,
+      code: 'SPW_ERR_UNSUPPORTED_MEDIA_TYPE',
+    },
+    {
+      name: 'body over the limit',
+      body: JSON.stringify({ batch: [good('x')], pad: 'p'.repeat(70_000) }),
+      status: 413,
+      code: 'SPW_ERR_PAYLOAD_TOO_LARGE',
+    },
+    {
+      name: 'one event over the limit',
+      body: JSON.stringify({ batch: [good('ok'), { ...good('big'), properties: { p: 'x'.repeat(5000) } }] }),
+      status: 413,
+      code: 'SPW_ERR_PAYLOAD_TOO_LARGE',
+      at: '$.batch[1]',
+    },
+    {
+      name: 'too many events',
+      body: JSON.stringify({ batch: Array.from({ length: 51 }, () => good('many')) }),
+      status: 413,
+      code: 'SPW_ERR_PAYLOAD_TOO_LARGE',
+      at: '$.batch',
+    },
+    {
+      name: 'deep nesting',
+      body: `{"batch":[{"type":"track","userId":"u","event":"E","properties":${deep}}]}`,
+      status: 400,
+      code: 'SPW_ERR_BAD_REQUEST',
+    },
+    {
+      name: 'invalid UTF-8',
+      body: Buffer.concat([
+        Buffer.from('{"batch":[{"type":"track","userId":"'),
+        Buffer.from([0xc3, 0x28]),
+        Buffer.from('","event":"E"}]}'),
+      ]),
+      status: 400,
+      code: 'SPW_ERR_BAD_REQUEST',
+    },
+    {
+      name: 'missing event name',
+      body: JSON.stringify({ batch: [good('ok'), { type: 'track', userId: 'u' }] }),
+      status: 400,
+      code: 'SPW_ERR_BAD_REQUEST',
+      at: '$.batch[1].event',
+    },
+    {
+      name: 'missing user',
+      body: JSON.stringify({ batch: [{ type: 'identify', traits: {} }] }),
+      status: 400,
+      code: 'SPW_ERR_BAD_REQUEST',
+      at: '$.batch[0].userId',
+    },
+    {
+      name: 'unknown message type',
+      body: JSON.stringify({ batch: [good('ok'), { type: 'purchase', userId: 'u' }] }),
+      status: 400,
+      code: 'SPW_ERR_BAD_REQUEST',
+      at: '$.batch[1].type',
+    },
+    {
+      name: 'batch is not an array',
+      body: JSON.stringify({ batch: {} }),
+      status: 400,
+      code: 'SPW_ERR_BAD_REQUEST',
+      at: '$.batch',
+    },
     { name: 'empty body', body: '', status: 400, code: 'SPW_ERR_BAD_REQUEST' },
-    { name: 'bad timestamp', body: JSON.stringify({ batch: [{ ...good('t'), timestamp: 'yesterday' }] }), status: 400, code: 'SPW_ERR_BAD_REQUEST', at: '$.batch[0].timestamp' },
-    { name: 'wrong auth', body: JSON.stringify({ batch: [good('x')] }), headers: { 'content-type': 'application/json', authorization: basic('wrong-key-000') }, status: 401, code: 'SPW_ERR_UNAUTHORIZED' },
-    { name: 'unknown topic (REST)', path: '/v3/clusters/spillway/topics/not-configured/records', body: '{"value":{"type":"JSON","data":1}}', status: 404, code: 'SPW_ERR_UNKNOWN_TOPIC' },
+    {
+      name: 'bad timestamp',
+      body: JSON.stringify({ batch: [{ ...good('t'), timestamp: 'yesterday' }] }),
+      status: 400,
+      code: 'SPW_ERR_BAD_REQUEST',
+      at: '$.batch[0].timestamp',
+    },
+    {
+      name: 'wrong auth',
+      body: JSON.stringify({ batch: [good('x')] }),
+      headers: { 'content-type': 'application/json', authorization: basic('wrong-key-000') },
+      status: 401,
+      code: 'SPW_ERR_UNAUTHORIZED',
+    },
+    {
+      name: 'unknown topic (REST)',
+      path: '/v3/clusters/spillway/topics/not-configured/records',
+      body: '{"value":{"type":"JSON","data":1}}',
+      status: 404,
+      code: 'SPW_ERR_UNKNOWN_TOPIC',
+    },
     { name: 'unknown route', path: '/v1/nothing', body: '{}', status: 404, code: 'SPW_ERR_NOT_FOUND' },
   ]
   for (const c of cases) {

@@ -14,7 +14,9 @@ import { createTopic, readTopic, testKafka } from '../helpers/kafka.ts'
 
 const cli = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url))
 
-async function startServe(args: string[]): Promise<{ child: ChildProcess; url: string; exited: Promise<number | null> }> {
+async function startServe(
+  args: string[],
+): Promise<{ child: ChildProcess; url: string; exited: Promise<number | null> }> {
   const port = await freePort()
   const child = spawn(process.execPath, [cli, 'serve', '--port', String(port), ...args], {
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -33,7 +35,8 @@ async function startServe(args: string[]): Promise<{ child: ChildProcess; url: s
     } catch {
       // not yet listening
     }
-    if (child.exitCode !== null || performance.now() > deadline) throw new Error(`spillway serve did not start: ${stderr}`)
+    if (child.exitCode !== null || performance.now() > deadline)
+      throw new Error(`spillway serve did not start: ${stderr}`)
     await new Promise((r) => setTimeout(r, 100))
   }
   return { child, url, exited }
@@ -47,7 +50,14 @@ test('kill -9 mid-load, restart: every event that got a 200 reaches Kafka', asyn
   // deliver through the proxy, and cut it: events pile up in the log while the gateway is killed
   const configFile = join(dir, 'gateway.json')
   await writeFile(configFile, JSON.stringify({ segment: { defaultTopic: topic }, logLevel: 'warn' }))
-  const args = ['--config', configFile, '--log-dir', join(dir, 'log'), '--brokers', kafka.proxiedBootstrap.join(',')]
+  const args = [
+    '--config',
+    configFile,
+    '--log-dir',
+    join(dir, 'log'),
+    '--brokers',
+    kafka.proxiedBootstrap.join(','),
+  ]
   t.after(() => kafka.toxiproxy.reset())
 
   const first = await startServe([...args])
@@ -93,7 +103,13 @@ test('kill -9 mid-load, restart: every event that got a 200 reaches Kafka', asyn
   assert.equal(await second.exited, 0, 'SIGTERM exits cleanly')
 
   const messages = await readTopic(topic, { expected: okIds.length, idleMs: 2000 })
-  const got = new Set(messages.map((m) => (JSON.parse(m.value.toString()) as { messageId: string }).messageId))
+  const got = new Set(
+    messages.map((m) => (JSON.parse(m.value.toString()) as { messageId: string }).messageId),
+  )
   const missing = okIds.filter((id) => !got.has(id))
-  assert.deepEqual(missing.slice(0, 10), [], `${missing.length} of ${okIds.length} acknowledged events missing`)
+  assert.deepEqual(
+    missing.slice(0, 10),
+    [],
+    `${missing.length} of ${okIds.length} acknowledged events missing`,
+  )
 })

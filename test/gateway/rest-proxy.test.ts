@@ -7,7 +7,10 @@ import { createTopic, readTopic, testKafka } from '../helpers/kafka.ts'
 test('REST Proxy v3: JSON, STRING and BINARY records with key, headers and partition reach Kafka', async (t) => {
   const kafka = testKafka()
   const topic = await createTopic(t, 'rest', { partitions: 3 })
-  const { url, gateway } = await startGateway(t, { kafka: { brokers: kafka.bootstrap }, clusterId: 'lkc-test' })
+  const { url, gateway } = await startGateway(t, {
+    kafka: { brokers: kafka.bootstrap },
+    clusterId: 'lkc-test',
+  })
   const endpoint = `${url}/v3/clusters/lkc-test/topics/${topic}/records`
 
   const one = await post(
@@ -42,7 +45,10 @@ test('REST Proxy v3: JSON, STRING and BINARY records with key, headers and parti
     .join('\n')
   const many = await post(endpoint, stream)
   assert.equal(many.status, 200)
-  const lines = many.text.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)
+  const lines = many.text
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>)
   assert.equal(lines.length, 2)
   assert.ok(lines.every((l) => l.error_code === 200 && l.topic_name === topic))
 
@@ -54,17 +60,40 @@ test('REST Proxy v3: JSON, STRING and BINARY records with key, headers and parti
   assert.equal(json.partition, 2, 'partition_id is honoured')
   assert.deepEqual(JSON.parse(json.value.toString()), { amount: 12.5 })
   assert.equal(json.headerEntries.find(([k]) => k.toString() === 'source')?.[1].toString(), 'checkout')
-  assert.ok(messages.some((m) => m.value.equals(Buffer.from([0, 1, 2, 255]))), 'binary bytes exact')
+  assert.ok(
+    messages.some((m) => m.value.equals(Buffer.from([0, 1, 2, 255]))),
+    'binary bytes exact',
+  )
   assert.ok(messages.some((m) => m.value.toString() === 'plain text'))
 })
 
 test('REST Proxy v3 error shapes: error_code and message, with the right HTTP status', async (t) => {
   const { url } = await startGateway(t, { clusterId: 'lkc-test', restTopics: ['allowed'] })
   const cases: [string, string, number, RegExp][] = [
-    [`${url}/v3/clusters/other/topics/allowed/records`, '{"value":{"type":"JSON","data":1}}', 404, /cluster other not found/],
-    [`${url}/v3/clusters/lkc-test/topics/forbidden/records`, '{"value":{"type":"JSON","data":1}}', 404, /not served/],
-    [`${url}/v3/clusters/lkc-test/topics/allowed/records`, '{"value":{"type":"AVRO","data":1}}', 400, /schema registry/],
-    [`${url}/v3/clusters/lkc-test/topics/allowed/records`, '{"value":{"type":"BINARY","data":"%%%"}}', 400, /\$\.value\.data must be base64/],
+    [
+      `${url}/v3/clusters/other/topics/allowed/records`,
+      '{"value":{"type":"JSON","data":1}}',
+      404,
+      /cluster other not found/,
+    ],
+    [
+      `${url}/v3/clusters/lkc-test/topics/forbidden/records`,
+      '{"value":{"type":"JSON","data":1}}',
+      404,
+      /not served/,
+    ],
+    [
+      `${url}/v3/clusters/lkc-test/topics/allowed/records`,
+      '{"value":{"type":"AVRO","data":1}}',
+      400,
+      /schema registry/,
+    ],
+    [
+      `${url}/v3/clusters/lkc-test/topics/allowed/records`,
+      '{"value":{"type":"BINARY","data":"%%%"}}',
+      400,
+      /\$\.value\.data must be base64/,
+    ],
     [`${url}/v3/clusters/lkc-test/topics/allowed/records`, '{"partition_id":-1}', 400, /partition_id/],
     [`${url}/v3/clusters/lkc-test/topics/allowed/records`, '{"value":', 400, /malformed JSON/],
   ]

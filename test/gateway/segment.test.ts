@@ -5,8 +5,8 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { Analytics } from '@segment/analytics-node'
-import { createTopic, readTopic, testKafka } from '../helpers/kafka.ts'
 import { basic, post, startGateway } from '../helpers/gateway.ts'
+import { createTopic, readTopic, testKafka } from '../helpers/kafka.ts'
 
 const EVENTS = 10_000
 
@@ -18,7 +18,13 @@ test('the official Segment SDK sends 10,000 events through the gateway; each arr
     keys: [{ key: 'write-key-0001', name: 'web', topics: [topic] }],
     segment: { defaultTopic: topic },
   })
-  const analytics = new Analytics({ writeKey: 'write-key-0001', host: url, path: '/v1/batch', maxEventsInBatch: 100, flushInterval: 200 })
+  const analytics = new Analytics({
+    writeKey: 'write-key-0001',
+    host: url,
+    path: '/v1/batch',
+    maxEventsInBatch: 100,
+    flushInterval: 200,
+  })
   const errors: unknown[] = []
   analytics.on('error', (e) => errors.push(e))
   for (let i = 0; i < EVENTS; i++) {
@@ -40,7 +46,10 @@ test('the official Segment SDK sends 10,000 events through the gateway; each arr
     byMessageId.set(body.messageId, (byMessageId.get(body.messageId) ?? 0) + 1)
   }
   assert.equal(byMessageId.size, EVENTS, 'every event arrived')
-  assert.ok([...byMessageId.values()].every((c) => c === 1), 'exactly once by messageId')
+  assert.ok(
+    [...byMessageId.values()].every((c) => c === 1),
+    'exactly once by messageId',
+  )
 })
 
 test('write keys: Basic auth or body writeKey, unknown keys 401, topic allow-list 403, rate limit 429', async (t) => {
@@ -52,17 +61,38 @@ test('write keys: Basic auth or body writeKey, unknown keys 401, topic allow-lis
     ],
   })
   const track = JSON.stringify({ userId: 'u', event: 'E' })
-  assert.equal((await post(`${url}/v1/track`, track, { 'content-type': 'application/json', authorization: basic('allowed-key-01') })).status, 200)
-  assert.equal((await post(`${url}/v1/track`, JSON.stringify({ userId: 'u', event: 'E', writeKey: 'allowed-key-01' }))).status, 200)
-  const unknown = await post(`${url}/v1/track`, track, { 'content-type': 'application/json', authorization: basic('nope-nope-nope') })
+  assert.equal(
+    (
+      await post(`${url}/v1/track`, track, {
+        'content-type': 'application/json',
+        authorization: basic('allowed-key-01'),
+      })
+    ).status,
+    200,
+  )
+  assert.equal(
+    (await post(`${url}/v1/track`, JSON.stringify({ userId: 'u', event: 'E', writeKey: 'allowed-key-01' })))
+      .status,
+    200,
+  )
+  const unknown = await post(`${url}/v1/track`, track, {
+    'content-type': 'application/json',
+    authorization: basic('nope-nope-nope'),
+  })
   assert.equal(unknown.status, 401)
   assert.equal(unknown.json.code, 'SPW_ERR_UNAUTHORIZED')
   assert.equal((await post(`${url}/v1/track`, track)).status, 401, 'no key at all')
-  const forbidden = await post(`${url}/v1/track`, track, { 'content-type': 'application/json', authorization: basic('elsewhere-key1') })
+  const forbidden = await post(`${url}/v1/track`, track, {
+    'content-type': 'application/json',
+    authorization: basic('elsewhere-key1'),
+  })
   assert.equal(forbidden.status, 403)
   let limited = 0
   for (let i = 0; i < 12; i++) {
-    const r = await post(`${url}/v1/track`, track, { 'content-type': 'application/json', authorization: basic('limited-key-01') })
+    const r = await post(`${url}/v1/track`, track, {
+      'content-type': 'application/json',
+      authorization: basic('limited-key-01'),
+    })
     if (r.status === 429) {
       limited++
       assert.ok(Number(r.headers.get('retry-after')) >= 1)
