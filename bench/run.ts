@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url'
 const suites: Record<string, string> = {
   log: 'log-append.ts',
   producer: 'producer.ts',
+  gateway: 'gateway.ts',
 }
 const wanted = process.argv.slice(2)
 const names = wanted.length > 0 ? wanted : Object.keys(suites)

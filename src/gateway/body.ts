@@ -2,43 +2,32 @@
  * Strict request-body parsing: valid UTF-8, bounded nesting, and errors that name where the problem is.
  * Runs on raw bytes that Fastify has already capped at the body limit.
  */
+import { isUtf8 } from 'node:buffer'
 import { SpillwayError } from '../errors.ts'
 
-const utf8 = new TextDecoder('utf-8', { fatal: true })
-
-/** Nesting depth of a JSON text, counted outside strings; stops early once past `max`. */
-export function jsonDepth(text: string, max: number): number {
-  let depth = 0
-  let deepest = 0
-  let inString = false
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i)
-    if (inString) {
-      if (c === 92)
-        i++ // backslash: skip the escaped character
-      else if (c === 34) inString = false
-      continue
-    }
-    if (c === 34) inString = true
-    else if (c === 123 || c === 91) {
-      depth++
-      if (depth > deepest) {
-        deepest = depth
-        if (deepest > max) return deepest
-      }
-    } else if (c === 125 || c === 93) depth--
-  }
-  return deepest
-}
-
 export function decodeUtf8(body: Buffer): string {
-  try {
-    return utf8.decode(body)
-  } catch {
+  if (!isUtf8(body)) {
     throw new SpillwayError('SPW_ERR_BAD_REQUEST', 'the request body is not valid UTF-8', {
       details: { path: '$' },
     })
   }
+  return body.toString('utf8')
+}
+
+/** True when a parsed JSON value nests deeper than `max`; walks at most max+1 levels. */
+export function deeperThan(value: unknown, max: number, depth = 1): boolean {
+  if (typeof value !== 'object' || value === null) return false
+  if (depth > max) return true
+  if (Array.isArray(value)) {
+    for (const v of value)
+      if (typeof v === 'object' && v !== null && deeperThan(v, max, depth + 1)) return true
+    return false
+  }
+  for (const key in value) {
+    const v = (value as Record<string, unknown>)[key]
+    if (typeof v === 'object' && v !== null && deeperThan(v, max, depth + 1)) return true
+  }
+  return false
 }
 
 /** Parses one JSON document. */
@@ -47,19 +36,22 @@ export function parseJson(body: Buffer, maxDepth: number): unknown {
   if (text.trim().length === 0) {
     throw new SpillwayError('SPW_ERR_BAD_REQUEST', 'the request body is empty', { details: { path: '$' } })
   }
-  const depth = jsonDepth(text, maxDepth)
-  if (depth > maxDepth) {
-    throw new SpillwayError('SPW_ERR_BAD_REQUEST', `JSON nesting is deeper than ${maxDepth} levels`, {
-      details: { path: '$', maxDepth },
-    })
-  }
+  let value: unknown
   try {
-    return JSON.parse(text)
+    value = JSON.parse(text)
   } catch (error) {
+    // includes a RangeError from nesting so deep that the parser itself gives up
     throw new SpillwayError('SPW_ERR_BAD_REQUEST', `malformed JSON: ${(error as Error).message}`, {
       details: { path: '$' },
     })
   }
+  // checked on the parsed value: proportional to its nodes, not its bytes
+  if (deeperThan(value, maxDepth)) {
+    throw new SpillwayError('SPW_ERR_BAD_REQUEST', `JSON nesting is deeper than ${maxDepth} levels`, {
+      details: { path: '$', maxDepth },
+    })
+  }
+  return value
 }
 
 /**
@@ -98,8 +90,9 @@ export function parseJsonStream(
     }
     const chunk = text.slice(start, i)
     try {
-      if (jsonDepth(chunk, maxDepth) > maxDepth) throw new Error(`nesting deeper than ${maxDepth} levels`)
-      out.push({ value: JSON.parse(chunk) })
+      const value: unknown = JSON.parse(chunk)
+      if (deeperThan(value, maxDepth)) throw new Error(`nesting deeper than ${maxDepth} levels`)
+      out.push({ value })
     } catch (error) {
       out.push({
         error: new SpillwayError(
