@@ -27,11 +27,6 @@ export const errorCodes = {
     status: 500,
     summary: 'Another live process owns this log directory.',
   },
-  SPW_ERR_LOG_CORRUPT: {
-    retriable: false,
-    status: 500,
-    summary: 'A damaged record or checkpoint was found (reported, skipped, never invented).',
-  },
   SPW_ERR_RECORD_TOO_LARGE: {
     retriable: false,
     status: 413,
@@ -61,12 +56,6 @@ export const errorCodes = {
     retriable: false,
     status: 500,
     summary: 'A state machine was asked to make a move its table forbids.',
-  },
-  SPW_ERR_KAFKA: { retriable: true, status: 503, summary: 'Kafka refused a request with a retriable error.' },
-  SPW_ERR_KAFKA_FATAL: {
-    retriable: false,
-    status: 500,
-    summary: 'The Kafka client reached a fatal state (fenced, unknown producer id).',
   },
   SPW_ERR_POISON: {
     retriable: false,

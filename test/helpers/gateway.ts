@@ -12,7 +12,8 @@ export async function startGateway(
 ): Promise<{ url: string; gateway: Gateway; dir: string }> {
   const dir = await mkdtemp(join(tmpdir(), 'spillway-gateway-'))
   t.after(() => rm(dir, { recursive: true, force: true }))
-  const config = resolveGatewayConfig({ port: 0, logLevel: 'silent', log: { dir }, ...overrides })
+  const log = { dir, ...((overrides.log as Record<string, unknown> | undefined) ?? {}) }
+  const config = resolveGatewayConfig({ port: 0, logLevel: 'silent', ...overrides, log })
   const gateway = await createGateway(config)
   const url = await gateway.listen()
   t.after(() => gateway.close(2000))
