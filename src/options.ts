@@ -48,34 +48,28 @@ export function rejectUnknownKeys(
   }
 }
 
-export function readInteger(
-  value: unknown,
-  key: string,
-  fallback: number,
-  range: { min?: number; max?: number } = {},
-): number {
-  if (value === undefined) return fallback
-  const min = range.min ?? Number.MIN_SAFE_INTEGER
-  const max = range.max ?? Number.MAX_SAFE_INTEGER
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw invalid(key, value, `an integer from ${min} to ${max}`)
-  }
-  return value
+interface Range {
+  min?: number
+  max?: number
 }
 
-export function readNumber(
-  value: unknown,
-  key: string,
-  fallback: number,
-  range: { min?: number; max?: number } = {},
-): number {
+function readBounded(value: unknown, key: string, fallback: number, range: Range, integer: boolean): number {
   if (value === undefined) return fallback
-  const min = range.min ?? Number.NEGATIVE_INFINITY
-  const max = range.max ?? Number.POSITIVE_INFINITY
-  if (typeof value !== 'number' || Number.isNaN(value) || value < min || value > max) {
-    throw invalid(key, value, `a number from ${min} to ${max}`)
+  const min = range.min ?? (integer ? Number.MIN_SAFE_INTEGER : Number.NEGATIVE_INFINITY)
+  const max = range.max ?? (integer ? Number.MAX_SAFE_INTEGER : Number.POSITIVE_INFINITY)
+  const ok = typeof value === 'number' && (integer ? Number.isInteger(value) : !Number.isNaN(value))
+  if (!ok || (value as number) < min || (value as number) > max) {
+    throw invalid(key, value, `${integer ? 'an integer' : 'a number'} from ${min} to ${max}`)
   }
-  return value
+  return value as number
+}
+
+export function readInteger(value: unknown, key: string, fallback: number, range: Range = {}): number {
+  return readBounded(value, key, fallback, range, true)
+}
+
+export function readNumber(value: unknown, key: string, fallback: number, range: Range = {}): number {
+  return readBounded(value, key, fallback, range, false)
 }
 
 export function readString(value: unknown, key: string, fallback?: string): string {

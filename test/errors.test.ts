@@ -6,7 +6,7 @@ import { errorCodes, isSpillwayError, SpillwayError } from '../src/errors.ts'
 
 test('docs/errors.md and src/errors.ts list the same codes, statuses and retriable flags', () => {
   const doc = readFileSync(new URL('../docs/errors.md', import.meta.url), 'utf8')
-  const rows = [...doc.matchAll(/^\| `(SPW_ERR_[A-Z_]+)` \| (\d{3}) \| (yes|no) \|/gm)].map((m) => [
+  const rows = [...doc.matchAll(/^\| `(SPW_ERR_[A-Z_]+)`\s*\| (\d{3})\s*\| (yes|no)\s*\|/gm)].map((m) => [
     m[1],
     Number(m[2]),
     m[3] === 'yes',

@@ -14,6 +14,7 @@ import {
   readStringArray,
   rejectUnknownKeys,
 } from '../options.ts'
+import type { SaslOptions } from '../transport/platformatic.ts'
 
 export type AckMode = 'durable' | 'kafka' | 'memory'
 
@@ -22,11 +23,7 @@ export interface ProducerOptions {
   readonly brokers?: readonly string[]
   readonly clientId?: string
   readonly tls?: Readonly<Record<string, unknown>>
-  readonly sasl?: {
-    readonly mechanism: 'PLAIN' | 'SCRAM-SHA-256' | 'SCRAM-SHA-512'
-    readonly username: string
-    readonly password: string
-  }
+  readonly sasl?: SaslOptions
   /** When send() answers. Default 'durable'. */
   readonly ack?: AckMode
   /** The local log (required for 'durable'). */

@@ -14,15 +14,17 @@ import {
   TransportError,
 } from './transport.ts'
 
+export interface SaslOptions {
+  readonly mechanism: 'PLAIN' | 'SCRAM-SHA-256' | 'SCRAM-SHA-512'
+  readonly username: string
+  readonly password: string
+}
+
 export interface KafkaConnectionOptions {
   readonly brokers: readonly string[]
   readonly clientId: string
   readonly tls?: Readonly<Record<string, unknown>>
-  readonly sasl?: {
-    readonly mechanism: 'PLAIN' | 'SCRAM-SHA-256' | 'SCRAM-SHA-512'
-    readonly username: string
-    readonly password: string
-  }
+  readonly sasl?: SaslOptions
   /** Per-request timeout inside the client, ms. Default 5000. */
   readonly requestTimeoutMs?: number
   /** Client-internal retries per request. Default 2. */
