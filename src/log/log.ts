@@ -33,7 +33,7 @@ import {
 } from './format.ts'
 import { type DirectoryLock, lockDirectory } from './lock.ts'
 import { type LogOptions, type ResolvedLogOptions, resolveLogOptions } from './options.ts'
-import { type Corruption, scanSegment } from './scanner.ts'
+import { type Corruption, scanSegment, scanSegmentBatches } from './scanner.ts'
 
 export type { LogPosition } from './checkpoint.ts'
 
@@ -844,30 +844,32 @@ export class LogReader {
       if (this.#position.offset < end) {
         const file = await this.#open(segment)
         let lastSeq = this.#position.seq - 1n
-        for await (const item of scanSegment(file, {
+        for await (const batch of scanSegmentBatches(file, {
           start: this.#position.offset,
           end,
           maxPayload: this.#log.options.maxRecordBytes,
           lastSeq,
           chunkBytes: Math.min(this.#log.options.readChunkBytes, Math.max(maxBytes, 64 * 1024)),
         })) {
-          if (item.kind === 'corruption') {
-            this.#log._reportCorruption(segment, item.corruption)
-            if (item.corruption.tail)
-              this.#position = { seq: lastSeq + 1n, segment: segment.base, offset: end }
-            continue
+          for (const item of batch) {
+            if (item.kind === 'corruption') {
+              this.#log._reportCorruption(segment, item.corruption)
+              if (item.corruption.tail)
+                this.#position = { seq: lastSeq + 1n, segment: segment.base, offset: end }
+              continue
+            }
+            const { record } = item
+            const next: LogPosition = {
+              seq: record.seq + 1n,
+              segment: segment.base,
+              offset: record.offset + record.size,
+            }
+            out.push({ seq: record.seq, timestamp: record.timestamp, payload: record.payload, next })
+            bytes += record.size
+            lastSeq = record.seq
+            this.#position = next
+            if (out.length >= maxRecords || bytes >= maxBytes) return out
           }
-          const { record } = item
-          const next: LogPosition = {
-            seq: record.seq + 1n,
-            segment: segment.base,
-            offset: record.offset + record.size,
-          }
-          out.push({ seq: record.seq, timestamp: record.timestamp, payload: record.payload, next })
-          bytes += record.size
-          lastSeq = record.seq
-          this.#position = next
-          if (out.length >= maxRecords || bytes >= maxBytes) return out
         }
       }
       const following = this.#log._nextSegment(segment.base)

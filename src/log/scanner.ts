@@ -54,6 +54,11 @@ class Window {
     this.#chunk = chunk
   }
 
+  /** True when bytes [offset, offset+need) are already in memory. */
+  has(offset: number, need: number): boolean {
+    return offset >= this.#start && offset + need <= this.#start + this.#buffer.length
+  }
+
   /** Bytes from `offset` on (at least `need` unless the range ends first), and the offset they start at. */
   async at(offset: number, need: number): Promise<Buffer> {
     const have = this.#start + this.#buffer.length
@@ -73,16 +78,39 @@ class Window {
   }
 }
 
+/** One item at a time (recovery, inspection). */
 export async function* scanSegment(file: FileHandle, options: ScanOptions): AsyncGenerator<ScanItem> {
+  for await (const batch of scanSegmentBatches(file, options)) yield* batch
+}
+
+/**
+ * The items of one window at a time: the hot path for readers, one await per window instead of one per
+ * record.
+ */
+export async function* scanSegmentBatches(
+  file: FileHandle,
+  options: ScanOptions,
+): AsyncGenerator<ScanItem[]> {
   const window = new Window(file, options.end, options.chunkBytes ?? 1 << 20)
   let offset = options.start
   let lastSeq = options.lastSeq
   let damage: { offset: number; reason: string } | undefined
+  let pending: ScanItem[] = []
 
   while (offset < options.end) {
+    // hand over what is decoded before touching the disk again, and in bounded slices, so a reader that
+    // stops at its limit never pays for more than one window
+    if (pending.length >= 1024 || (pending.length > 0 && !window.has(offset, RECORD_HEADER_BYTES))) {
+      yield pending
+      pending = []
+    }
     const view = await window.at(offset, RECORD_HEADER_BYTES)
     let result = decodeRecordAt(view, 0, options.maxPayload)
     if (result.kind === 'short' && offset + result.need <= options.end) {
+      if (pending.length > 0) {
+        yield pending
+        pending = []
+      }
       result = decodeRecordAt(await window.at(offset, result.need), 0, options.maxPayload)
     }
     if (
@@ -90,7 +118,7 @@ export async function* scanSegment(file: FileHandle, options: ScanOptions): Asyn
       (damage === undefined || plausibleSeq(result.record.seq, lastSeq, offset - damage.offset))
     ) {
       if (damage) {
-        yield {
+        pending.push({
           kind: 'corruption',
           corruption: {
             offset: damage.offset,
@@ -98,11 +126,11 @@ export async function* scanSegment(file: FileHandle, options: ScanOptions): Asyn
             reason: damage.reason,
             tail: false,
           },
-        }
+        })
         damage = undefined
       }
       if (lastSeq === undefined || result.record.seq > lastSeq) {
-        yield { kind: 'record', record: { ...result.record, offset } }
+        pending.push({ kind: 'record', record: { ...result.record, offset } })
         lastSeq = result.record.seq
       } else {
         // a well-formed record that goes backwards can only be stale bytes; treat as damage
@@ -117,7 +145,7 @@ export async function* scanSegment(file: FileHandle, options: ScanOptions): Asyn
     offset = await nextMagic(window, offset + 1, options.end)
   }
   if (damage) {
-    yield {
+    pending.push({
       kind: 'corruption',
       corruption: {
         offset: damage.offset,
@@ -125,8 +153,9 @@ export async function* scanSegment(file: FileHandle, options: ScanOptions): Asyn
         reason: damage.reason,
         tail: true,
       },
-    }
+    })
   }
+  if (pending.length > 0) yield pending
 }
 
 async function nextMagic(window: Window, from: number, end: number): Promise<number> {
