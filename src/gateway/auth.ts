@@ -57,7 +57,10 @@ export class KeyRing {
     }))
   }
 
-  /** Finds the key's principal; every entry is compared so timing does not reveal which one matched. */
+  /**
+   * Finds the key's principal; every entry is compared so timing does not reveal which one matched.
+   * `secret` is the REST Basic-auth password (checked when the key has one); Segment passes none.
+   */
   authenticate(key: string | undefined, secret?: string): Principal {
     if (this.open) return this.#anonymous
     if (!key) throw new SpillwayError('SPW_ERR_UNAUTHORIZED', 'a write key or API key is required')
@@ -66,9 +69,11 @@ export class KeyRing {
     let found: Principal | undefined
     for (const entry of this.#entries) {
       const keyMatches = timingSafeEqual(entry.digest, candidate)
+      // a secret is checked when the caller presents one (REST Basic auth); Segment write keys carry none
       const secretMatches =
         entry.secret === undefined ||
-        (secretDigest !== undefined && timingSafeEqual(entry.secret, secretDigest))
+        secretDigest === undefined ||
+        timingSafeEqual(entry.secret, secretDigest)
       if (keyMatches && secretMatches) found = entry.principal
     }
     if (!found) throw new SpillwayError('SPW_ERR_UNAUTHORIZED', 'unknown write key or API key')

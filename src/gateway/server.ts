@@ -285,7 +285,7 @@ export async function createGateway(
         .send({ ...restError(404, `cluster ${cluster} not found`), code: 'SPW_ERR_NOT_FOUND' })
     }
     const credentials = basicAuth(request.headers.authorization)
-    const principal = keys.authenticate(credentials?.user, credentials?.password)
+    const principal = keys.authenticate(credentials?.user, credentials?.password ?? '')
     if (!topicName.test(topic))
       throw new SpillwayError('SPW_ERR_BAD_REQUEST', `topic name ${JSON.stringify(topic)} is invalid`)
     if (!config.restTopics.includes('*') && !config.restTopics.includes(topic)) {

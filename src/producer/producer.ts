@@ -11,7 +11,7 @@ import { Breaker, type BreakerState } from '../breaker/breaker.ts'
 import { isSpillwayError, SpillwayError } from '../errors.ts'
 import { DurableLog, type LogStats } from '../log/log.ts'
 import { StateMachine } from '../state-machine.ts'
-import { type MetricSpec, Registry, registerSourcedMetrics } from '../telemetry/metrics.ts'
+import { Histogram, type MetricSpec, Registry, registerSourcedMetrics } from '../telemetry/metrics.ts'
 import { acquireTransport, type TransportLease, transportStats } from '../transport/registry.ts'
 import { type Backlog, MemoryBacklog } from './backlog.ts'
 import { Dispatcher, type PoisonedRecord } from './dispatcher.ts'
@@ -698,6 +698,15 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
       },
     ]
     registerSourcedMetrics(this.metrics, specs, flat)
+    if (this.#log && !this.metrics.getSingleMetric('spillway_log_fsync_seconds')) {
+      const fsync = new Histogram({
+        name: 'spillway_log_fsync_seconds',
+        help: 'fdatasync latency of the local log (the cost of a durable ack)',
+        buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+        registers: [this.metrics],
+      })
+      this.#log.on('fsync', (ms) => fsync.observe(ms / 1000))
+    }
   }
 }
 

@@ -2,7 +2,7 @@
  * Prometheus metrics for operators who scrape. Values are read from the components' own counters at
  * scrape time (collect callbacks), so there is one source of truth and nothing to keep in step.
  */
-import { Counter, Gauge, Registry } from 'prom-client'
+import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 
 export type MetricSource = () => Readonly<Record<string, number | bigint | undefined>>
 
@@ -54,4 +54,4 @@ export function registerSourcedMetrics(
   }
 }
 
-export { Counter, Gauge, Registry }
+export { Counter, Gauge, Histogram, Registry }

@@ -34,6 +34,7 @@ test('readiness turns off before the disk budget refuses requests; metrics show 
   assert.match(metrics, /spillway_ready 0/)
   assert.match(metrics, /spillway_log_bytes \d+/)
   assert.match(metrics, /spillway_log_max_bytes 262144/)
+  assert.match(metrics, /spillway_log_fsync_seconds_count [1-9]\d*/)
   assert.match(metrics, /spillway_http_body_limit_bytes 512000/)
   assert.match(metrics, /spillway_http_requests_total\{route="segment",status="200"\} \d+/)
   assert.equal((await fetch(`${url}/healthz`)).status, 200, 'alive while unready')
