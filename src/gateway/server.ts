@@ -11,7 +11,7 @@ import Fastify, {
   type FastifyRequest,
 } from 'fastify'
 import pino, { type Logger } from 'pino'
-import { errorCodes, isSpillwayError, SpillwayError } from '../errors.ts'
+import { isSpillwayError, SpillwayError } from '../errors.ts'
 import { createProducer, type SpillwayProducer } from '../producer/producer.ts'
 import { Counter, Gauge, Registry } from '../telemetry/metrics.ts'
 import { closeAllTransports } from '../transport/registry.ts'
@@ -398,8 +398,3 @@ export async function createGateway(
     },
   }
 }
-
-/** Every HTTP status the gateway can answer with, from the error table (for docs and tests). */
-export const errorStatuses = Object.fromEntries(
-  Object.entries(errorCodes).map(([code, v]) => [code, v.status]),
-)

@@ -4,10 +4,8 @@
  * the producer counted: they do not grow with the number of retries.
  */
 import assert from 'node:assert/strict'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { test } from 'node:test'
+import { tempDir } from '../helpers/fs.ts'
 import { copiesById, createTopic, readTopic, testKafka } from '../helpers/kafka.ts'
 import { sleep, startSteadyProducer, stopSteadyProducer } from './helpers.ts'
 
@@ -17,8 +15,7 @@ test('latency above the request timeout and random resets: every id arrives, cop
   const kafka = testKafka()
   t.after(() => kafka.toxiproxy.reset())
   const topic = await createTopic(t, 'ambiguous', { partitions: 3 })
-  const dir = await mkdtemp(join(tmpdir(), 'spillway-ambiguous-'))
-  t.after(() => rm(dir, { recursive: true, force: true }))
+  const dir = await tempDir(t, 'spillway-ambiguous-')
   // deliveryTimeoutMs 2000: every call to Kafka is cut at 2 s, well under the 3 s of injected latency
   const run = await startSteadyProducer({
     dir,

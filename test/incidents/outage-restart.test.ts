@@ -6,10 +6,10 @@
  * turns the answer into SPW_ERR_BACKPRESSURE without losing anything acknowledged.
  */
 import assert from 'node:assert/strict'
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { test } from 'node:test'
+import { tempDir } from '../helpers/fs.ts'
 import { copiesById, createTopic, type RawMessage, readTopic, testKafka } from '../helpers/kafka.ts'
 import { type SteadyRun, sleep, startSteadyProducer, stopSteadyProducer } from './helpers.ts'
 
@@ -52,8 +52,7 @@ test(`a ${OUTAGE_MS / 1000} s outage with a kill -9 in the middle: bounded memor
   const kafka = testKafka()
   t.after(() => kafka.toxiproxy.reset())
   const topic = await createTopic(t, 'outage', { partitions: 3 })
-  const dir = await mkdtemp(join(tmpdir(), 'spillway-outage-'))
-  t.after(() => rm(dir, { recursive: true, force: true }))
+  const dir = await tempDir(t, 'spillway-outage-')
   const brokers = kafka.proxiedBootstrap
 
   const first = await startSteadyProducer({ dir, topic, brokers, rate: RATE, firstN: 0 })
@@ -121,8 +120,7 @@ test('a tiny disk budget during an outage answers SPW_ERR_BACKPRESSURE and loses
   const kafka = testKafka()
   t.after(() => kafka.toxiproxy.reset())
   const topic = await createTopic(t, 'budget')
-  const dir = await mkdtemp(join(tmpdir(), 'spillway-budget-'))
-  t.after(() => rm(dir, { recursive: true, force: true }))
+  const dir = await tempDir(t, 'spillway-budget-')
   await kafka.toxiproxy.cut(kafka.proxyName)
   const run = await startSteadyProducer({
     dir,

@@ -1,16 +1,10 @@
 import assert from 'node:assert/strict'
-import { mkdtemp, readdir, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { isSpillwayError } from '../../src/errors.ts'
 import { DurableLog, type LogRecord } from '../../src/log/log.ts'
-
-async function tempDir(t: { after: (fn: () => Promise<void>) => void }): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'spillway-log-'))
-  t.after(() => rm(dir, { recursive: true, force: true }))
-  return dir
-}
+import { tempDir } from '../helpers/fs.ts'
 
 async function readAll(log: DurableLog): Promise<LogRecord[]> {
   const reader = log.reader()

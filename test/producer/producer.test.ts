@@ -1,16 +1,9 @@
 import assert from 'node:assert/strict'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { createProducer, type SpillwayProducer } from '../../src/producer/producer.ts'
+import { tempDir } from '../helpers/fs.ts'
 import { createTopic, readTopic, testKafka } from '../helpers/kafka.ts'
-
-async function tempDir(t: { after: (fn: () => Promise<void>) => void }): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'spillway-producer-'))
-  t.after(() => rm(dir, { recursive: true, force: true }))
-  return dir
-}
 
 function header(message: { headerEntries: [Buffer, Buffer][] }, name: string): string | undefined {
   return message.headerEntries.find(([k]) => k.toString() === name)?.[1].toString()
