@@ -89,6 +89,8 @@ export interface KafkaClusterOptions {
   readonly config?: Readonly<Record<string, string>>
   /** Parent of the data directory; a fresh temp dir by default. */
   readonly baseDir?: string
+  /** The direct listener port of node 1 (default: a free port). */
+  readonly port?: number
 }
 
 const running = new Set<ChildProcess>()
@@ -110,13 +112,13 @@ function tail(file: string, lines = 30): string {
 export class KafkaCluster {
   readonly nodes: KafkaNode[]
   readonly baseDir: string
-  readonly #options: Required<Omit<KafkaClusterOptions, 'baseDir'>>
+  readonly #options: Required<Omit<KafkaClusterOptions, 'baseDir' | 'port'>>
   readonly #clusterId: string
 
   private constructor(
     nodes: KafkaNode[],
     baseDir: string,
-    options: Required<Omit<KafkaClusterOptions, 'baseDir'>>,
+    options: Required<Omit<KafkaClusterOptions, 'baseDir' | 'port'>>,
   ) {
     this.nodes = nodes
     this.baseDir = baseDir
@@ -159,7 +161,7 @@ export class KafkaCluster {
       mkdirSync(dir, { recursive: true })
       nodes.push({
         id: i,
-        port: await freePort(),
+        port: i === 1 && options.port !== undefined ? options.port : await freePort(),
         proxiedPort: await freePort(),
         advertisedProxiedPort: await freePort(),
         controllerPort: await freePort(),
@@ -236,8 +238,11 @@ export class KafkaCluster {
       )
     } catch (error) {
       const e = error as { stderr?: string; stdout?: string }
+      const output = `${e.stdout ?? ''}${e.stderr ?? ''}`.trim().split('\n')
+      const errors = output.filter((l) => /error|exception|invalid/i.test(l)).slice(-5)
       throw new Error(
-        `formatting KRaft storage for node ${node.id} failed:\n${e.stdout ?? ''}${e.stderr ?? ''}`,
+        `Kafka node ${node.id} could not be formatted: the storage tool refused its configuration ` +
+          `(${join(node.dir, 'server.properties')}).\n--- last lines ---\n${[...errors, ...output.slice(-5)].join('\n')}`,
       )
     }
   }
@@ -391,9 +396,11 @@ async function main(): Promise<void> {
   }
   const nodesArg = args.indexOf('--nodes')
   const nodes = nodesArg >= 0 ? Number(args[nodesArg + 1]) : 1
+  const portArg = args.indexOf('--port')
+  const port = portArg >= 0 ? Number(args[portArg + 1]) : undefined
   ensureKafkaInstalled()
   process.stderr.write(`spillway: starting Kafka ${kafkaVersion()} with ${nodes} node(s)…\n`)
-  const cluster = await KafkaCluster.start({ nodes })
+  const cluster = await KafkaCluster.start({ nodes, ...(port !== undefined ? { port } : {}) })
   process.stdout.write(`bootstrap: ${cluster.bootstrap.join(',')}\n`)
   for (const node of cluster.nodes) process.stdout.write(`node ${node.id} log: ${node.logFile}\n`)
   const shutdown = async (): Promise<void> => {
