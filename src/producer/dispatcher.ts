@@ -32,6 +32,11 @@ export interface DispatcherOptions {
   readonly deadlineMs: number
   /** Send every record to this topic instead of its own (the dead-letter drain). */
   readonly topicOverride?: string
+  /**
+   * How long to wait for the real outcome of a request its deadline cut short before sending the same
+   * records again (the client keeps retrying it with the same sequence numbers meanwhile). Default 30 000.
+   */
+  readonly lateWaitMs?: number
   /** How long a topic's partition count is trusted. */
   readonly metadataTtlMs?: number
 }
@@ -279,9 +284,13 @@ export class Dispatcher extends EventEmitter<{
     if (this.#late) {
       const late = this.#late
       this.#late = undefined
-      const settled = await withDeadline(late.outcomes, this.options.deadlineMs * 2, 'late outcome').catch(
-        () => undefined,
-      )
+      const settled = await this.#awaitLate(late.outcomes)
+      if (this.#stopping) {
+        // closing: leave these records in the backlog rather than risk a second copy on the way out
+        this.#late = late
+        reader.rewind(start)
+        return
+      }
       if (settled) {
         const bySeq = new Map(late.seqs.map((seq, k) => [seq, settled[k]] as const))
         records.forEach((r, i) => {
@@ -412,6 +421,21 @@ export class Dispatcher extends EventEmitter<{
     }
     this.#deps.breaker.success()
     if (channels.batch.hasSubscribers) channels.batch.publish({ records: records.length, bytes })
+  }
+
+  /** The late outcome, or undefined when `lateWaitMs` passes or the dispatcher is stopping. */
+  async #awaitLate(outcomes: Promise<RecordOutcome[]>): Promise<RecordOutcome[] | undefined> {
+    let timer: NodeJS.Timeout | undefined
+    const stopped = new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), this.options.lateWaitMs ?? 30_000)
+      this.#stopWake = () => resolve(undefined)
+    })
+    try {
+      return await Promise.race([outcomes.catch(() => undefined), stopped])
+    } finally {
+      clearTimeout(timer)
+      this.#stopWake = undefined
+    }
   }
 
   /** Re-sends each record of a topic that got a poison answer on its own, to find the real culprit(s). */

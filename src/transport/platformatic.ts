@@ -27,7 +27,7 @@ export interface KafkaConnectionOptions {
   readonly sasl?: SaslOptions
   /** Per-request timeout inside the client, ms. Default 5000. */
   readonly requestTimeoutMs?: number
-  /** Client-internal retries per request. Default 2. */
+  /** Client-internal retries of a produce request (same sequence numbers, so no duplicates). Default 20. */
   readonly clientRetries?: number
 }
 
@@ -59,10 +59,15 @@ export class PlatformaticTransport implements Transport {
   }
 
   #createProducer(): Producer<Buffer, Buffer, string, Buffer> {
-    const retries = Math.max(2, this.#options.clientRetries ?? 2) // idempotent: <= 1 would mean "forever"
+    // The idempotent producer retries a failed request with the *same* sequence numbers, so the broker
+    // drops a copy it already has: letting it retry for a while (rather than re-sending from spillway,
+    // which makes new sequence numbers) is what keeps ambiguous failures from multiplying copies.
+    // Capped, because idempotence turns retries <= 1 into "retry forever".
+    const retries = Math.max(2, this.#options.clientRetries ?? 20)
     return new Producer<Buffer, Buffer, string, Buffer>({
       ...baseOptions(this.#options),
       retries,
+      retryDelay: 250,
       idempotent: true,
       acks: ProduceAcks.ALL,
       serializers: { headerKey: (k?: string) => (k === undefined ? undefined : Buffer.from(k)) },
@@ -129,16 +134,26 @@ export class PlatformaticTransport implements Transport {
           if (r.key !== undefined) message.key = r.key
           return message as never
         })
+        // The client's request keeps running past our deadline (it may still succeed); `settled` carries
+        // its real outcome so the dispatcher can wait for it instead of sending the records again.
+        const settled: Promise<RecordOutcome> = this.#producer.send({ messages }).then(
+          (): RecordOutcome => ({ kind: 'ok' }),
+          (error: unknown): RecordOutcome => {
+            const c = classify(error)
+            return { kind: 'error', errorClass: c.errorClass, reason: c.reason, ambiguous: c.ambiguous }
+          },
+        )
         let outcome: RecordOutcome
         try {
-          await withDeadline(this.#producer.send({ messages }), deadlineMs, 'produce')
-          outcome = { kind: 'ok' }
-        } catch (error) {
-          const timedOut = (error as { code?: string }).code === 'SPW_ERR_TIMEOUT'
-          const c = timedOut
-            ? { errorClass: 'retriable' as const, reason: 'deadline exceeded', ambiguous: true }
-            : classify(error)
-          outcome = { kind: 'error', errorClass: c.errorClass, reason: c.reason, ambiguous: c.ambiguous }
+          outcome = await withDeadline(settled, deadlineMs, 'produce')
+        } catch {
+          outcome = {
+            kind: 'error',
+            errorClass: 'retriable',
+            reason: `no answer within ${deadlineMs} ms`,
+            ambiguous: true,
+            late: settled,
+          }
         }
         for (const i of indexes) outcomes[i] = outcome
       }),

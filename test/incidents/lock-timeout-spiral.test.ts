@@ -164,7 +164,9 @@ test('a broker that rejects every produce: durable sends never wait on Kafka, ka
   assert.ok(await onDisk.flush(30_000))
   const messages = (
     await readTopic(topic, { expected: accepted.length + 1, idleMs: 1500, bootstrap: kafka.bootstrap })
-  ).filter((m) => m.value.toString() !== 'warm')
+  )
+  // leave out the warm-up record and the kafka-mode probe refused with SPW_ERR_TIMEOUT (which may still arrive)
+    .filter((m) => m.value.toString() !== 'warm' && m.value.toString() !== 'probe')
   const copies = copiesById(messages)
   const replayed = durable.stats().replayed + onDisk.stats().replayed
   const wrong = accepted.filter((r) => copies.get(r.id as string) !== 1)
