@@ -55,7 +55,7 @@ export interface DispatcherDeps {
   /** Stores a poison record somewhere safe; a rejection makes the dispatcher retry the batch later. */
   readonly deadLetter: (record: PoisonedRecord) => Promise<void>
   /** Persisted "sent up to" mark, so records re-sent after a crash are counted as replays. */
-  readonly sentMark?: { read(): bigint; write(seq: bigint): void }
+  readonly sentMark?: { read(): bigint; write(seq: bigint): Promise<void> }
 }
 
 export interface DispatcherStats {
@@ -307,7 +307,7 @@ export class Dispatcher extends EventEmitter<{
     this.stats.inflightBytes = bytes
     const lastSeq = (records.at(-1) as LogRecord).seq
     if (this.#deps.sentMark && lastSeq >= this.#replayBelow) {
-      this.#deps.sentMark.write(lastSeq + 1n)
+      await this.#deps.sentMark.write(lastSeq + 1n)
     }
     for (const o of toSend) {
       const seq = (records[o.index] as LogRecord).seq

@@ -5,7 +5,8 @@
  */
 import dc from 'node:diagnostics_channel'
 import { EventEmitter, on } from 'node:events'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
+import { type FileHandle, open } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Breaker, type BreakerState } from '../breaker/breaker.ts'
 import { isSpillwayError, SpillwayError } from '../errors.ts'
@@ -710,8 +711,9 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
   }
 }
 
-function sentMarkFile(path: string): { read(): bigint; write(seq: bigint): void } {
+function sentMarkFile(path: string): { read(): bigint; write(seq: bigint): Promise<void> } {
   const buffer = Buffer.alloc(8)
+  let handle: Promise<FileHandle> | undefined
   return {
     read() {
       try {
@@ -721,11 +723,16 @@ function sentMarkFile(path: string): { read(): bigint; write(seq: bigint): void 
         return -1n
       }
     },
-    write(seq) {
-      // page cache is enough: it survives kill -9, and after a power loss an undercount of replays is the only effect
+    async write(seq) {
+      // An 8-byte positional write into the page cache, never synchronous: it survives kill -9, and after a
+      // power loss an undercount of replays is the only effect. Truncating writes could stall on the journal.
       buffer.writeBigUInt64BE(seq)
       try {
-        writeFileSync(path, buffer)
+        handle ??= open(path, 'a').then(async (h) => {
+          await h.close()
+          return await open(path, 'r+')
+        })
+        await (await handle).write(buffer, 0, 8, 0)
       } catch {
         // counting replays is best effort; delivery does not depend on it
       }

@@ -27,7 +27,7 @@ export interface KafkaConnectionOptions {
   readonly sasl?: SaslOptions
   /** Per-request timeout inside the client, ms. Default 5000. */
   readonly requestTimeoutMs?: number
-  /** Client-internal retries of a produce request (same sequence numbers, so no duplicates). Default 20. */
+  /** Client-internal retries of a request (a produce keeps its sequence numbers). Default 2. */
   readonly clientRetries?: number
 }
 
@@ -60,14 +60,12 @@ export class PlatformaticTransport implements Transport {
 
   #createProducer(): Producer<Buffer, Buffer, string, Buffer> {
     // The idempotent producer retries a failed request with the *same* sequence numbers, so the broker
-    // drops a copy it already has: letting it retry for a while (rather than re-sending from spillway,
-    // which makes new sequence numbers) is what keeps ambiguous failures from multiplying copies.
-    // Capped, because idempotence turns retries <= 1 into "retry forever".
-    const retries = Math.max(2, this.#options.clientRetries ?? 20)
+    // drops a copy it already has. Capped, because idempotence turns retries <= 1 into "retry forever";
+    // spillway's own retries go through the log after waiting for the request's real outcome.
+    const retries = Math.max(2, this.#options.clientRetries ?? 2)
     return new Producer<Buffer, Buffer, string, Buffer>({
       ...baseOptions(this.#options),
       retries,
-      retryDelay: 250,
       idempotent: true,
       acks: ProduceAcks.ALL,
       serializers: { headerKey: (k?: string) => (k === undefined ? undefined : Buffer.from(k)) },
@@ -86,7 +84,7 @@ export class PlatformaticTransport implements Transport {
   async partitions(topic: string, deadlineMs: number): Promise<number> {
     try {
       const metadata = await withDeadline(
-        this.#producer.metadata({ topics: [topic] }),
+        this.#producer.metadata({ topics: [topic], retries: 2 }),
         deadlineMs,
         'metadata',
       )
