@@ -5,18 +5,7 @@ import { test } from 'node:test'
 import { isSpillwayError } from '../../src/errors.ts'
 import { DurableLog, type LogRecord } from '../../src/log/log.ts'
 import { tempDir } from '../helpers/fs.ts'
-
-async function readAll(log: DurableLog): Promise<LogRecord[]> {
-  const reader = log.reader()
-  const out: LogRecord[] = []
-  for (;;) {
-    const batch = await reader.read({ maxRecords: 1000 })
-    if (batch.length === 0) break
-    out.push(...batch)
-  }
-  await reader.close()
-  return out
-}
+import { readAll } from '../helpers/log.ts'
 
 test('appends are durable, ordered and read back byte-exact; seqs continue across reopen', async (t) => {
   const dir = await tempDir(t)

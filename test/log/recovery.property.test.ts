@@ -16,6 +16,7 @@ import {
   SEGMENT_HEADER_BYTES,
 } from '../../src/log/format.ts'
 import { type CorruptionReport, DurableLog, type LogRecord } from '../../src/log/log.ts'
+import { readAll } from '../helpers/log.ts'
 
 const soak = process.env.SPILLWAY_SOAK === '1'
 
@@ -26,18 +27,6 @@ async function withDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
   } finally {
     await rm(dir, { recursive: true, force: true })
   }
-}
-
-async function readAll(log: DurableLog): Promise<LogRecord[]> {
-  const reader = log.reader()
-  const out: LogRecord[] = []
-  for (;;) {
-    const batch = await reader.read({ maxRecords: 500 })
-    if (batch.length === 0) break
-    out.push(...batch.map((r) => ({ ...r, payload: Buffer.from(r.payload) })))
-  }
-  await reader.close()
-  return out
 }
 
 async function segmentFiles(dir: string): Promise<string[]> {
