@@ -4,9 +4,12 @@
  *   npm run bench -- log            (or: node bench/log-append.ts [seconds] [dir])
  *
  * spillway: 64 concurrent appenders of 1 KiB records, fsync 'always' (group commit).
- * peer:     sequential write + fdatasync of the same batch size spillway achieved, on the same disk.
+ * peers:    sequential write + fdatasync, and sequential O_DSYNC writes (what spillway does under fsync
+ *           'always'), of the same batch size spillway achieved, on the same disk; the ratio is taken
+ *           against the faster of the two.
  * replay:   reading the whole backlog back through a LogReader.
  */
+import { constants } from 'node:fs'
 import { mkdtemp, open, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -43,15 +46,20 @@ async function spillway(
   return { records, bytes: diskBytes, fsyncs, latencies, ms }
 }
 
-async function rawDisk(file: string, batchBytes: number): Promise<{ bytes: number; ms: number }> {
-  const handle = await open(file, 'w')
+async function rawDisk(
+  file: string,
+  batchBytes: number,
+  mode: 'fdatasync' | 'dsync',
+): Promise<{ bytes: number; ms: number }> {
+  const { O_WRONLY, O_CREAT, O_TRUNC, O_DSYNC } = constants
+  const handle = await open(file, mode === 'dsync' ? O_WRONLY | O_CREAT | O_TRUNC | O_DSYNC : 'w')
   const chunk = Buffer.alloc(batchBytes, 7)
   let bytes = 0
   const deadline = performance.now() + seconds * 1000
   const started = performance.now()
   while (performance.now() < deadline) {
     await handle.write(chunk, 0, chunk.length, bytes)
-    await handle.datasync()
+    if (mode === 'fdatasync') await handle.datasync()
     bytes += chunk.length
   }
   const ms = performance.now() - started
@@ -79,10 +87,13 @@ const work = await mkdtemp(join(base, 'spillway-bench-log-'))
 try {
   const s = await spillway(join(work, 'log'))
   const batchBytes = Math.max(RECORD + 26, Math.round(s.bytes / Math.max(1, s.fsyncs)))
-  const raw = await rawDisk(join(work, 'raw'), batchBytes)
+  const rawSync = await rawDisk(join(work, 'raw-fdatasync'), batchBytes, 'fdatasync')
+  const rawDsync = await rawDisk(join(work, 'raw-dsync'), batchBytes, 'dsync')
   const r = await replay(join(work, 'log'))
   const sMBs = s.bytes / 1e6 / (s.ms / 1000)
-  const rawMBs = raw.bytes / 1e6 / (raw.ms / 1000)
+  const syncMBs = rawSync.bytes / 1e6 / (rawSync.ms / 1000)
+  const dsyncMBs = rawDsync.bytes / 1e6 / (rawDsync.ms / 1000)
+  const rawMBs = Math.max(syncMBs, dsyncMBs)
   const appendRate = s.records / (s.ms / 1000)
   const replayRate = r.records / (r.ms / 1000)
   printTable('durable log, 1 KiB records, 64 appenders, fsync always', [
@@ -93,8 +104,9 @@ try {
       `p50 ${percentile(s.latencies, 50).toFixed(2)} ms`,
       `p99 ${percentile(s.latencies, 99).toFixed(2)} ms`,
     ],
-    ['raw write+fdatasync', `batch ${batchBytes} B`, `${rawMBs.toFixed(1)} MB/s`, '', ''],
-    ['ratio append/raw', (sMBs / rawMBs).toFixed(2), 'target >= 0.7', '', ''],
+    ['raw write+fdatasync', `batch ${batchBytes} B`, `${syncMBs.toFixed(1)} MB/s`, '', ''],
+    ['raw O_DSYNC write', `batch ${batchBytes} B`, `${dsyncMBs.toFixed(1)} MB/s`, '', ''],
+    ['ratio append/faster raw', (sMBs / rawMBs).toFixed(2), 'target >= 0.7', '', ''],
     [
       'spillway replay',
       `${Math.round(replayRate)} rec/s`,

@@ -91,6 +91,8 @@ export interface KafkaClusterOptions {
   readonly baseDir?: string
   /** The direct listener port of node 1 (default: a free port). */
   readonly port?: number
+  /** The brokers' scheduling niceness, 0 to 19 (default 10): how far behind client processes they run. */
+  readonly nice?: number
 }
 
 const running = new Set<ChildProcess>()
@@ -152,7 +154,10 @@ export class KafkaCluster {
       heapMb: options.heapMb ?? 640,
       startTimeoutMs: options.startTimeoutMs ?? 90_000,
       config: options.config ?? {},
+      nice: options.nice ?? 10,
     }
+    if (!Number.isInteger(resolved.nice) || resolved.nice < 0 || resolved.nice > 19)
+      throw new Error(`nice must be an integer from 0 to 19, got ${resolved.nice}`)
     if (![1, 3].includes(resolved.nodes)) throw new Error(`nodes must be 1 or 3, got ${resolved.nodes}`)
     const baseDir = options.baseDir ?? mkdtempSync(join(tmpdir(), 'spillway-kafka-'))
     const nodes: KafkaNode[] = []
@@ -265,7 +270,7 @@ export class KafkaCluster {
       'nice',
       [
         '-n',
-        '10',
+        String(this.#options.nice),
         'java',
         `-Xmx${this.#options.heapMb}m`,
         '-Xms128m',

@@ -11,6 +11,7 @@
  */
 import dc from 'node:diagnostics_channel'
 import { EventEmitter } from 'node:events'
+import { constants } from 'node:fs'
 import { type FileHandle, mkdir, open, readdir, rm, stat, statfs } from 'node:fs/promises'
 import { join } from 'node:path'
 import { SpillwayError } from '../errors.ts'
@@ -83,6 +84,10 @@ export interface LogStats {
   readonly corruptBytes: number
   readonly tornTailBytes: number
   readonly fsyncs: number
+  /** Records readers took from the tail cache instead of the disk. */
+  readonly cachedReads: number
+  /** Bytes held in the tail cache. */
+  readonly tailCacheBytes: number
 }
 
 interface Segment {
@@ -99,9 +104,24 @@ interface Waiter {
 
 interface Batch {
   chunks: Buffer[]
+  /** The records of each chunk, for the tail cache. */
+  records: Appended[][]
   bytes: number
   waiters: Waiter[]
   lastSeq: bigint
+}
+
+/** One record as appended: where its payload lies in its chunk. */
+interface Appended {
+  readonly seq: bigint
+  readonly timestamp: number
+  readonly payload: Buffer
+}
+
+/** A written record in the tail cache, with where it starts on disk. */
+interface Cached {
+  readonly record: LogRecord
+  readonly at: LogPosition
 }
 
 const channels = {
@@ -122,7 +142,7 @@ export interface DurableLogOpenOptions extends LogOptions {
 }
 
 function emptyBatch(): Batch {
-  return { chunks: [], bytes: 0, waiters: [], lastSeq: -1n }
+  return { chunks: [], records: [], bytes: 0, waiters: [], lastSeq: -1n }
 }
 
 export class DurableLog extends EventEmitter<LogEvents> {
@@ -158,7 +178,12 @@ export class DurableLog extends EventEmitter<LogEvents> {
     corruptBytes: 0,
     tornTailBytes: 0,
     fsyncs: 0,
+    cachedReads: 0,
   }
+  /** Recently written records (oldest at #tailHead), bounded by options.tailCacheBytes. */
+  #tail: Cached[] = []
+  #tailHead = 0
+  #tailBytes = 0
 
   private constructor(init: {
     options: ResolvedLogOptions
@@ -301,7 +326,7 @@ export class DurableLog extends EventEmitter<LogEvents> {
     if (nextSeq < cursor.seq) nextSeq = cursor.seq
 
     const activePath = join(dir, segmentFileName(nextSeq))
-    const active = await open(activePath, 'w')
+    const active = await open(activePath, segmentWriteFlags(options.fsync))
     await writeFully(active, [encodeSegmentHeader(nextSeq)], SEGMENT_HEADER_BYTES, 0)
     await active.sync()
     await fsyncDirectory(dir)
@@ -352,9 +377,19 @@ export class DurableLog extends EventEmitter<LogEvents> {
     const chunk = Buffer.allocUnsafe(bytes)
     const timestamp = this.#wallClock()
     const firstSeq = this.#nextSeq
+    const caching = this.options.tailCacheBytes > 0
+    const appended: Appended[] = caching ? new Array(payloads.length) : []
     let offset = 0
-    for (const payload of payloads) {
-      offset = encodeRecordInto(chunk, offset, this.#nextSeq, timestamp, payload)
+    for (let i = 0; i < payloads.length; i++) {
+      const payload = payloads[i] as Buffer
+      const end = encodeRecordInto(chunk, offset, this.#nextSeq, timestamp, payload)
+      if (caching)
+        appended[i] = {
+          seq: this.#nextSeq,
+          timestamp,
+          payload: chunk.subarray(offset + RECORD_HEADER_BYTES, end),
+        }
+      offset = end
       this.#nextSeq++
     }
     const result: AppendResult = { firstSeq, count: payloads.length }
@@ -363,6 +398,7 @@ export class DurableLog extends EventEmitter<LogEvents> {
       this.#queue.waiters.push({ resolve, reject, result })
     })
     this.#queue.chunks.push(chunk)
+    this.#queue.records.push(appended)
     this.#queue.bytes += bytes
     this.#queue.lastSeq = this.#nextSeq - 1n
     this.#queuedBytes += bytes
@@ -478,8 +514,12 @@ export class DurableLog extends EventEmitter<LogEvents> {
       }
       const position = active.size
       try {
+        const started = performance.now()
         await writeFully(this.#active, run, runBytes, position)
-        if (this.options.fsync === 'always' && index >= batch.chunks.length) await this.#datasync()
+        // under 'always' the segment is opened with O_DSYNC: the write returns once the data is on disk
+        if (this.options.fsync === 'always' && index >= batch.chunks.length)
+          this.#synced(performance.now() - started)
+        this.#cacheWritten(batch.records.slice(index - run.length, index), active.base, position)
       } catch (error) {
         // a partial write must not leave half a record before the next one
         await this.#active.truncate(position).catch(() => undefined)
@@ -490,10 +530,72 @@ export class DurableLog extends EventEmitter<LogEvents> {
     }
   }
 
+  /** Keeps the records just written at `position` of segment `base` in the tail cache. */
+  #cacheWritten(chunks: Appended[][], base: bigint, position: number): void {
+    const limit = this.options.tailCacheBytes
+    if (limit === 0) return
+    let offset = position
+    for (const records of chunks) {
+      for (const r of records) {
+        const at: LogPosition = { seq: r.seq, segment: base, offset }
+        offset += RECORD_HEADER_BYTES + r.payload.length
+        const next: LogPosition = { seq: r.seq + 1n, segment: base, offset }
+        this.#tail.push({ record: { seq: r.seq, timestamp: r.timestamp, payload: r.payload, next }, at })
+        this.#tailBytes += RECORD_HEADER_BYTES + r.payload.length
+      }
+    }
+    while (this.#tailBytes > limit && this.#tailHead < this.#tail.length) this.#evictTail()
+  }
+
+  #evictTail(): void {
+    const evicted = this.#tail[this.#tailHead] as Cached
+    this.#tail[this.#tailHead] = undefined as unknown as Cached
+    this.#tailHead++
+    this.#tailBytes -= RECORD_HEADER_BYTES + evicted.record.payload.length
+    if (this.#tailHead === this.#tail.length) {
+      this.#tail = []
+      this.#tailHead = 0
+    } else if (this.#tailHead > 4096 && this.#tailHead * 2 > this.#tail.length) {
+      this.#tail = this.#tail.slice(this.#tailHead)
+      this.#tailHead = 0
+    }
+  }
+
+  /**
+   * @internal used by LogReader: durable records from `position` that are still in the tail cache, in
+   * order and within the limits; none when the cache does not hold the record at that exact place.
+   */
+  _cached(position: LogPosition, maxRecords: number, maxBytes: number): LogRecord[] {
+    const first = this.#tail[this.#tailHead]
+    if (!first || position.seq < first.at.seq || position.seq >= this.#durable.seq) return []
+    let index = this.#tailHead + Number(position.seq - first.at.seq)
+    const start = this.#tail[index]
+    if (!start || start.at.seq !== position.seq || start.at.segment !== position.segment) return []
+    if (start.at.offset !== position.offset) return []
+    const out: LogRecord[] = []
+    let bytes = 0
+    let expected = position
+    while (index < this.#tail.length && out.length < maxRecords && bytes < maxBytes) {
+      const { record, at } = this.#tail[index] as Cached
+      // stop at a segment boundary, a gap, or the durable end; the disk path takes it from there
+      if (record.seq >= this.#durable.seq) break
+      if (at.segment !== expected.segment || at.offset !== expected.offset) break
+      out.push(record)
+      bytes += RECORD_HEADER_BYTES + record.payload.length
+      expected = record.next
+      index++
+    }
+    this.#stats.cachedReads += out.length
+    return out
+  }
+
   async #datasync(): Promise<void> {
     const started = performance.now()
     await this.#active.datasync()
-    const ms = performance.now() - started
+    this.#synced(performance.now() - started)
+  }
+
+  #synced(ms: number): void {
     this.#stats.fsyncs++
     this.emit('fsync', ms)
     if (channels.fsync.hasSubscribers) channels.fsync.publish({ durationMs: ms })
@@ -539,7 +641,7 @@ export class DurableLog extends EventEmitter<LogEvents> {
       }
     }
     const path = join(this.options.dir, segmentFileName(base))
-    const handle = await open(path, 'w')
+    const handle = await open(path, segmentWriteFlags(this.options.fsync))
     try {
       await writeFully(handle, [encodeSegmentHeader(base)], SEGMENT_HEADER_BYTES, 0)
       await handle.sync()
@@ -670,6 +772,8 @@ export class DurableLog extends EventEmitter<LogEvents> {
       )
     }
     this.#cursor = position
+    while (this.#tailHead < this.#tail.length && (this.#tail[this.#tailHead] as Cached).at.seq < position.seq)
+      this.#evictTail()
     // Coalesce: while one checkpoint write runs, later commits share the single write queued behind it,
     // which takes whatever cursor is newest when it starts.
     if (this.#queuedCheckpoint) return this.#queuedCheckpoint
@@ -733,6 +837,7 @@ export class DurableLog extends EventEmitter<LogEvents> {
       cursorSeq: this.#cursor.seq,
       oldestPendingTimestamp: this.#cursorTimestamp,
       ...this.#stats,
+      tailCacheBytes: this.#tailBytes,
     }
   }
 
@@ -764,6 +869,15 @@ export class DurableLog extends EventEmitter<LogEvents> {
  * writev may write fewer bytes than asked (a filesystem filling up does exactly that) without an error.
  * Keep writing the rest: either it all lands, or the next call fails with the real errno (ENOSPC).
  */
+/**
+ * How a segment is opened for appending. Under fsync 'always' it is O_DSYNC, so one write is also the
+ * sync: one trip through the thread pool per group commit instead of two (write, then fdatasync).
+ */
+function segmentWriteFlags(fsync: LogOptions['fsync']): number {
+  const { O_WRONLY, O_CREAT, O_TRUNC, O_DSYNC } = constants
+  return O_WRONLY | O_CREAT | O_TRUNC | (fsync === 'always' ? O_DSYNC : 0)
+}
+
 async function writeFully(
   file: FileHandle,
   chunks: Buffer[],
@@ -827,6 +941,17 @@ export class LogReader {
     const out: LogRecord[] = []
     let bytes = 0
     for (;;) {
+      // records still in memory are taken from there; the disk is read for the rest
+      const cached = this.#log._cached(this.#position, maxRecords - out.length, maxBytes - bytes)
+      if (cached.length > 0) {
+        for (const r of cached) {
+          out.push(r)
+          bytes += RECORD_HEADER_BYTES + r.payload.length
+        }
+        this.#position = (cached.at(-1) as LogRecord).next
+        if (out.length >= maxRecords || bytes >= maxBytes) return out
+        continue
+      }
       let located = this.#log._segmentsFrom(this.#position.segment)
       if (!located) {
         // our segment was removed (it was delivered): continue at the cursor

@@ -18,6 +18,11 @@ export interface LogOptions {
   readonly fsync?: FsyncPolicy
   /** Read window of scanners. Default 1 MiB. */
   readonly readChunkBytes?: number
+  /**
+   * Recently written records kept in memory, so a reader close behind the writer takes them from there
+   * instead of reading them back from disk. 0 turns it off. Default 8 MiB.
+   */
+  readonly tailCacheBytes?: number
 }
 
 export interface ResolvedLogOptions {
@@ -28,6 +33,7 @@ export interface ResolvedLogOptions {
   readonly maxQueuedBytes: number
   readonly fsync: FsyncPolicy
   readonly readChunkBytes: number
+  readonly tailCacheBytes: number
 }
 
 const MiB = 1024 * 1024
@@ -39,6 +45,7 @@ const KEYS = [
   'maxQueuedBytes',
   'fsync',
   'readChunkBytes',
+  'tailCacheBytes',
 ] as const
 
 export const logDefaults = {
@@ -48,6 +55,7 @@ export const logDefaults = {
   maxQueuedBytes: 64 * MiB,
   fsync: 'always' as FsyncPolicy,
   readChunkBytes: MiB,
+  tailCacheBytes: 8 * MiB,
 }
 
 export function resolveLogOptions(input: unknown, prefix = 'log'): ResolvedLogOptions {
@@ -79,6 +87,10 @@ export function resolveLogOptions(input: unknown, prefix = 'log'): ResolvedLogOp
     readChunkBytes: readInteger(o.readChunkBytes, `${prefix}.readChunkBytes`, logDefaults.readChunkBytes, {
       min: 4096,
       max: 64 * MiB,
+    }),
+    tailCacheBytes: readInteger(o.tailCacheBytes, `${prefix}.tailCacheBytes`, logDefaults.tailCacheBytes, {
+      min: 0,
+      max: 1024 * MiB,
     }),
   }
 }

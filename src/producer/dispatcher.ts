@@ -55,7 +55,7 @@ export interface DispatcherDeps {
   /** Stores a poison record somewhere safe; a rejection makes the dispatcher retry the batch later. */
   readonly deadLetter: (record: PoisonedRecord) => Promise<void>
   /** Persisted "sent up to" mark, so records re-sent after a crash are counted as replays. */
-  readonly sentMark?: { read(): bigint; write(seq: bigint): Promise<void> }
+  readonly sentMark?: { read(): bigint; write(seq: bigint): Promise<void>; close(): Promise<void> }
 }
 
 export interface DispatcherStats {
@@ -68,6 +68,29 @@ export interface DispatcherStats {
   inflightBytes: number
   lastError: string | undefined
 }
+
+/** The size of a batch sent while the breaker is not closed. */
+const PROBE_BYTES = 64 * 1024
+const PROBE_RECORDS = 100
+
+/** A batch read from the backlog and made ready for Kafka. */
+interface PreparedBatch {
+  readonly kind: 'batch'
+  readonly start: LogPosition
+  readonly records: LogRecord[]
+  readonly envelopes: (Envelope | undefined)[]
+  /** Records that can never be delivered, by index, with the reason. */
+  readonly poison: Map<number, string>
+  readonly outbound: { index: number; record: OutboundRecord }[]
+  /** Set when a topic's partition count could not be fetched: the batch is tried again later. */
+  readonly metadataError: string | undefined
+  /** The dispatcher's signal count when the read began. */
+  readonly signals: number
+}
+
+type Batch =
+  | PreparedBatch
+  | { readonly kind: 'unreadable'; readonly start: LogPosition; readonly reason: string }
 
 const channels = {
   batch: dc.channel('spillway:dispatcher:batch'),
@@ -101,10 +124,14 @@ export class Dispatcher extends EventEmitter<{
   #replayBelow: bigint
   #roundRobin = 0
   #idle = false
+  /** Counts the backlog's "new records" signals, so a read that raced one is not taken for idleness. */
+  #signals = 0
   /** Records that may already be in Kafka: sending one again is a counted replay. */
   readonly #maybeWritten = new Set<bigint>()
   /** Outcomes of requests a deadline cut short, still under way in the client. */
   #late: { readonly seqs: readonly bigint[]; readonly outcomes: Promise<RecordOutcome[]> } | undefined
+  /** Real outcomes of such requests, by seq, until the records are in a batch again. */
+  readonly #lateOutcomes = new Map<bigint, RecordOutcome>()
 
   constructor(options: DispatcherOptions, deps: DispatcherDeps) {
     super()
@@ -122,7 +149,11 @@ export class Dispatcher extends EventEmitter<{
     if (this.#running) return
     this.#stopping = false
     this.#reader = this.#deps.backlog.reader()
-    const wake = (): void => this.#wake?.()
+    const wake = (): void => {
+      this.#signals++
+      this.#idle = false
+      this.#wake?.()
+    }
     this.#deps.backlog.on('durable', wake)
     this.#running = this.#loop().finally(() => {
       this.#deps.backlog.off('durable', wake)
@@ -136,6 +167,7 @@ export class Dispatcher extends EventEmitter<{
     await this.#running
     this.#running = undefined
     await this.#reader?.close()
+    await this.#deps.sentMark?.close()
   }
 
   /** Resolves once the backlog is empty, or rejects when `ms` passes first. */
@@ -167,63 +199,112 @@ export class Dispatcher extends EventEmitter<{
 
   async #loop(): Promise<void> {
     const reader = this.#reader as BacklogReader
-    while (!this.#stopping) {
-      // While the breaker cools down, do not even read: new appends must not cost O(backlog) work each.
-      const cooling = this.#deps.breaker.retryInMs()
-      if (cooling > 0) {
-        await this.#sleep(Math.min(cooling, 1000), false)
-        continue
-      }
-      const start = reader.position
-      let records: LogRecord[]
-      try {
-        records = await reader.read({
-          maxBytes: this.options.batchBytes,
-          maxRecords: this.options.batchRecords,
+    // The next batch, read and prepared while the one before it is in flight (never sent before it).
+    let ahead: Promise<Batch> | undefined
+    // A batch that failed (or had to wait for the breaker), kept for the next attempt.
+    let retained: PreparedBatch | undefined
+    /** Drops the batch read ahead (after it settles, so the reader is idle) and moves the reader. */
+    const rewind = async (to: LogPosition): Promise<void> => {
+      if (ahead) await ahead
+      ahead = undefined
+      reader.rewind(to)
+    }
+    try {
+      while (!this.#stopping) {
+        // While the breaker cools down, do not even read: new appends must not cost O(backlog) work each.
+        const cooling = this.#deps.breaker.retryInMs()
+        if (cooling > 0) {
+          await this.#sleep(Math.min(cooling, 1000), false)
+          continue
+        }
+        const batch =
+          !ahead && retained?.start.seq === reader.position.seq
+            ? this.#reuse(retained, reader)
+            : await (ahead ?? this.#read(reader))
+        ahead = undefined
+        retained = undefined
+        if (batch.kind === 'unreadable') {
+          this.stats.lastError = `reading the backlog failed: ${batch.reason}`
+          await this.#sleep(this.options.lingerMs * 10 + 10, false)
+          continue
+        }
+        if (batch.records.length === 0) {
+          // records that became durable after this read began: read again rather than sleep
+          if (batch.signals !== this.#signals) continue
+          this.#idle = true
+          await this.#sleep(1000, true)
+          // linger briefly after new records arrive, so a trickle still leaves in batches
+          if (this.options.lingerMs > 0 && !this.#stopping) await this.#sleep(this.options.lingerMs, false)
+          continue
+        }
+        this.#idle = false
+        const permit = this.#deps.breaker.acquire()
+        if (permit.kind === 'wait') {
+          reader.rewind(batch.start)
+          retained = batch
+          await this.#sleep(Math.min(permit.retryInMs, 1000), false)
+          continue
+        }
+        const result = await this.#transmit(batch, () => {
+          // read ahead only while Kafka takes records; a probe is likely to fail and be sent again
+          if (!this.#stopping && permit.kind === 'send') ahead = this.#read(reader)
         })
-      } catch (error) {
-        this.stats.lastError = `reading the backlog failed: ${(error as Error).message}`
-        await this.#sleep(this.options.lingerMs * 10 + 10, false)
-        continue
+        if (result.rewindTo) {
+          await rewind(result.rewindTo)
+          // the same records go next: keep them decoded rather than read them again on every retry
+          if (result.rewindTo === batch.start && batch.metadataError === undefined) retained = batch
+        }
       }
-      if (records.length === 0) {
-        this.#idle = true
-        await this.#sleep(1000, true)
-        // linger briefly after new records arrive, so a trickle still leaves in batches
-        if (this.options.lingerMs > 0 && !this.#stopping) await this.#sleep(this.options.lingerMs, false)
-        continue
-      }
-      this.#idle = false
-      const permit = this.#deps.breaker.acquire()
-      if (permit.kind === 'wait') {
-        reader.rewind(start)
-        await this.#sleep(Math.min(permit.retryInMs, 1000), false)
-        continue
-      }
-      await this.#deliver(records, reader, start)
+    } finally {
+      if (ahead) await rewind((await ahead).start)
     }
   }
 
-  async #partitionCount(topic: string): Promise<number> {
-    const cached = this.#partitions.get(topic)
-    const ttl = this.options.metadataTtlMs ?? 30_000
-    if (cached && performance.now() - cached.at < ttl) return cached.count
-    const count = await this.#deps.transport().partitions(topic, this.options.deadlineMs)
-    this.#partitions.set(topic, { count, at: performance.now() })
-    return count
+  /**
+   * Takes a kept batch again instead of reading it: cut to the probe size while the breaker is not closed,
+   * and the reader moved past what is taken.
+   */
+  #reuse(batch: PreparedBatch, reader: BacklogReader): PreparedBatch {
+    let taken = batch
+    if (!this.#deps.breaker.isClosed() && batch.records.length > 1) {
+      const maxRecords = Math.min(this.options.batchRecords, PROBE_RECORDS)
+      const maxBytes = Math.min(this.options.batchBytes, PROBE_BYTES)
+      let n = 0
+      let bytes = 0
+      while (n < batch.records.length && n < maxRecords && bytes < maxBytes) {
+        bytes += (batch.records[n] as LogRecord).payload.length
+        n++
+      }
+      if (n < batch.records.length) {
+        taken = {
+          ...batch,
+          records: batch.records.slice(0, n),
+          envelopes: batch.envelopes.slice(0, n),
+          poison: new Map([...batch.poison].filter(([i]) => i < n)),
+          outbound: batch.outbound.filter((o) => o.index < n),
+        }
+      }
+    }
+    reader.rewind((taken.records.at(-1) as LogRecord).next)
+    return taken
   }
 
-  #fail(reason: string, reader: BacklogReader, rewindTo: LogPosition): void {
-    this.stats.failedBatches++
-    this.stats.lastError = reason
-    this.#deps.breaker.failure(reason)
-    reader.rewind(rewindTo)
-    this.emit('failure', reason)
-    if (channels.failure.hasSubscribers) channels.failure.publish({ reason })
-  }
-
-  async #deliver(records: LogRecord[], reader: BacklogReader, start: LogPosition): Promise<void> {
-    this.stats.batches++
+  /** Reads the next batch and prepares it for Kafka: decoded, routed to its topic and partition. */
+  async #read(reader: BacklogReader): Promise<Batch> {
+    const start = reader.position
+    const signals = this.#signals
+    // While Kafka is failing, probe with a small batch: a large request costs a long synchronous
+    // serialisation in the client, which would stall every caller's send() for nothing.
+    const probing = !this.#deps.breaker.isClosed()
+    let records: LogRecord[]
+    try {
+      records = await reader.read({
+        maxBytes: probing ? Math.min(this.options.batchBytes, PROBE_BYTES) : this.options.batchBytes,
+        maxRecords: probing ? Math.min(this.options.batchRecords, PROBE_RECORDS) : this.options.batchRecords,
+      })
+    } catch (error) {
+      return { kind: 'unreadable', start, reason: (error as Error).message }
+    }
     const envelopes: (Envelope | undefined)[] = records.map((r) => {
       try {
         return decodeEnvelope(r.payload)
@@ -239,6 +320,7 @@ export class Dispatcher extends EventEmitter<{
     // Partition by key exactly like the Java client; keyless records rotate across partitions.
     const outbound: { index: number; record: OutboundRecord }[] = []
     const topics = new Map<string, number>()
+    let metadataError: string | undefined
     for (const [i, e] of envelopes.entries()) {
       if (!e) continue
       const topic = this.options.topicOverride ?? e.topic
@@ -246,12 +328,11 @@ export class Dispatcher extends EventEmitter<{
         try {
           topics.set(topic, await this.#partitionCount(topic))
         } catch (error) {
-          if (error instanceof TransportError && error.errorClass === 'poison') {
-            topics.set(topic, -1)
-          } else {
-            this.#fail(`metadata: ${(error as Error).message}`, reader, start)
-            return
+          if (!(error instanceof TransportError && error.errorClass === 'poison')) {
+            metadataError = (error as Error).message
+            break
           }
+          topics.set(topic, -1)
         }
       }
       const count = topics.get(topic) as number
@@ -277,6 +358,39 @@ export class Dispatcher extends EventEmitter<{
         record: { topic, partition, key: e.key, value: e.value, headers, timestamp: e.timestamp },
       })
     }
+    return { kind: 'batch', start, records, envelopes, poison, outbound, metadataError, signals }
+  }
+
+  async #partitionCount(topic: string): Promise<number> {
+    const cached = this.#partitions.get(topic)
+    const ttl = this.options.metadataTtlMs ?? 30_000
+    if (cached && performance.now() - cached.at < ttl) return cached.count
+    const count = await this.#deps.transport().partitions(topic, this.options.deadlineMs)
+    this.#partitions.set(topic, { count, at: performance.now() })
+    return count
+  }
+
+  #fail(reason: string): void {
+    this.stats.failedBatches++
+    this.stats.lastError = reason
+    this.#deps.breaker.failure(reason)
+    this.emit('failure', reason)
+    if (channels.failure.hasSubscribers) channels.failure.publish({ reason })
+  }
+
+  /**
+   * Sends one prepared batch and settles its records: acknowledged and dead-lettered ones are committed;
+   * on a failure the breaker is told and the reader must go back to the first unsettled record.
+   * `sending` is called once the request is on its way, so the caller can prepare the next batch.
+   */
+  async #transmit(batch: PreparedBatch, sending: () => void): Promise<{ rewindTo?: LogPosition }> {
+    const { records, envelopes, outbound, start } = batch
+    const poison = new Map(batch.poison)
+    this.stats.batches++
+    if (batch.metadataError !== undefined) {
+      this.#fail(`metadata: ${batch.metadataError}`)
+      return { rewindTo: start }
+    }
 
     // A request cut short by its deadline may still succeed: wait (bounded) for its real outcome before
     // sending the same records again, so a slow success is not turned into a duplicate.
@@ -288,17 +402,19 @@ export class Dispatcher extends EventEmitter<{
       if (this.#stopping) {
         // closing: leave these records in the backlog rather than risk a second copy on the way out
         this.#late = late
-        reader.rewind(start)
-        return
+        return { rewindTo: start }
       }
-      if (settled) {
-        const bySeq = new Map(late.seqs.map((seq, k) => [seq, settled[k]] as const))
-        records.forEach((r, i) => {
-          const o = bySeq.get(r.seq)
-          if (o?.kind === 'ok') alreadyOk.add(i)
-          if (o && (o.kind === 'ok' || !o.ambiguous)) this.#maybeWritten.delete(r.seq)
-        })
-      }
+      // kept by seq: a probe batch holds only the first of these records, later batches the rest
+      if (settled) late.seqs.forEach((seq, k) => this.#lateOutcomes.set(seq, settled[k] as RecordOutcome))
+    }
+    if (this.#lateOutcomes.size > 0) {
+      records.forEach((r, i) => {
+        const o = this.#lateOutcomes.get(r.seq)
+        if (!o) return
+        this.#lateOutcomes.delete(r.seq)
+        if (o.kind === 'ok') alreadyOk.add(i)
+        if (o.kind === 'ok' || !o.ambiguous) this.#maybeWritten.delete(r.seq)
+      })
     }
     const toSend = outbound.filter((o) => !alreadyOk.has(o.index))
 
@@ -316,15 +432,17 @@ export class Dispatcher extends EventEmitter<{
 
     let outcomes: RecordOutcome[] = []
     if (toSend.length > 0) {
+      const request = withDeadline(
+        this.#deps.transport().send(
+          toSend.map((o) => o.record),
+          this.options.deadlineMs,
+        ),
+        this.options.deadlineMs + 1000,
+        'send',
+      )
+      sending()
       try {
-        outcomes = await withDeadline(
-          this.#deps.transport().send(
-            toSend.map((o) => o.record),
-            this.options.deadlineMs,
-          ),
-          this.options.deadlineMs + 1000,
-          'send',
-        )
+        outcomes = await request
       } catch (error) {
         outcomes = toSend.map(() => ({
           kind: 'error',
@@ -380,19 +498,15 @@ export class Dispatcher extends EventEmitter<{
       try {
         await this.#deps.deadLetter(poisoned)
       } catch (error) {
-        this.#fail(
-          `dead-lettering failed: ${(error as Error).message}`,
-          reader,
-          i === 0 ? start : (records[i - 1] as LogRecord).next,
-        )
-        await this.#commit(records, i, countPoison(poison, i))
-        return
+        this.#fail(`dead-lettering failed: ${(error as Error).message}`)
+        this.#commit(records, i, countPoison(poison, i))
+        return { rewindTo: i === 0 ? start : (records[i - 1] as LogRecord).next }
       }
       this.stats.deadLettered++
       this.emit('poisoned', poisoned)
       if (channels.deadLetter.hasSubscribers) channels.deadLetter.publish({ seq: record.seq, reason })
     }
-    await this.#commit(records, settledEnd, countPoison(poison, settledEnd))
+    this.#commit(records, settledEnd, countPoison(poison, settledEnd))
     if (firstFail >= 0) {
       const failed = byIndex.get(firstFail)
       const reason = failed?.kind === 'error' ? failed.reason : 'send failed'
@@ -416,11 +530,12 @@ export class Dispatcher extends EventEmitter<{
           .rebuild(reason)
           .catch(() => undefined)
       }
-      this.#fail(reason, reader, firstFail === 0 ? start : (records[firstFail - 1] as LogRecord).next)
-      return
+      this.#fail(reason)
+      return { rewindTo: firstFail === 0 ? start : (records[firstFail - 1] as LogRecord).next }
     }
     this.#deps.breaker.success()
     if (channels.batch.hasSubscribers) channels.batch.publish({ records: records.length, bytes })
+    return {}
   }
 
   /** The late outcome, or undefined when `lateWaitMs` passes or the dispatcher is stopping. */
@@ -468,7 +583,7 @@ export class Dispatcher extends EventEmitter<{
     }
   }
 
-  async #commit(records: LogRecord[], count: number, deadLettered: number): Promise<void> {
+  #commit(records: LogRecord[], count: number, deadLettered: number): void {
     if (count <= 0) return
     const last = records[count - 1] as LogRecord
     this.stats.delivered += count - deadLettered

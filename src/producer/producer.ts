@@ -15,7 +15,7 @@ import { StateMachine } from '../state-machine.ts'
 import { Histogram, type MetricSpec, Registry, registerSourcedMetrics } from '../telemetry/metrics.ts'
 import { acquireTransport, type TransportLease, transportStats } from '../transport/registry.ts'
 import { type Backlog, MemoryBacklog } from './backlog.ts'
-import { Dispatcher, type PoisonedRecord } from './dispatcher.ts'
+import { Dispatcher, type DispatcherDeps, type PoisonedRecord } from './dispatcher.ts'
 import { type Envelope, encodeEnvelope, envelopeSize } from './envelope.ts'
 import {
   type AckMode,
@@ -553,6 +553,7 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
         logBytes: log?.diskBytes,
         logMaxBytes: log?.maxBytes,
         logQueuedBytes: log?.queuedBytes,
+        logTailCacheBytes: log?.tailCacheBytes,
         logPending: log?.pendingRecords,
         logOldestAge:
           log?.oldestPendingTimestamp === undefined ? 0 : (Date.now() - log.oldestPendingTimestamp) / 1000,
@@ -656,6 +657,12 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
         key: 'logQueuedBytes',
       },
       {
+        name: 'spillway_log_tail_cache_bytes',
+        help: 'Bytes of just-written records kept in memory for delivery',
+        type: 'gauge',
+        key: 'logTailCacheBytes',
+      },
+      {
         name: 'spillway_log_pending_records',
         help: 'Records in the log not yet delivered',
         type: 'gauge',
@@ -711,7 +718,7 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
   }
 }
 
-function sentMarkFile(path: string): { read(): bigint; write(seq: bigint): Promise<void> } {
+function sentMarkFile(path: string): NonNullable<DispatcherDeps['sentMark']> {
   const buffer = Buffer.alloc(8)
   let handle: Promise<FileHandle> | undefined
   return {
@@ -736,6 +743,11 @@ function sentMarkFile(path: string): { read(): bigint; write(seq: bigint): Promi
       } catch {
         // counting replays is best effort; delivery does not depend on it
       }
+    },
+    async close() {
+      const opened = handle
+      handle = undefined
+      await opened?.then((h) => h.close()).catch(() => undefined)
     },
   }
 }

@@ -1,0 +1,102 @@
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { DurableLog, type LogRecord } from '../../src/log/log.ts'
+import { tempDir } from '../helpers/fs.ts'
+import { readAll } from '../helpers/log.ts'
+
+const payload = (i: number): Buffer => Buffer.from(`record-${i}-${'y'.repeat(i % 90)}`)
+
+/** Reads everything a fresh reader sees, in small steps, keeping each record's position. */
+async function readSteps(log: DurableLog, maxRecords: number): Promise<LogRecord[]> {
+  const reader = log.reader()
+  const out: LogRecord[] = []
+  for (;;) {
+    const batch = await reader.read({ maxRecords })
+    if (batch.length === 0) break
+    for (const r of batch) out.push({ ...r, payload: Buffer.from(r.payload) })
+  }
+  await reader.close()
+  return out
+}
+
+test('the tail cache hands out exactly what the disk holds, positions included, across segment rolls', async (t) => {
+  const dir = await tempDir(t)
+  const log = await DurableLog.open({ dir, segmentBytes: 4096 })
+  for (let i = 0; i < 400; i += 4)
+    await log.append([payload(i), payload(i + 1), payload(i + 2), payload(i + 3)])
+  assert.ok(log.stats().segments > 5, 'small segments roll')
+  const fromMemory = await readSteps(log, 7)
+  assert.ok(log.stats().cachedReads > 0, 'the reader took records from the cache')
+  await log.close()
+
+  const reopened = await DurableLog.open({ dir, segmentBytes: 4096 })
+  t.after(() => reopened.close())
+  const fromDisk = await readSteps(reopened, 7)
+  assert.equal(reopened.stats().cachedReads, 0, 'a reopened log has nothing cached')
+  assert.equal(fromMemory.length, 400)
+  assert.deepEqual(fromMemory, fromDisk)
+  for (const [i, r] of fromMemory.entries()) assert.deepEqual(r.payload, payload(i))
+})
+
+test('a reader behind the cache falls back to the disk; the cache stays within its budget', async (t) => {
+  const dir = await tempDir(t)
+  const budget = 8 * 1024
+  const log = await DurableLog.open({ dir, tailCacheBytes: budget })
+  t.after(() => log.close())
+  for (let i = 0; i < 1000; i++) {
+    await log.append([payload(i)])
+    assert.ok(log.stats().tailCacheBytes <= budget, 'never over the budget')
+  }
+  const reader = log.reader()
+  const first = await reader.read({ maxRecords: 100 })
+  assert.equal(log.stats().cachedReads, 0, 'the oldest records were evicted: read from disk')
+  assert.deepEqual(
+    first.map((r) => r.seq),
+    Array.from({ length: 100 }, (_, i) => BigInt(i)),
+  )
+  const rest: LogRecord[] = []
+  for (;;) {
+    const batch = await reader.read({ maxRecords: 50 })
+    if (batch.length === 0) break
+    rest.push(...batch)
+  }
+  await reader.close()
+  assert.ok(log.stats().cachedReads > 0, 'the reader reached the cached tail')
+  assert.deepEqual(
+    rest.map((r) => r.seq),
+    Array.from({ length: 900 }, (_, i) => BigInt(i + 100)),
+  )
+  for (const r of rest) assert.deepEqual(r.payload, payload(Number(r.seq)))
+  // delivered records leave the cache at once
+  await log.commit((rest.at(-1) as LogRecord).next)
+  assert.equal(log.stats().tailCacheBytes, 0)
+})
+
+test('tailCacheBytes 0 turns the cache off; a bad value is refused with the key named', async (t) => {
+  const dir = await tempDir(t)
+  const log = await DurableLog.open({ dir, tailCacheBytes: 0 })
+  t.after(() => log.close())
+  for (let i = 0; i < 50; i++) await log.append([payload(i)])
+  assert.equal((await readAll(log)).length, 50)
+  assert.equal(log.stats().cachedReads, 0)
+  assert.equal(log.stats().tailCacheBytes, 0)
+  await assert.rejects(DurableLog.open({ dir: await tempDir(t), tailCacheBytes: -1 }), /log\.tailCacheBytes/)
+})
+
+test('under an interval fsync policy the cache serves nothing before it is durable', async (t) => {
+  const dir = await tempDir(t)
+  const log = await DurableLog.open({ dir, fsync: { intervalMs: 60_000 } })
+  t.after(() => log.close())
+  const pending = log.append([payload(1), payload(2)])
+  await new Promise((r) => setTimeout(r, 50))
+  const reader = log.reader()
+  assert.deepEqual(await reader.read(), [], 'written but not yet synced: not readable')
+  await log.flush()
+  await pending
+  const records = await reader.read()
+  await reader.close()
+  assert.deepEqual(
+    records.map((r) => r.payload.toString()),
+    [payload(1).toString(), payload(2).toString()],
+  )
+})
