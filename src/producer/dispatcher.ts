@@ -405,7 +405,9 @@ export class Dispatcher extends EventEmitter<{
         return { rewindTo: start }
       }
       // kept by seq: a probe batch holds only the first of these records, later batches the rest
-      if (settled) late.seqs.forEach((seq, k) => this.#lateOutcomes.set(seq, settled[k] as RecordOutcome))
+      if (settled) {
+        for (const [k, seq] of late.seqs.entries()) this.#lateOutcomes.set(seq, settled[k] as RecordOutcome)
+      }
     }
     if (this.#lateOutcomes.size > 0) {
       records.forEach((r, i) => {
