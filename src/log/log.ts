@@ -104,24 +104,19 @@ interface Waiter {
 
 interface Batch {
   chunks: Buffer[]
-  /** The records of each chunk, for the tail cache. */
-  records: Appended[][]
   bytes: number
   waiters: Waiter[]
   lastSeq: bigint
 }
 
-/** One record as appended: where its payload lies in its chunk. */
-interface Appended {
-  readonly seq: bigint
-  readonly timestamp: number
-  readonly payload: Buffer
-}
-
-/** A written record in the tail cache, with where it starts on disk. */
-interface Cached {
-  readonly record: LogRecord
-  readonly at: LogPosition
+/** One appended chunk in the tail cache: its framed records, and where they start on disk. */
+interface CachedChunk {
+  readonly chunk: Buffer
+  readonly firstSeq: bigint
+  /** Seq after its last record. */
+  readonly endSeq: bigint
+  readonly segment: bigint
+  readonly offset: number
 }
 
 const channels = {
@@ -142,7 +137,7 @@ export interface DurableLogOpenOptions extends LogOptions {
 }
 
 function emptyBatch(): Batch {
-  return { chunks: [], records: [], bytes: 0, waiters: [], lastSeq: -1n }
+  return { chunks: [], bytes: 0, waiters: [], lastSeq: -1n }
 }
 
 export class DurableLog extends EventEmitter<LogEvents> {
@@ -180,8 +175,8 @@ export class DurableLog extends EventEmitter<LogEvents> {
     fsyncs: 0,
     cachedReads: 0,
   }
-  /** Recently written records (oldest at #tailHead), bounded by options.tailCacheBytes. */
-  #tail: Cached[] = []
+  /** Recently written chunks (oldest at #tailHead), bounded by options.tailCacheBytes. */
+  #tail: CachedChunk[] = []
   #tailHead = 0
   #tailBytes = 0
 
@@ -377,19 +372,9 @@ export class DurableLog extends EventEmitter<LogEvents> {
     const chunk = Buffer.allocUnsafe(bytes)
     const timestamp = this.#wallClock()
     const firstSeq = this.#nextSeq
-    const caching = this.options.tailCacheBytes > 0
-    const appended: Appended[] = caching ? new Array(payloads.length) : []
     let offset = 0
-    for (let i = 0; i < payloads.length; i++) {
-      const payload = payloads[i] as Buffer
-      const end = encodeRecordInto(chunk, offset, this.#nextSeq, timestamp, payload)
-      if (caching)
-        appended[i] = {
-          seq: this.#nextSeq,
-          timestamp,
-          payload: chunk.subarray(offset + RECORD_HEADER_BYTES, end),
-        }
-      offset = end
+    for (const payload of payloads) {
+      offset = encodeRecordInto(chunk, offset, this.#nextSeq, timestamp, payload)
       this.#nextSeq++
     }
     const result: AppendResult = { firstSeq, count: payloads.length }
@@ -398,7 +383,6 @@ export class DurableLog extends EventEmitter<LogEvents> {
       this.#queue.waiters.push({ resolve, reject, result })
     })
     this.#queue.chunks.push(chunk)
-    this.#queue.records.push(appended)
     this.#queue.bytes += bytes
     this.#queue.lastSeq = this.#nextSeq - 1n
     this.#queuedBytes += bytes
@@ -519,7 +503,7 @@ export class DurableLog extends EventEmitter<LogEvents> {
         // under 'always' the segment is opened with O_DSYNC: the write returns once the data is on disk
         if (this.options.fsync === 'always' && index >= batch.chunks.length)
           this.#synced(performance.now() - started)
-        this.#cacheWritten(batch.records.slice(index - run.length, index), active.base, position)
+        this.#cacheWritten(batch, index - run.length, index, active.base, position)
       } catch (error) {
         // a partial write must not leave half a record before the next one
         await this.#active.truncate(position).catch(() => undefined)
@@ -530,32 +514,31 @@ export class DurableLog extends EventEmitter<LogEvents> {
     }
   }
 
-  /** Keeps the records just written at `position` of segment `base` in the tail cache. */
-  #cacheWritten(chunks: Appended[][], base: bigint, position: number): void {
+  /** Keeps the chunks just written at `position` of segment `base` in the tail cache. */
+  #cacheWritten(batch: Batch, from: number, to: number, base: bigint, position: number): void {
     const limit = this.options.tailCacheBytes
     if (limit === 0) return
     let offset = position
-    for (const records of chunks) {
-      for (const r of records) {
-        const at: LogPosition = { seq: r.seq, segment: base, offset }
-        offset += RECORD_HEADER_BYTES + r.payload.length
-        const next: LogPosition = { seq: r.seq + 1n, segment: base, offset }
-        this.#tail.push({ record: { seq: r.seq, timestamp: r.timestamp, payload: r.payload, next }, at })
-        this.#tailBytes += RECORD_HEADER_BYTES + r.payload.length
-      }
+    for (let i = from; i < to; i++) {
+      // one chunk and one waiter per append
+      const chunk = batch.chunks[i] as Buffer
+      const { firstSeq, count } = (batch.waiters[i] as Waiter).result
+      this.#tail.push({ chunk, firstSeq, endSeq: firstSeq + BigInt(count), segment: base, offset })
+      this.#tailBytes += chunk.length
+      offset += chunk.length
     }
     while (this.#tailBytes > limit && this.#tailHead < this.#tail.length) this.#evictTail()
   }
 
   #evictTail(): void {
-    const evicted = this.#tail[this.#tailHead] as Cached
-    this.#tail[this.#tailHead] = undefined as unknown as Cached
+    const evicted = this.#tail[this.#tailHead] as CachedChunk
+    this.#tail[this.#tailHead] = undefined as unknown as CachedChunk
     this.#tailHead++
-    this.#tailBytes -= RECORD_HEADER_BYTES + evicted.record.payload.length
+    this.#tailBytes -= evicted.chunk.length
     if (this.#tailHead === this.#tail.length) {
       this.#tail = []
       this.#tailHead = 0
-    } else if (this.#tailHead > 4096 && this.#tailHead * 2 > this.#tail.length) {
+    } else if (this.#tailHead > 1024 && this.#tailHead * 2 > this.#tail.length) {
       this.#tail = this.#tail.slice(this.#tailHead)
       this.#tailHead = 0
     }
@@ -566,27 +549,48 @@ export class DurableLog extends EventEmitter<LogEvents> {
    * order and within the limits; none when the cache does not hold the record at that exact place.
    */
   _cached(position: LogPosition, maxRecords: number, maxBytes: number): LogRecord[] {
-    const first = this.#tail[this.#tailHead]
-    if (!first || position.seq < first.at.seq || position.seq >= this.#durable.seq) return []
-    let index = this.#tailHead + Number(position.seq - first.at.seq)
-    const start = this.#tail[index]
-    if (!start || start.at.seq !== position.seq || start.at.segment !== position.segment) return []
-    if (start.at.offset !== position.offset) return []
+    const durable = this.#durable.seq
+    if (this.#tailHead >= this.#tail.length || position.seq >= durable) return []
+    // the chunk holding position.seq: binary search over the (seq-ordered) cached chunks
+    let lo = this.#tailHead
+    let hi = this.#tail.length - 1
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1
+      if ((this.#tail[mid] as CachedChunk).firstSeq <= position.seq) lo = mid
+      else hi = mid - 1
+    }
     const out: LogRecord[] = []
     let bytes = 0
-    let expected = position
-    while (index < this.#tail.length && out.length < maxRecords && bytes < maxBytes) {
-      const { record, at } = this.#tail[index] as Cached
-      // stop at a segment boundary, a gap, or the durable end; the disk path takes it from there
-      if (record.seq >= this.#durable.seq) break
-      if (at.segment !== expected.segment || at.offset !== expected.offset) break
-      out.push(record)
-      bytes += RECORD_HEADER_BYTES + record.payload.length
-      expected = record.next
-      index++
+    let at = position
+    for (let index = lo; index < this.#tail.length; index++) {
+      const c = this.#tail[index] as CachedChunk
+      // the records must lie exactly where the reader is: same segment, inside this chunk
+      if (c.segment !== at.segment || at.offset < c.offset || at.offset >= c.offset + c.chunk.length) break
+      let o = at.offset - c.offset
+      while (o < c.chunk.length && out.length < maxRecords && bytes < maxBytes) {
+        const length = c.chunk.readUInt32BE(o + 6)
+        const seq = c.chunk.readBigUInt64BE(o + 10)
+        if (seq !== at.seq || seq >= durable) return this.#served(out)
+        const size = RECORD_HEADER_BYTES + length
+        const next: LogPosition = { seq: seq + 1n, segment: c.segment, offset: c.offset + o + size }
+        out.push({
+          seq,
+          timestamp: Number(c.chunk.readBigUInt64BE(o + 18)),
+          payload: c.chunk.subarray(o + RECORD_HEADER_BYTES, o + size),
+          next,
+        })
+        bytes += size
+        at = next
+        o += size
+      }
+      if (o < c.chunk.length) break
     }
-    this.#stats.cachedReads += out.length
-    return out
+    return this.#served(out)
+  }
+
+  #served(records: LogRecord[]): LogRecord[] {
+    this.#stats.cachedReads += records.length
+    return records
   }
 
   async #datasync(): Promise<void> {
@@ -772,7 +776,10 @@ export class DurableLog extends EventEmitter<LogEvents> {
       )
     }
     this.#cursor = position
-    while (this.#tailHead < this.#tail.length && (this.#tail[this.#tailHead] as Cached).at.seq < position.seq)
+    while (
+      this.#tailHead < this.#tail.length &&
+      (this.#tail[this.#tailHead] as CachedChunk).endSeq <= position.seq
+    )
       this.#evictTail()
     // Coalesce: while one checkpoint write runs, later commits share the single write queued behind it,
     // which takes whatever cursor is newest when it starts.
