@@ -14,12 +14,13 @@ import {
   mkdirSync,
   mkdtempSync,
   openSync,
+  readdirSync,
   readFileSync,
   rmSync,
   writeFileSync,
 } from 'node:fs'
 import { homedir, tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
+import { basename, dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { freePort } from '../ports.ts'
 
@@ -96,6 +97,56 @@ export interface KafkaClusterOptions {
 }
 
 const running = new Set<ChildProcess>()
+
+/**
+ * Each running broker leaves a note under the cache (its pid, the pid of the process that started it and
+ * its data directory), removed when it exits. A runner killed with SIGKILL cannot stop its brokers, so the
+ * next start reaps the brokers whose starter is gone.
+ */
+function brokerNotes(): string {
+  return join(cacheRoot(), 'brokers')
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+/** Stops brokers left behind by a runner that died without stopping them; returns how many. */
+export function reapOrphanBrokers(): number {
+  const dir = brokerNotes()
+  if (!existsSync(dir)) return 0
+  let reaped = 0
+  for (const file of readdirSync(dir)) {
+    const path = join(dir, file)
+    let note: { pid: number; owner: number; baseDir: string }
+    try {
+      note = JSON.parse(readFileSync(path, 'utf8'))
+    } catch {
+      rmSync(path, { force: true })
+      continue
+    }
+    if (alive(note.owner)) continue
+    const cmdline = `/proc/${note.pid}/cmdline`
+    // the pid may have been reused: only a Kafka broker is killed
+    if (alive(note.pid) && existsSync(cmdline) && readFileSync(cmdline, 'utf8').includes('kafka.Kafka')) {
+      try {
+        process.kill(-note.pid, 'SIGKILL')
+        reaped++
+      } catch {
+        // gone meanwhile
+      }
+    }
+    if (basename(note.baseDir).startsWith('spillway-kafka-'))
+      rmSync(note.baseDir, { recursive: true, force: true })
+    rmSync(path, { force: true })
+  }
+  return reaped
+}
 process.once('exit', () => {
   for (const child of running) {
     try {
@@ -159,6 +210,8 @@ export class KafkaCluster {
     if (!Number.isInteger(resolved.nice) || resolved.nice < 0 || resolved.nice > 19)
       throw new Error(`nice must be an integer from 0 to 19, got ${resolved.nice}`)
     if (![1, 3].includes(resolved.nodes)) throw new Error(`nodes must be 1 or 3, got ${resolved.nodes}`)
+    const reaped = reapOrphanBrokers()
+    if (reaped > 0) console.error(`stopped ${reaped} Kafka broker(s) left behind by an earlier run`)
     const baseDir = options.baseDir ?? mkdtempSync(join(tmpdir(), 'spillway-kafka-'))
     const nodes: KafkaNode[] = []
     for (let i = 1; i <= resolved.nodes; i++) {
@@ -288,7 +341,13 @@ export class KafkaCluster {
     closeSync(fd)
     node.process = child
     running.add(child)
-    child.once('exit', () => running.delete(child))
+    const note = join(brokerNotes(), `${child.pid}.json`)
+    mkdirSync(brokerNotes(), { recursive: true })
+    writeFileSync(note, JSON.stringify({ pid: child.pid, owner: process.pid, baseDir: this.baseDir }))
+    child.once('exit', () => {
+      running.delete(child)
+      rmSync(note, { force: true })
+    })
 
     const deadline = performance.now() + this.#options.startTimeoutMs
     for (;;) {

@@ -1,9 +1,12 @@
 /** A broker that cannot start says why, what to do, and shows the tail of its log; nothing is left running. */
 import assert from 'node:assert/strict'
-import { execFileSync } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { existsSync } from 'node:fs'
 import { createServer } from 'node:net'
+import { join } from 'node:path'
 import { test } from 'node:test'
-import { KafkaCluster } from '../../scripts/kafka/cluster.ts'
+import { KafkaCluster, reapOrphanBrokers } from '../../scripts/kafka/cluster.ts'
 
 function javaCount(): number {
   try {
@@ -40,4 +43,38 @@ test('a busy port is named as the reason', async (t) => {
     assert.match(error.message, /--- last lines ---/)
     return true
   })
+})
+
+test('brokers of a runner killed with SIGKILL are reaped by the next start', async () => {
+  const child = spawn(process.execPath, [join(import.meta.dirname, 'fixtures', 'hold-broker.ts')], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+  const line = await new Promise<string>((resolve, reject) => {
+    let out = ''
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString()
+      if (out.includes('\n')) resolve(out.split('\n')[0] as string)
+    })
+    child.once('exit', (code) =>
+      reject(new Error(`the fixture exited with ${code} before its broker started`)),
+    )
+  })
+  const { pid, baseDir } = JSON.parse(line) as { pid: number; baseDir: string }
+  child.kill('SIGKILL')
+  await once(child, 'exit')
+  assert.doesNotThrow(() => process.kill(pid, 0), 'the broker outlived its runner')
+  assert.ok(reapOrphanBrokers() >= 1, 'the next start finds the orphan')
+  const deadline = performance.now() + 10_000
+  let gone = false
+  while (!gone && performance.now() < deadline) {
+    try {
+      process.kill(pid, 0)
+      await new Promise((r) => setTimeout(r, 100))
+    } catch {
+      gone = true
+    }
+  }
+  assert.ok(gone, 'the orphaned broker is stopped')
+  assert.equal(existsSync(baseDir), false, 'its data directory is removed')
+  assert.equal(reapOrphanBrokers(), 0, 'nothing is left to reap')
 })
