@@ -1,7 +1,7 @@
 /**
  * Producer throughput and ack latency on one real broker, every contender in the same run:
  *
- *   npm run bench -- producer          (or: node bench/producer.ts [records])
+ *   npm run bench -- producer          (or: node bench/producer.ts [records] [warm-up records])
  *
  * - spillway durable (fsync always, group commit): end-to-end, from first send to last Kafka ack
  * - spillway kafka mode (answer after Kafka's ack)
@@ -23,6 +23,7 @@ import { closeAllTransports } from '../src/transport/registry.ts'
 import { percentile, printTable } from './report.ts'
 
 const RECORDS = Number(process.argv[2] ?? 200_000)
+const WARMUP = Number(process.argv[3] ?? 200_000)
 const BATCH = 100
 const CONCURRENCY = 8
 const value = Buffer.alloc(1024, 'x')
@@ -93,6 +94,33 @@ const latencyRows: string[][] = []
 const events = Array.from({ length: BATCH }, (_, i) => ({ key: `k${i % 64}`, value }))
 
 try {
+  // Warm-up: a fresh broker (and this process's JIT) speeds up severalfold over its first few hundred
+  // thousand records; whoever ran first would pay for it. Every contender is measured after this.
+  {
+    const warm = `bench-warm-${Date.now()}`
+    await admin.createTopics({ topics: [warm], partitions: 6, replicas: 1 })
+    const producer = await createProducer({
+      brokers: bootstrap,
+      log: { dir: join(work, 'warm'), maxBytes: 8 * 1024 ** 3 },
+    })
+    await drive(WARMUP, async () => {
+      await producer.send(warm, events)
+    })
+    await producer.flush(600_000)
+    await producer.close()
+    const raw = new Producer({
+      clientId: 'bench-warm',
+      bootstrapBrokers: bootstrap,
+      idempotent: true,
+      acks: ProduceAcks.ALL,
+    })
+    await drive(WARMUP, async () => {
+      await raw.send({
+        messages: events.map((e) => ({ topic: warm, key: Buffer.from(e.key), value: e.value })),
+      })
+    })
+    await raw.close()
+  }
   // spillway durable: accepted into the log, then delivered; throughput counts until the last ack
   {
     const producer = await createProducer({
