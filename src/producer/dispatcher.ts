@@ -370,12 +370,12 @@ export class Dispatcher extends EventEmitter<{
     return count
   }
 
-  #fail(reason: string): void {
+  #fail(reason: string, records: number): void {
     this.stats.failedBatches++
     this.stats.lastError = reason
     this.#deps.breaker.failure(reason)
     this.emit('failure', reason)
-    if (channels.failure.hasSubscribers) channels.failure.publish({ reason })
+    if (channels.failure.hasSubscribers) channels.failure.publish({ reason, records })
   }
 
   /**
@@ -388,7 +388,7 @@ export class Dispatcher extends EventEmitter<{
     const poison = new Map(batch.poison)
     this.stats.batches++
     if (batch.metadataError !== undefined) {
-      this.#fail(`metadata: ${batch.metadataError}`)
+      this.#fail(`metadata: ${batch.metadataError}`, records.length)
       return { rewindTo: start }
     }
 
@@ -500,7 +500,7 @@ export class Dispatcher extends EventEmitter<{
       try {
         await this.#deps.deadLetter(poisoned)
       } catch (error) {
-        this.#fail(`dead-lettering failed: ${(error as Error).message}`)
+        this.#fail(`dead-lettering failed: ${(error as Error).message}`, records.length)
         this.#commit(records, i, countPoison(poison, i))
         return { rewindTo: i === 0 ? start : (records[i - 1] as LogRecord).next }
       }
@@ -532,7 +532,7 @@ export class Dispatcher extends EventEmitter<{
           .rebuild(reason)
           .catch(() => undefined)
       }
-      this.#fail(reason)
+      this.#fail(reason, records.length)
       return { rewindTo: firstFail === 0 ? start : (records[firstFail - 1] as LogRecord).next }
     }
     this.#deps.breaker.success()

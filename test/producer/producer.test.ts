@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import dc from 'node:diagnostics_channel'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { createProducer, type SpillwayProducer } from '../../src/producer/producer.ts'
@@ -164,4 +165,66 @@ test('restart: undelivered records in the log are delivered after start, in orde
     messages.map((m) => header(m, 'spillway-id')),
     accepted.map((a) => a.id),
   )
+})
+
+test('while Kafka is unreachable only small probes are sent; after healing everything arrives in order', async (t) => {
+  const kafka = testKafka()
+  t.after(() => kafka.toxiproxy.reset())
+  const topic = await createTopic(t, 'probe', { partitions: 3 })
+  const dir = await tempDir(t)
+  const producer = await createProducer({
+    brokers: kafka.proxiedBootstrap,
+    clientId: 'spillway-probe-test',
+    log: { dir },
+    deliveryTimeoutMs: 1500,
+    breaker: { cooldownMs: 100, maxCooldownMs: 300 },
+    transportLingerMs: 0,
+  })
+  t.after(() => producer.close(1000))
+  // one delivery first, so the partition count is known and the first failed attempt is a full batch
+  await producer.send(topic, [{ key: 'k', value: 'first' }])
+  assert.ok(await producer.flush(20_000))
+  const attempts: number[] = []
+  const onFailure = (message: unknown): void => {
+    attempts.push((message as { records: number }).records)
+  }
+  dc.subscribe('spillway:dispatcher:failure', onFailure)
+  t.after(() => dc.unsubscribe('spillway:dispatcher:failure', onFailure))
+
+  await kafka.toxiproxy.cut(kafka.proxyName)
+  // one append, so the first attempt after the cut is one large batch
+  const value = Buffer.alloc(1024, 'v')
+  const results = await producer.send(
+    topic,
+    Array.from({ length: 2000 }, (_, n) => ({
+      key: `k${n % 13}`,
+      value: Buffer.concat([Buffer.from(`${n}:`), value]),
+    })),
+  )
+  assert.ok(results.every((r) => r.status === 'accepted'))
+  const until = performance.now() + 30_000
+  while (attempts.length < 4 && performance.now() < until) await new Promise((r) => setTimeout(r, 100))
+  assert.ok(attempts.length >= 4, `the dispatcher kept trying (${attempts.length} failed attempts)`)
+  t.diagnostic(`records per failed attempt: ${attempts.join(', ')}`)
+  assert.ok((attempts[0] ?? 0) > 100, 'the first attempt carried the whole batch')
+  assert.ok(
+    attempts.slice(1).every((n) => n <= 100),
+    `after the first failure every attempt is a probe of at most 100 records: ${attempts.join(', ')}`,
+  )
+
+  await kafka.toxiproxy.heal(kafka.proxyName)
+  assert.ok(await producer.flush(60_000), 'the backlog drains once Kafka is reachable')
+  const messages = await readTopic(topic, { expected: 2001, idleMs: 1500 })
+  const seen = new Set<string>()
+  const lastPerKey = new Map<string, number>()
+  for (const m of messages) {
+    const text = m.value.toString()
+    if (text === 'first') continue
+    const n = Number(text.slice(0, text.indexOf(':')))
+    seen.add(String(n))
+    const key = m.key.toString()
+    assert.ok((lastPerKey.get(key) ?? -1) < n, `per-key order for ${key}`)
+    lastPerKey.set(key, n)
+  }
+  assert.equal(seen.size, 2000, 'every accepted event arrived')
 })
