@@ -92,6 +92,10 @@ const work = await mkdtemp(join(tmpdir(), 'spillway-bench-producer-'))
 const results: Result[] = []
 const latencyRows: string[][] = []
 const events = Array.from({ length: BATCH }, (_, i) => ({ key: `k${i % 64}`, value }))
+/** The raw peer: idempotent, acks=all, sending the same batches as spillway. */
+const rawProducer = (clientId: string): Producer =>
+  new Producer({ clientId, bootstrapBrokers: bootstrap, idempotent: true, acks: ProduceAcks.ALL })
+const rawMessages = (topic: string) => events.map((e) => ({ topic, key: Buffer.from(e.key), value: e.value }))
 
 try {
   // Warm-up: a fresh broker (and this process's JIT) speeds up severalfold over its first few hundred
@@ -108,16 +112,9 @@ try {
     })
     await producer.flush(600_000)
     await producer.close()
-    const raw = new Producer({
-      clientId: 'bench-warm',
-      bootstrapBrokers: bootstrap,
-      idempotent: true,
-      acks: ProduceAcks.ALL,
-    })
+    const raw = rawProducer('bench-warm')
     await drive(WARMUP, async () => {
-      await raw.send({
-        messages: events.map((e) => ({ topic: warm, key: Buffer.from(e.key), value: e.value })),
-      })
+      await raw.send({ messages: rawMessages(warm) })
     })
     await raw.close()
   }
@@ -145,14 +142,9 @@ try {
     await producer.close()
   }
   // raw @platformatic/kafka
-  const raw = new Producer({
-    clientId: 'bench-raw',
-    bootstrapBrokers: bootstrap,
-    idempotent: true,
-    acks: ProduceAcks.ALL,
-  })
+  const raw = rawProducer('bench-raw')
   const rawBatch = (topic: string) => async () => {
-    await raw.send({ messages: events.map((e) => ({ topic, key: Buffer.from(e.key), value: e.value })) })
+    await raw.send({ messages: rawMessages(topic) })
   }
   results.push({
     name: 'raw @platformatic/kafka',

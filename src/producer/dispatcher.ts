@@ -267,8 +267,7 @@ export class Dispatcher extends EventEmitter<{
   #reuse(batch: PreparedBatch, reader: BacklogReader): PreparedBatch {
     let taken = batch
     if (!this.#deps.breaker.isClosed() && batch.records.length > 1) {
-      const maxRecords = Math.min(this.options.batchRecords, PROBE_RECORDS)
-      const maxBytes = Math.min(this.options.batchBytes, PROBE_BYTES)
+      const { maxRecords, maxBytes } = this.#limits()
       let n = 0
       let bytes = 0
       while (n < batch.records.length && n < maxRecords && bytes < maxBytes) {
@@ -289,19 +288,23 @@ export class Dispatcher extends EventEmitter<{
     return taken
   }
 
+  /**
+   * How much one batch may hold. While Kafka is failing, a small probe: a large request costs a long
+   * synchronous serialisation in the client, which would stall every caller's send() for nothing.
+   */
+  #limits(): { maxBytes: number; maxRecords: number } {
+    const { batchBytes, batchRecords } = this.options
+    if (this.#deps.breaker.isClosed()) return { maxBytes: batchBytes, maxRecords: batchRecords }
+    return { maxBytes: Math.min(batchBytes, PROBE_BYTES), maxRecords: Math.min(batchRecords, PROBE_RECORDS) }
+  }
+
   /** Reads the next batch and prepares it for Kafka: decoded, routed to its topic and partition. */
   async #read(reader: BacklogReader): Promise<Batch> {
     const start = reader.position
     const signals = this.#signals
-    // While Kafka is failing, probe with a small batch: a large request costs a long synchronous
-    // serialisation in the client, which would stall every caller's send() for nothing.
-    const probing = !this.#deps.breaker.isClosed()
     let records: LogRecord[]
     try {
-      records = await reader.read({
-        maxBytes: probing ? Math.min(this.options.batchBytes, PROBE_BYTES) : this.options.batchBytes,
-        maxRecords: probing ? Math.min(this.options.batchRecords, PROBE_RECORDS) : this.options.batchRecords,
-      })
+      records = await reader.read(this.#limits())
     } catch (error) {
       return { kind: 'unreadable', start, reason: (error as Error).message }
     }

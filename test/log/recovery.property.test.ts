@@ -187,14 +187,7 @@ test('crash states around checkpoint and retention never lose an undelivered rec
           for (let i = 0; i < count; i++) await log.append([Buffer.alloc(50 + (i % 30), i % 251)])
           const before = join(dir, 'before')
           await cp(logDir, before, { recursive: true }) // every segment, as it was before retention
-          const reader = log.reader()
-          const all: LogRecord[] = []
-          for (;;) {
-            const b = await reader.read({ maxRecords: 1000 })
-            if (b.length === 0) break
-            all.push(...b)
-          }
-          await reader.close()
+          const all = await readAll(log)
           const deliveredUpTo = Math.max(1, Math.floor(count * fraction))
           const commitAt = (all[deliveredUpTo - 1] as LogRecord).next
           await log.commit(commitAt)

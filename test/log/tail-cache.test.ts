@@ -2,22 +2,9 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { DurableLog, type LogRecord } from '../../src/log/log.ts'
 import { tempDir } from '../helpers/fs.ts'
-import { readAll } from '../helpers/log.ts'
+import { readAll, readRest } from '../helpers/log.ts'
 
 const payload = (i: number): Buffer => Buffer.from(`record-${i}-${'y'.repeat(i % 90)}`)
-
-/** Reads everything a fresh reader sees, in small steps, keeping each record's position. */
-async function readSteps(log: DurableLog, maxRecords: number): Promise<LogRecord[]> {
-  const reader = log.reader()
-  const out: LogRecord[] = []
-  for (;;) {
-    const batch = await reader.read({ maxRecords })
-    if (batch.length === 0) break
-    for (const r of batch) out.push({ ...r, payload: Buffer.from(r.payload) })
-  }
-  await reader.close()
-  return out
-}
 
 test('the tail cache hands out exactly what the disk holds, positions included, across segment rolls', async (t) => {
   const dir = await tempDir(t)
@@ -25,13 +12,13 @@ test('the tail cache hands out exactly what the disk holds, positions included, 
   for (let i = 0; i < 400; i += 4)
     await log.append([payload(i), payload(i + 1), payload(i + 2), payload(i + 3)])
   assert.ok(log.stats().segments > 5, 'small segments roll')
-  const fromMemory = await readSteps(log, 7)
+  const fromMemory = await readAll(log, 7)
   assert.ok(log.stats().cachedReads > 0, 'the reader took records from the cache')
   await log.close()
 
   const reopened = await DurableLog.open({ dir, segmentBytes: 4096 })
   t.after(() => reopened.close())
-  const fromDisk = await readSteps(reopened, 7)
+  const fromDisk = await readAll(reopened, 7)
   assert.equal(reopened.stats().cachedReads, 0, 'a reopened log has nothing cached')
   assert.equal(fromMemory.length, 400)
   assert.deepEqual(fromMemory, fromDisk)
@@ -54,12 +41,7 @@ test('a reader behind the cache falls back to the disk; the cache stays within i
     first.map((r) => r.seq),
     Array.from({ length: 100 }, (_, i) => BigInt(i)),
   )
-  const rest: LogRecord[] = []
-  for (;;) {
-    const batch = await reader.read({ maxRecords: 50 })
-    if (batch.length === 0) break
-    rest.push(...batch)
-  }
+  const rest = await readRest(reader, 50)
   await reader.close()
   assert.ok(log.stats().cachedReads > 0, 'the reader reached the cached tail')
   assert.deepEqual(
