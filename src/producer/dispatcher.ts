@@ -26,6 +26,11 @@ import { partitionForKey } from './partitioner.ts'
 export interface DispatcherOptions {
   readonly batchBytes: number
   readonly batchRecords: number
+  /**
+   * Most envelope bytes for one partition in one batch. Kafka refuses a partition's record batch above
+   * the topic's max.message.bytes (1 MiB by default), so a batch ends where one partition would pass this.
+   */
+  readonly partitionBytes?: number
   /** How long an idle dispatcher sleeps before looking again (it is also woken by new records). */
   readonly lingerMs: number
   /** Deadline of every transport call. */
@@ -71,6 +76,8 @@ export interface DispatcherStats {
 
 /** The size of a batch sent while the breaker is not closed. */
 const PROBE_BYTES = 64 * 1024
+/** Under Kafka's default max.message.bytes (1 MiB + 12), with room for the batch and record framing. */
+const DEFAULT_PARTITION_BYTES = 1_000_000
 const PROBE_RECORDS = 100
 
 /** A batch read from the backlog and made ready for Kafka. */
@@ -274,15 +281,7 @@ export class Dispatcher extends EventEmitter<{
         bytes += (batch.records[n] as LogRecord).payload.length
         n++
       }
-      if (n < batch.records.length) {
-        taken = {
-          ...batch,
-          records: batch.records.slice(0, n),
-          envelopes: batch.envelopes.slice(0, n),
-          poison: new Map([...batch.poison].filter(([i]) => i < n)),
-          outbound: batch.outbound.filter((o) => o.index < n),
-        }
-      }
+      if (n < batch.records.length) taken = cut(batch, n)
     }
     reader.rewind((taken.records.at(-1) as LogRecord).next)
     return taken
@@ -323,6 +322,9 @@ export class Dispatcher extends EventEmitter<{
     // Partition by key exactly like the Java client; keyless records rotate across partitions.
     const outbound: { index: number; record: OutboundRecord }[] = []
     const topics = new Map<string, number>()
+    const partitionBytes = new Map<string, number[]>()
+    const partitionLimit = this.options.partitionBytes ?? DEFAULT_PARTITION_BYTES
+    let end = records.length
     let metadataError: string | undefined
     for (const [i, e] of envelopes.entries()) {
       if (!e) continue
@@ -353,6 +355,15 @@ export class Dispatcher extends EventEmitter<{
           : e.key !== undefined
             ? partitionForKey(e.key, count)
             : this.#roundRobin++ % count
+      const perPartition = partitionBytes.get(topic) ?? []
+      partitionBytes.set(topic, perPartition)
+      const bytes = (perPartition[partition] ?? 0) + (records[i] as LogRecord).payload.length
+      if (bytes > partitionLimit && i > 0) {
+        // this partition is full: the batch ends here, and the rest is read again for the next one
+        end = i
+        break
+      }
+      perPartition[partition] = bytes
       const headers: [string, Buffer][] = [[ID_HEADER, Buffer.from(e.id)]]
       for (const [k, v] of e.headers) if (k !== ID_HEADER) headers.push([k, v])
       if (this.options.topicOverride) headers.push(['spillway-original-topic', Buffer.from(e.topic)])
@@ -361,7 +372,19 @@ export class Dispatcher extends EventEmitter<{
         record: { topic, partition, key: e.key, value: e.value, headers, timestamp: e.timestamp },
       })
     }
-    return { kind: 'batch', start, records, envelopes, poison, outbound, metadataError, signals }
+    const batch: PreparedBatch = {
+      kind: 'batch',
+      start,
+      records,
+      envelopes,
+      poison,
+      outbound,
+      metadataError,
+      signals,
+    }
+    if (end === records.length) return batch
+    reader.rewind((records[end - 1] as LogRecord).next)
+    return cut(batch, end)
   }
 
   async #partitionCount(topic: string): Promise<number> {
@@ -598,6 +621,17 @@ export class Dispatcher extends EventEmitter<{
       this.stats.lastError = `checkpoint failed: ${(error as Error).message}`
     })
     this.emit('delivered', last.next.seq)
+  }
+}
+
+/** The first `n` records of a prepared batch. */
+function cut(batch: PreparedBatch, n: number): PreparedBatch {
+  return {
+    ...batch,
+    records: batch.records.slice(0, n),
+    envelopes: batch.envelopes.slice(0, n),
+    poison: new Map([...batch.poison].filter(([i]) => i < n)),
+    outbound: batch.outbound.filter((o) => o.index < n),
   }
 }
 

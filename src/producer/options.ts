@@ -32,7 +32,13 @@ export interface ProducerOptions {
   readonly memoryBytes?: number
   /** Largest single event (key + value + headers). Default 1 MiB. */
   readonly maxEventBytes?: number
-  readonly batch?: { readonly maxBytes?: number; readonly maxRecords?: number; readonly lingerMs?: number }
+  readonly batch?: {
+    readonly maxBytes?: number
+    readonly maxRecords?: number
+    readonly lingerMs?: number
+    /** Most bytes for one partition in one request; keep it at or below the topics' max.message.bytes. */
+    readonly maxPartitionBytes?: number
+  }
   /** Deadline of each call to Kafka, and of a 'kafka'-mode send. Default 10 000 ms. */
   readonly deliveryTimeoutMs?: number
   readonly breaker?: BreakerOptions
@@ -40,6 +46,8 @@ export interface ProducerOptions {
   readonly transportLingerMs?: number
   /** Warn when more spillway producers than this are created per minute. Default 60. */
   readonly churnPerMinute?: number
+  /** Where the Kafka client runs: 'worker' (default), a worker thread of its own; or 'main'. */
+  readonly transportThread?: 'worker' | 'main'
 }
 
 export interface ResolvedProducerOptions {
@@ -51,11 +59,17 @@ export interface ResolvedProducerOptions {
   readonly log: ResolvedLogOptions | undefined
   readonly memoryBytes: number
   readonly maxEventBytes: number
-  readonly batch: { readonly maxBytes: number; readonly maxRecords: number; readonly lingerMs: number }
+  readonly batch: {
+    readonly maxBytes: number
+    readonly maxRecords: number
+    readonly lingerMs: number
+    readonly maxPartitionBytes: number
+  }
   readonly deliveryTimeoutMs: number
   readonly breaker: ResolvedBreakerOptions
   readonly transportLingerMs: number
   readonly churnPerMinute: number
+  readonly transportThread: 'worker' | 'main'
 }
 
 const KEYS = [
@@ -72,6 +86,7 @@ const KEYS = [
   'breaker',
   'transportLingerMs',
   'churnPerMinute',
+  'transportThread',
 ] as const
 
 const MiB = 1024 * 1024
@@ -89,7 +104,7 @@ export function resolveProducerOptions(input: unknown): ResolvedProducerOptions 
   if (ack === 'durable' && o.log === undefined)
     throw invalid('log', undefined, 'an object with at least { dir } for ack "durable"')
   const batch = readObject(o.batch, 'batch')
-  rejectUnknownKeys(batch, 'batch', ['maxBytes', 'maxRecords', 'lingerMs'])
+  rejectUnknownKeys(batch, 'batch', ['maxBytes', 'maxRecords', 'lingerMs', 'maxPartitionBytes'])
   const sasl = o.sasl === undefined ? undefined : readSasl(o.sasl)
   const tls = o.tls === undefined ? undefined : readObject(o.tls, 'tls')
   return {
@@ -105,6 +120,10 @@ export function resolveProducerOptions(input: unknown): ResolvedProducerOptions 
       maxBytes: readInteger(batch.maxBytes, 'batch.maxBytes', 4 * MiB, { min: 1024, max: 64 * MiB }),
       maxRecords: readInteger(batch.maxRecords, 'batch.maxRecords', 10_000, { min: 1, max: 1_000_000 }),
       lingerMs: readInteger(batch.lingerMs, 'batch.lingerMs', 5, { min: 0, max: 10_000 }),
+      maxPartitionBytes: readInteger(batch.maxPartitionBytes, 'batch.maxPartitionBytes', 1_000_000, {
+        min: 1024,
+        max: 64 * MiB,
+      }),
     },
     deliveryTimeoutMs: readInteger(o.deliveryTimeoutMs, 'deliveryTimeoutMs', 10_000, {
       min: 10,
@@ -113,6 +132,7 @@ export function resolveProducerOptions(input: unknown): ResolvedProducerOptions 
     breaker: resolveBreakerOptions(o.breaker, 'breaker'),
     transportLingerMs: readInteger(o.transportLingerMs, 'transportLingerMs', 30_000, { min: 0 }),
     churnPerMinute: readInteger(o.churnPerMinute, 'churnPerMinute', 60, { min: 1 }),
+    transportThread: readEnum(o.transportThread, 'transportThread', ['worker', 'main'] as const, 'worker'),
   }
 }
 

@@ -164,6 +164,7 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
         brokers: options.brokers,
         clientId: options.clientId,
         requestTimeoutMs: Math.max(100, Math.floor(options.deliveryTimeoutMs / 2)),
+        thread: options.transportThread,
         ...(options.tls ? { tls: options.tls } : {}),
         ...(options.sasl ? { sasl: options.sasl } : {}),
       }
@@ -177,6 +178,7 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
         {
           batchBytes: options.batch.maxBytes,
           batchRecords: options.batch.maxRecords,
+          partitionBytes: options.batch.maxPartitionBytes,
           lingerMs: options.batch.lingerMs,
           deadlineMs: options.deliveryTimeoutMs,
         },

@@ -29,6 +29,11 @@ export interface KafkaConnectionOptions {
   readonly requestTimeoutMs?: number
   /** Client-internal retries of a request (a produce keeps its sequence numbers). Default 2. */
   readonly clientRetries?: number
+  /**
+   * Where the Kafka client runs: 'worker' (default) in a worker thread of its own, so building requests
+   * never holds up the main thread; 'main' on the caller's event loop.
+   */
+  readonly thread?: 'worker' | 'main'
 }
 
 function baseOptions(o: KafkaConnectionOptions): Record<string, unknown> {
@@ -44,6 +49,19 @@ function baseOptions(o: KafkaConnectionOptions): Record<string, unknown> {
   if (o.tls) base.tls = o.tls
   if (o.sasl) base.sasl = { ...o.sasl }
   return base
+}
+
+/** Header names repeat on every record: encode each once (bounded, in case names are unbounded). */
+const headerKeys = new Map<string, Buffer>()
+function headerKeyBytes(name?: string): Buffer | undefined {
+  if (name === undefined) return undefined
+  let bytes = headerKeys.get(name)
+  if (bytes === undefined) {
+    bytes = Buffer.from(name)
+    if (headerKeys.size >= 1024) headerKeys.clear()
+    headerKeys.set(name, bytes)
+  }
+  return bytes
 }
 
 export class PlatformaticTransport implements Transport {
@@ -68,7 +86,7 @@ export class PlatformaticTransport implements Transport {
       retries,
       idempotent: true,
       acks: ProduceAcks.ALL,
-      serializers: { headerKey: (k?: string) => (k === undefined ? undefined : Buffer.from(k)) },
+      serializers: { headerKey: headerKeyBytes },
     } as ConstructorParameters<typeof Producer<Buffer, Buffer, string, Buffer>>[0])
   }
 

@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto'
 import dc from 'node:diagnostics_channel'
 import { type KafkaConnectionOptions, PlatformaticTransport } from './platformatic.ts'
 import type { Transport } from './transport.ts'
+import { WorkerTransport } from './worker.ts'
 
 interface Entry {
   readonly key: string
@@ -32,7 +33,7 @@ const table: Table = globals[slot] ?? {
   entries: new Map(),
   created: 0,
   leases: [],
-  factory: (o) => new PlatformaticTransport(o),
+  factory: (o) => (o.thread === 'main' ? new PlatformaticTransport(o) : new WorkerTransport(o)),
 }
 globals[slot] = table
 
@@ -65,6 +66,7 @@ export function clusterKey(o: KafkaConnectionOptions): string {
         }
       : null,
     timeouts: [o.requestTimeoutMs ?? null, o.clientRetries ?? null],
+    thread: o.thread ?? 'worker',
   }
   return JSON.stringify(identity)
 }

@@ -167,6 +167,45 @@ test('restart: undelivered records in the log are delivered after start, in orde
   )
 })
 
+test('a backlog larger than one partition takes in one request goes in several batches, none refused', async (t) => {
+  const kafka = testKafka()
+  const topic = await createTopic(t, 'one-partition', { partitions: 1 })
+  const dir = await tempDir(t)
+  const offline = await createProducer({ log: { dir } })
+  const value = Buffer.alloc(1024, 'p')
+  for (let i = 0; i < 20; i++) {
+    await offline.send(
+      topic,
+      Array.from({ length: 200 }, (_, j) => ({
+        value: Buffer.concat([Buffer.from(`${i * 200 + j}:`), value]),
+      })),
+    )
+  }
+  await offline.close()
+  const batches: { records: number; bytes: number }[] = []
+  const onBatch = (message: unknown): void => void batches.push(message as { records: number; bytes: number })
+  dc.subscribe('spillway:dispatcher:batch', onBatch)
+  t.after(() => dc.unsubscribe('spillway:dispatcher:batch', onBatch))
+  // 4 MiB batches, but Kafka takes at most max.message.bytes (1 MiB) for one partition in one request
+  const online = await createProducer({ brokers: kafka.bootstrap, log: { dir }, transportLingerMs: 0 })
+  t.after(() => online.close())
+  assert.ok(await online.flush(30_000))
+  const stats = online.stats()
+  assert.equal(stats.delivered, 4000)
+  assert.equal(stats.deadLettered, 0)
+  assert.ok(batches.length >= 4, `4 MiB for one partition needs at least 4 requests (${batches.length})`)
+  assert.ok(
+    batches.every((b) => b.bytes <= 1_000_000),
+    `every request within the partition limit: ${batches.map((b) => b.bytes).join(', ')}`,
+  )
+  const messages = await readTopic(topic, { expected: 4000, idleMs: 1000 })
+  assert.deepEqual(
+    messages.map((m) => Number(m.value.toString().split(':')[0])),
+    Array.from({ length: 4000 }, (_, n) => n),
+    'every record once, in order',
+  )
+})
+
 test('while Kafka is unreachable only small probes are sent; after healing everything arrives in order', async (t) => {
   const kafka = testKafka()
   t.after(() => kafka.toxiproxy.reset())

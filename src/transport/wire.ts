@@ -1,0 +1,183 @@
+/**
+ * What crosses between the process's event loop and the transport's worker thread.
+ *
+ * A batch of outbound records travels as one transferable buffer (moved, not copied, by postMessage)
+ * plus a table of the topic and header names it uses:
+ *
+ *   record = topic u16 (index into names) partition i32be timestamp f64be
+ *            key-length i32be key (-1 = no key) value-length u32be value
+ *            header-count u16be (name u16be (index into names) value-length u32be value)*
+ *
+ * Outcomes travel back as the distinct outcomes of the call plus, per record, the index of its outcome;
+ * a request cut short by its deadline names a `late` ticket whose real outcome follows in its own message.
+ */
+import { SpillwayError } from '../errors.ts'
+import { type ErrorClass, type OutboundRecord, type RecordOutcome, TransportError } from './transport.ts'
+
+export interface PackedRecords {
+  readonly buffer: ArrayBuffer
+  readonly names: readonly string[]
+  readonly count: number
+}
+
+export function packRecords(records: readonly OutboundRecord[]): PackedRecords {
+  const names: string[] = []
+  const index = new Map<string, number>()
+  const nameIndex = (name: string): number => {
+    let i = index.get(name)
+    if (i === undefined) {
+      i = names.length
+      if (i > 0xffff) throw new RangeError('more than 65536 distinct topic and header names in one batch')
+      names.push(name)
+      index.set(name, i)
+    }
+    return i
+  }
+  let size = 0
+  for (const r of records) {
+    size += 2 + 4 + 8 + 4 + (r.key?.length ?? 0) + 4 + r.value.length + 2
+    for (const [, value] of r.headers) size += 2 + 4 + value.length
+  }
+  const buffer = new ArrayBuffer(size)
+  const out = Buffer.from(buffer)
+  let o = 0
+  for (const r of records) {
+    out.writeUInt16BE(nameIndex(r.topic), o)
+    out.writeInt32BE(r.partition, o + 2)
+    out.writeDoubleBE(r.timestamp, o + 6)
+    o += 14
+    if (r.key === undefined) {
+      out.writeInt32BE(-1, o)
+      o += 4
+    } else {
+      out.writeInt32BE(r.key.length, o)
+      o += 4 + r.key.copy(out, o + 4)
+    }
+    out.writeUInt32BE(r.value.length, o)
+    o += 4 + r.value.copy(out, o + 4)
+    out.writeUInt16BE(r.headers.length, o)
+    o += 2
+    for (const [name, value] of r.headers) {
+      out.writeUInt16BE(nameIndex(name), o)
+      out.writeUInt32BE(value.length, o + 2)
+      o += 6 + value.copy(out, o + 6)
+    }
+  }
+  return { buffer, names, count: records.length }
+}
+
+/** The records of a packed batch; keys, values and header values are views of the one buffer. */
+export function unpackRecords(packed: PackedRecords): OutboundRecord[] {
+  const bytes = Buffer.from(packed.buffer)
+  const name = (i: number): string => {
+    const n = packed.names[i]
+    if (n === undefined) throw new RangeError(`packed records name #${i}, which the table lacks`)
+    return n
+  }
+  const records: OutboundRecord[] = new Array(packed.count)
+  let o = 0
+  for (let r = 0; r < packed.count; r++) {
+    const topic = name(bytes.readUInt16BE(o))
+    const partition = bytes.readInt32BE(o + 2)
+    const timestamp = bytes.readDoubleBE(o + 6)
+    o += 14
+    const keyLength = bytes.readInt32BE(o)
+    o += 4
+    let key: Buffer | undefined
+    if (keyLength >= 0) {
+      key = bytes.subarray(o, o + keyLength)
+      o += keyLength
+    }
+    const valueLength = bytes.readUInt32BE(o)
+    const value = bytes.subarray(o + 4, o + 4 + valueLength)
+    o += 4 + valueLength
+    const count = bytes.readUInt16BE(o)
+    o += 2
+    const headers: [string, Buffer][] = new Array(count)
+    for (let h = 0; h < count; h++) {
+      const headerName = name(bytes.readUInt16BE(o))
+      const length = bytes.readUInt32BE(o + 2)
+      headers[h] = [headerName, bytes.subarray(o + 6, o + 6 + length)]
+      o += 6 + length
+    }
+    records[r] = { topic, partition, key, value, headers, timestamp }
+  }
+  if (o !== bytes.length) throw new RangeError(`packed records end at byte ${o} of ${bytes.length}`)
+  return records
+}
+
+export type WireOutcome =
+  | { readonly kind: 'ok' }
+  | {
+      readonly kind: 'error'
+      readonly errorClass: ErrorClass
+      readonly reason: string
+      readonly ambiguous: boolean
+      /** Ticket of the late outcome that follows, when the deadline cut the request short. */
+      readonly late?: number
+    }
+
+export interface WireOutcomes {
+  readonly distinct: readonly WireOutcome[]
+  /** Per record, the index of its outcome in `distinct`. */
+  readonly slots: readonly number[]
+}
+
+/** Folds per-record outcomes (usually one per topic) into their distinct values; `ticket` names a late one. */
+export function packOutcomes(
+  outcomes: readonly RecordOutcome[],
+  ticket: (late: Promise<RecordOutcome>) => number,
+): WireOutcomes {
+  const distinct: WireOutcome[] = []
+  const seen = new Map<RecordOutcome, number>()
+  const slots = outcomes.map((outcome) => {
+    let slot = seen.get(outcome)
+    if (slot === undefined) {
+      slot = distinct.length
+      seen.set(outcome, slot)
+      distinct.push(toWire(outcome, ticket))
+    }
+    return slot
+  })
+  return { distinct, slots }
+}
+
+export function toWire(o: RecordOutcome, ticket?: (late: Promise<RecordOutcome>) => number): WireOutcome {
+  if (o.kind === 'ok') return { kind: 'ok' }
+  const wire = { kind: 'error', errorClass: o.errorClass, reason: o.reason, ambiguous: o.ambiguous } as const
+  return o.late && ticket ? { ...wire, late: ticket(o.late) } : wire
+}
+
+export function unpackOutcomes(
+  wire: WireOutcomes,
+  late: (ticket: number) => Promise<RecordOutcome>,
+): RecordOutcome[] {
+  const distinct = wire.distinct.map((o) => fromWire(o, late))
+  return wire.slots.map((slot) => distinct[slot] as RecordOutcome)
+}
+
+export function fromWire(o: WireOutcome, late?: (ticket: number) => Promise<RecordOutcome>): RecordOutcome {
+  if (o.kind === 'ok') return { kind: 'ok' }
+  const { late: ticket, ...rest } = o
+  return ticket !== undefined && late ? { ...rest, late: late(ticket) } : rest
+}
+
+export interface WireError {
+  readonly message: string
+  readonly errorClass?: ErrorClass
+  readonly ambiguous?: boolean
+  readonly code?: string
+}
+
+export function errorToWire(error: unknown): WireError {
+  if (error instanceof TransportError)
+    return { message: error.message, errorClass: error.errorClass, ambiguous: error.ambiguous }
+  if (error instanceof SpillwayError) return { message: error.message, code: error.code }
+  return { message: error instanceof Error ? error.message : String(error) }
+}
+
+export function errorFromWire(wire: WireError): Error {
+  if (wire.errorClass) return new TransportError(wire.message, wire.errorClass, wire.ambiguous ?? false)
+  if (wire.code) return new SpillwayError(wire.code as SpillwayError['code'], wire.message)
+  return new Error(wire.message)
+}
