@@ -74,23 +74,28 @@ async function paced(
 const cluster = await KafkaCluster.start({ nodes: 1, heapMb: 1024 })
 const bootstrap = cluster.bootstrap
 const admin = new Admin({ clientId: 'bench', bootstrapBrokers: bootstrap })
-const topics = ['durable', 'kafka', 'raw', 'kafkajs', 'java', 'lat-durable', 'lat-kafka', 'lat-raw'].map(
-  (n) => `bench-${n}-${Date.now()}`,
-)
-await admin.createTopics({ topics, partitions: 6, replicas: 1 })
-const [tDurable, tKafka, tRaw, tKafkajs, tJava, tLatDurable, tLatKafka, tLatRaw] = topics as [
-  string,
-  string,
-  string,
-  string,
-  string,
-  string,
-  string,
-  string,
-]
+const topic = (n: string): string => `bench-${n}-${Date.now()}`
+const [tDurable, tDurableMain, tKafka, tRaw, tKafkajs, tJava, tLatDurable, tLatKafka, tLatRaw] = [
+  'durable',
+  'durable-main',
+  'kafka',
+  'raw',
+  'kafkajs',
+  'java',
+  'lat-durable',
+  'lat-kafka',
+  'lat-raw',
+].map(topic) as [string, string, string, string, string, string, string, string, string]
+await admin.createTopics({
+  topics: [tDurable, tDurableMain, tKafka, tRaw, tKafkajs, tJava, tLatDurable, tLatKafka, tLatRaw],
+  partitions: 6,
+  replicas: 1,
+})
 const work = await mkdtemp(join(tmpdir(), 'spillway-bench-producer-'))
 const results: Result[] = []
 const latencyRows: string[][] = []
+/** send() latency (fsynced ack) while delivery runs flat out beside it. */
+const sendRows: string[][] = []
 const events = Array.from({ length: BATCH }, (_, i) => ({ key: `k${i % 64}`, value }))
 /** The raw peer: idempotent, acks=all, sending the same batches as spillway. */
 const rawProducer = (clientId: string): Producer =>
@@ -118,18 +123,33 @@ try {
     })
     await raw.close()
   }
-  // spillway durable: accepted into the log, then delivered; throughput counts until the last ack
-  {
+  // spillway durable: accepted into the log, then delivered; throughput counts until the last ack.
+  // Once with the Kafka client in its worker thread (the default), once on the main thread.
+  for (const [name, thread, topic] of [
+    ['spillway durable', 'worker', tDurable],
+    ['spillway durable, client on the main thread', 'main', tDurableMain],
+  ] as const) {
     const producer = await createProducer({
       brokers: bootstrap,
-      log: { dir: join(work, 'durable'), maxBytes: 8 * 1024 ** 3 },
+      clientId: `bench-durable-${thread}`,
+      log: { dir: join(work, `durable-${thread}`), maxBytes: 8 * 1024 ** 3 },
+      transportThread: thread,
     })
+    const sends: number[] = []
     const started = performance.now()
     await drive(RECORDS, async () => {
-      await producer.send(tDurable, events)
+      const t0 = performance.now()
+      await producer.send(topic, events)
+      sends.push(performance.now() - t0)
     })
     await producer.flush(600_000)
-    results.push({ name: 'spillway durable', records: RECORDS, ms: performance.now() - started })
+    results.push({ name, records: RECORDS, ms: performance.now() - started })
+    sendRows.push([
+      name,
+      `p50 ${percentile(sends, 50).toFixed(2)} ms`,
+      `p99 ${percentile(sends, 99).toFixed(2)} ms`,
+      `max ${Math.max(...sends).toFixed(2)} ms`,
+    ])
     await producer.close()
   }
   // spillway kafka mode
@@ -248,6 +268,7 @@ try {
     ],
   )
   printTable('batch ack latency at 50% of each one’s max rate (batches of 100)', latencyRows)
+  printTable('durable send() latency during the throughput run, delivery running beside it', sendRows)
 } finally {
   await closeAllTransports()
   await admin.close()

@@ -35,6 +35,7 @@ import {
 import { type DirectoryLock, lockDirectory } from './lock.ts'
 import { type LogOptions, type ResolvedLogOptions, resolveLogOptions } from './options.ts'
 import { type Corruption, scanSegment, scanSegmentBatches } from './scanner.ts'
+import { TailRing } from './tail-ring.ts'
 
 export type { LogPosition } from './checkpoint.ts'
 
@@ -51,6 +52,10 @@ const TRANSITIONS: Record<LogState, readonly LogState[]> = {
 export interface LogRecord {
   readonly seq: bigint
   readonly timestamp: number
+  /**
+   * The record's bytes. A view that stays valid until the cursor is committed past this record (the
+   * tail cache reuses its memory then); copy it to keep it longer.
+   */
   readonly payload: Buffer
   /** Position just after this record: commit it once this record is delivered. */
   readonly next: LogPosition
@@ -175,8 +180,9 @@ export class DurableLog extends EventEmitter<LogEvents> {
     fsyncs: 0,
     cachedReads: 0,
   }
-  /** Recently written chunks (oldest at #tailHead), bounded by options.tailCacheBytes. */
+  /** Copies of recently written chunks (oldest at #tailHead), held in #ring until delivered. */
   #tail: CachedChunk[] = []
+  #ring: TailRing | undefined
   #tailHead = 0
   #tailBytes = 0
 
@@ -516,18 +522,21 @@ export class DurableLog extends EventEmitter<LogEvents> {
 
   /** Keeps the chunks just written at `position` of segment `base` in the tail cache. */
   #cacheWritten(batch: Batch, from: number, to: number, base: bigint, position: number): void {
-    const limit = this.options.tailCacheBytes
-    if (limit === 0) return
+    if (this.options.tailCacheBytes === 0) return
+    this.#ring ??= new TailRing(this.options.tailCacheBytes)
     let offset = position
     for (let i = from; i < to; i++) {
-      // one chunk and one waiter per append
+      // one chunk and one waiter per append; a chunk the ring has no room for is simply not cached
       const chunk = batch.chunks[i] as Buffer
-      const { firstSeq, count } = (batch.waiters[i] as Waiter).result
-      this.#tail.push({ chunk, firstSeq, endSeq: firstSeq + BigInt(count), segment: base, offset })
-      this.#tailBytes += chunk.length
+      const taken = this.#ring.take(chunk)
+      if (taken) {
+        const { firstSeq, count } = (batch.waiters[i] as Waiter).result
+        const endSeq = firstSeq + BigInt(count)
+        this.#tail.push({ chunk: taken.view, firstSeq, endSeq, segment: base, offset })
+        this.#tailBytes += chunk.length
+      }
       offset += chunk.length
     }
-    while (this.#tailBytes > limit && this.#tailHead < this.#tail.length) this.#evictTail()
   }
 
   #evictTail(): void {
@@ -535,6 +544,7 @@ export class DurableLog extends EventEmitter<LogEvents> {
     this.#tail[this.#tailHead] = undefined as unknown as CachedChunk
     this.#tailHead++
     this.#tailBytes -= evicted.chunk.length
+    this.#ring?.releaseOldest()
     if (this.#tailHead === this.#tail.length) {
       this.#tail = []
       this.#tailHead = 0

@@ -14,7 +14,7 @@ import {
   readStringArray,
   rejectUnknownKeys,
 } from '../options.ts'
-import type { SaslOptions } from '../transport/platformatic.ts'
+import type { SaslOptions } from '../transport/transport.ts'
 
 export type AckMode = 'durable' | 'kafka' | 'memory'
 

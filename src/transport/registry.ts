@@ -9,8 +9,9 @@
  */
 import { createHash } from 'node:crypto'
 import dc from 'node:diagnostics_channel'
-import { type KafkaConnectionOptions, PlatformaticTransport } from './platformatic.ts'
-import type { Transport } from './transport.ts'
+import { createRequire } from 'node:module'
+import type { PlatformaticTransport } from './platformatic.ts'
+import type { KafkaConnectionOptions, Transport } from './transport.ts'
 import { WorkerTransport } from './worker.ts'
 
 interface Entry {
@@ -33,9 +34,22 @@ const table: Table = globals[slot] ?? {
   entries: new Map(),
   created: 0,
   leases: [],
-  factory: (o) => (o.thread === 'main' ? new PlatformaticTransport(o) : new WorkerTransport(o)),
+  factory: (o) => (o.thread === 'main' ? inThread(o) : new WorkerTransport(o)),
 }
 globals[slot] = table
+
+/**
+ * The Kafka client is loaded only where it runs: importing it costs ~60 MB (its compression codecs are
+ * WebAssembly), so with the default worker transport the main thread never loads it.
+ */
+function inThread(options: KafkaConnectionOptions): Transport {
+  const require = createRequire(import.meta.url)
+  const module = import.meta.url.endsWith('.ts') ? './platformatic.ts' : './platformatic.js'
+  const { PlatformaticTransport: InThread } = require(module) as {
+    PlatformaticTransport: typeof PlatformaticTransport
+  }
+  return new InThread(options)
+}
 
 const churnChannel = dc.channel('spillway:producer:churn')
 

@@ -2,6 +2,28 @@
  * The narrow interface between spillway and a Kafka client. Only adapters in this folder import a
  * Kafka client; everything above talks to this.
  */
+export interface SaslOptions {
+  readonly mechanism: 'PLAIN' | 'SCRAM-SHA-256' | 'SCRAM-SHA-512'
+  readonly username: string
+  readonly password: string
+}
+
+export interface KafkaConnectionOptions {
+  readonly brokers: readonly string[]
+  readonly clientId: string
+  readonly tls?: Readonly<Record<string, unknown>>
+  readonly sasl?: SaslOptions
+  /** Per-request timeout inside the client, ms. Default 5000. */
+  readonly requestTimeoutMs?: number
+  /** Client-internal retries of a request (a produce keeps its sequence numbers). Default 2. */
+  readonly clientRetries?: number
+  /**
+   * Where the Kafka client runs: 'worker' (default) in a worker thread of its own, so building requests
+   * never holds up the main thread; 'main' on the caller's event loop.
+   */
+  readonly thread?: 'worker' | 'main'
+}
+
 export interface OutboundRecord {
   readonly topic: string
   readonly partition: number

@@ -9,8 +9,8 @@
  * a new worker: a new Kafka producer, counted in `initializations` like a rebuild.
  */
 import { Worker } from 'node:worker_threads'
-import type { KafkaConnectionOptions } from './platformatic.ts'
 import {
+  type KafkaConnectionOptions,
   type OutboundRecord,
   type ProducerDescription,
   type RecordOutcome,
@@ -85,7 +85,10 @@ export class WorkerTransport implements Transport {
   }
 
   #start(): Worker {
-    const worker = new Worker(entry, { workerData: { options: this.#options } })
+    const worker = new Worker(entry, {
+      workerData: { options: this.#options },
+      resourceLimits: JSON.parse(process.env.RL ?? '{}'),
+    })
     // The producer counts as created from the start, as the in-thread transport's does.
     this.#state = { initializations: 1, producerId: undefined }
     worker.unref()

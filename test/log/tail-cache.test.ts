@@ -25,7 +25,7 @@ test('the tail cache hands out exactly what the disk holds, positions included, 
   for (const [i, r] of fromMemory.entries()) assert.deepEqual(r.payload, payload(i))
 })
 
-test('a reader behind the cache falls back to the disk; the cache stays within its budget', async (t) => {
+test('a full cache keeps the oldest undelivered records; the rest is read from disk; delivery frees it', async (t) => {
   const dir = await tempDir(t)
   const budget = 8 * 1024
   const log = await DurableLog.open({ dir, tailCacheBytes: budget })
@@ -34,22 +34,32 @@ test('a reader behind the cache falls back to the disk; the cache stays within i
     await log.append([payload(i)])
     assert.ok(log.stats().tailCacheBytes <= budget, 'never over the budget')
   }
+  assert.ok(log.stats().tailCacheBytes > budget / 2, 'the cache filled up')
   const reader = log.reader()
-  const first = await reader.read({ maxRecords: 100 })
-  assert.equal(log.stats().cachedReads, 0, 'the oldest records were evicted: read from disk')
+  const first = await reader.read({ maxRecords: 300 })
+  const fromMemory = log.stats().cachedReads
+  assert.ok(
+    fromMemory > 0 && fromMemory < 300,
+    `the oldest records came from memory (${fromMemory}), the rest from disk`,
+  )
   assert.deepEqual(
     first.map((r) => r.seq),
-    Array.from({ length: 100 }, (_, i) => BigInt(i)),
+    Array.from({ length: 300 }, (_, i) => BigInt(i)),
   )
+  for (const r of first) assert.deepEqual(r.payload, payload(Number(r.seq)))
+  // delivered records leave the cache, and later appends are cached in the space they free
+  await log.commit((first.at(-1) as LogRecord).next)
+  assert.equal(log.stats().tailCacheBytes, 0)
+  for (let i = 1000; i < 1010; i++) await log.append([payload(i)])
+  assert.ok(log.stats().tailCacheBytes > 0)
   const rest = await readRest(reader, 50)
   await reader.close()
-  assert.ok(log.stats().cachedReads > 0, 'the reader reached the cached tail')
+  assert.ok(log.stats().cachedReads > fromMemory, 'the reader reached the newly cached tail')
   assert.deepEqual(
     rest.map((r) => r.seq),
-    Array.from({ length: 900 }, (_, i) => BigInt(i + 100)),
+    Array.from({ length: 710 }, (_, i) => BigInt(i + 300)),
   )
   for (const r of rest) assert.deepEqual(r.payload, payload(Number(r.seq)))
-  // delivered records leave the cache at once
   await log.commit((rest.at(-1) as LogRecord).next)
   assert.equal(log.stats().tailCacheBytes, 0)
 })
