@@ -52,6 +52,19 @@ export function decodeSegmentHeader(header: Buffer): bigint | undefined {
   return header.readBigUInt64BE(8)
 }
 
+/**
+ * Millisecond timestamps as u64be without a BigInt per call: two u32 halves. Exact for every integer
+ * a JavaScript number holds (below 2^53); the bytes are the same as writeBigUInt64BE's.
+ */
+export function writeMillis(target: Buffer, value: number, offset: number): void {
+  target.writeUInt32BE(Math.floor(value / 0x1_0000_0000), offset)
+  target.writeUInt32BE(value >>> 0, offset + 4)
+}
+
+export function readMillis(source: Buffer, offset: number): number {
+  return source.readUInt32BE(offset) * 0x1_0000_0000 + source.readUInt32BE(offset + 4)
+}
+
 /** Writes one framed record into `target` at `offset`; returns the offset after it. */
 export function encodeRecordInto(
   target: Buffer,
@@ -65,7 +78,7 @@ export function encodeRecordInto(
   target[body] = RECORD_VERSION
   target.writeUInt32BE(payload.length, body + 1)
   target.writeBigUInt64BE(seq, body + 5)
-  target.writeBigUInt64BE(BigInt(timestamp), body + 13)
+  writeMillis(target, timestamp, body + 13)
   payload.copy(target, body + 21)
   const end = offset + RECORD_HEADER_BYTES + payload.length
   target.writeUInt32BE(crc32c(target.subarray(body, end)), offset + 1)
@@ -115,7 +128,7 @@ export function decodeRecordAt(buffer: Buffer, offset: number, maxPayload: numbe
     kind: 'record',
     record: {
       seq: buffer.readBigUInt64BE(offset + 10),
-      timestamp: Number(buffer.readBigUInt64BE(offset + 18)),
+      timestamp: readMillis(buffer, offset + 18),
       payload: buffer.subarray(offset + RECORD_HEADER_BYTES, offset + size),
       size,
     },

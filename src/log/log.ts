@@ -29,6 +29,7 @@ import {
   encodeSegmentHeader,
   parseSegmentFileName,
   RECORD_HEADER_BYTES,
+  readMillis,
   SEGMENT_HEADER_BYTES,
   segmentFileName,
 } from './format.ts'
@@ -585,7 +586,7 @@ export class DurableLog extends EventEmitter<LogEvents> {
         const next: LogPosition = { seq: seq + 1n, segment: c.segment, offset: c.offset + o + size }
         out.push({
           seq,
-          timestamp: Number(c.chunk.readBigUInt64BE(o + 18)),
+          timestamp: readMillis(c.chunk, o + 18),
           payload: c.chunk.subarray(o + RECORD_HEADER_BYTES, o + size),
           next,
         })
@@ -834,7 +835,7 @@ export class DurableLog extends EventEmitter<LogEvents> {
       handle = await open(segment.path, 'r')
       const header = Buffer.alloc(RECORD_HEADER_BYTES)
       const { bytesRead } = await handle.read(header, 0, RECORD_HEADER_BYTES, offset)
-      if (bytesRead === RECORD_HEADER_BYTES) this.#cursorTimestamp = Number(header.readBigUInt64BE(18))
+      if (bytesRead === RECORD_HEADER_BYTES) this.#cursorTimestamp = readMillis(header, 18)
     } catch {
       // the segment may have been removed in between; the next commit refreshes it
     } finally {

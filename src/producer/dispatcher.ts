@@ -20,7 +20,7 @@ import {
   TransportError,
 } from '../transport/transport.ts'
 import type { Backlog, BacklogReader } from './backlog.ts'
-import { decodeEnvelope, type Envelope, ID_HEADER } from './envelope.ts'
+import { decodeEnvelope, type Envelope, envelopeIdBytes, ID_HEADER } from './envelope.ts'
 import { partitionForKey } from './partitioner.ts'
 
 export interface DispatcherOptions {
@@ -364,7 +364,7 @@ export class Dispatcher extends EventEmitter<{
         break
       }
       perPartition[partition] = bytes
-      const headers: [string, Buffer][] = [[ID_HEADER, Buffer.from(e.id)]]
+      const headers: [string, Buffer][] = [[ID_HEADER, envelopeIdBytes((records[i] as LogRecord).payload)]]
       for (const [k, v] of e.headers) if (k !== ID_HEADER) headers.push([k, v])
       if (this.options.topicOverride) headers.push(['spillway-original-topic', Buffer.from(e.topic)])
       outbound.push({

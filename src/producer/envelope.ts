@@ -12,6 +12,8 @@
  *              header-count u16be header*
  *   header   = name-length u16be name utf-8, value-length u32be value bytes
  */
+import { readMillis, writeMillis } from '../log/format.ts'
+
 export const ID_HEADER = 'spillway-id'
 
 export interface Envelope {
@@ -66,7 +68,7 @@ export function encodeEnvelope(e: Envelope): Buffer {
   out.writeUInt32BE(e.value.length, o)
   e.value.copy(out, o + 4)
   o += 4 + e.value.length
-  out.writeBigUInt64BE(BigInt(e.timestamp), o)
+  writeMillis(out, e.timestamp, o)
   o += 8
   out.writeInt32BE(e.partition ?? -1, o)
   o += 4
@@ -81,6 +83,11 @@ export function encodeEnvelope(e: Envelope): Buffer {
     o += 4 + value.length
   }
   return out
+}
+
+/** The bytes of an envelope's id, as a view (the id sits at a fixed place: after version and length). */
+export function envelopeIdBytes(bytes: Buffer): Buffer {
+  return bytes.subarray(2, 2 + (bytes[1] ?? 0))
 }
 
 /** Decodes an envelope; throws on anything malformed (the log's CRC already vouched for the bytes). */
@@ -114,7 +121,7 @@ export function decodeEnvelope(bytes: Buffer): Envelope {
   need(valueLength + 14)
   const value = bytes.subarray(o, o + valueLength)
   o += valueLength
-  const timestamp = Number(bytes.readBigUInt64BE(o))
+  const timestamp = readMillis(bytes, o)
   o += 8
   const partition = bytes.readInt32BE(o)
   o += 4
