@@ -14,7 +14,7 @@ import {
   readStringArray,
   rejectUnknownKeys,
 } from '../options.ts'
-import type { SaslOptions } from '../transport/transport.ts'
+import type { SaslOptions, TransportThread } from '../transport/transport.ts'
 
 export type AckMode = 'durable' | 'kafka' | 'memory'
 
@@ -46,8 +46,11 @@ export interface ProducerOptions {
   readonly transportLingerMs?: number
   /** Warn when more spillway producers than this are created per minute. Default 60. */
   readonly churnPerMinute?: number
-  /** Where the Kafka client runs: 'worker' (default), a worker thread of its own; or 'main'. */
-  readonly transportThread?: 'worker' | 'main'
+  /**
+   * Where the Kafka client runs: 'worker', a worker thread of its own; 'main', the caller's event loop;
+   * or 'auto' (default): 'worker' when the machine has at least 4 cores, else 'main'.
+   */
+  readonly transportThread?: TransportThread
 }
 
 export interface ResolvedProducerOptions {
@@ -69,7 +72,7 @@ export interface ResolvedProducerOptions {
   readonly breaker: ResolvedBreakerOptions
   readonly transportLingerMs: number
   readonly churnPerMinute: number
-  readonly transportThread: 'worker' | 'main'
+  readonly transportThread: TransportThread
 }
 
 const KEYS = [
@@ -132,7 +135,12 @@ export function resolveProducerOptions(input: unknown): ResolvedProducerOptions 
     breaker: resolveBreakerOptions(o.breaker, 'breaker'),
     transportLingerMs: readInteger(o.transportLingerMs, 'transportLingerMs', 30_000, { min: 0 }),
     churnPerMinute: readInteger(o.churnPerMinute, 'churnPerMinute', 60, { min: 1 }),
-    transportThread: readEnum(o.transportThread, 'transportThread', ['worker', 'main'] as const, 'worker'),
+    transportThread: readEnum(
+      o.transportThread,
+      'transportThread',
+      ['auto', 'worker', 'main'] as const,
+      'auto',
+    ),
   }
 }
 

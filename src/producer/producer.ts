@@ -16,7 +16,7 @@ import { Histogram, type MetricSpec, Registry, registerSourcedMetrics } from '..
 import { acquireTransport, type TransportLease, transportStats } from '../transport/registry.ts'
 import { type Backlog, MemoryBacklog } from './backlog.ts'
 import { Dispatcher, type DispatcherDeps, type PoisonedRecord } from './dispatcher.ts'
-import { type Envelope, encodeEnvelope, envelopeSize } from './envelope.ts'
+import { type Envelope, encodeEnvelope } from './envelope.ts'
 import {
   type AckMode,
   type ProducerOptions,
@@ -101,6 +101,12 @@ export interface ProducerStats {
 const channels = {
   send: dc.channel('spillway:producer:send'),
   refused: dc.channel('spillway:producer:refused'),
+}
+
+/** An admitted event: its envelope, and the envelope's encoded bytes as they go into the log. */
+interface Prepared {
+  readonly envelope: Envelope
+  readonly bytes: Buffer
 }
 
 interface AckWaiter {
@@ -225,8 +231,8 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
       return items.map((i) => this.#refuse(i.event?.id, error))
     }
     const now = Date.now()
-    const prepared: ({ envelope: Envelope } | { error: SpillwayError; id: string | undefined })[] = items.map(
-      (item, i) => this.#prepare(item.topic, item.event, i, now),
+    const prepared: (Prepared | { error: SpillwayError; id: string | undefined })[] = items.map((item, i) =>
+      this.#prepare(item.topic, item.event, i, now),
     )
     const invalid = prepared.find((p): p is { error: SpillwayError; id: string | undefined } => 'error' in p)
     if (invalid && options.atomic) {
@@ -245,10 +251,10 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
             ),
       )
     }
-    const valid = prepared.filter((p): p is { envelope: Envelope } => 'envelope' in p)
+    const valid = prepared.filter((p): p is Prepared => 'envelope' in p)
     const results = new Map<Envelope, SendResult>()
     if (valid.length > 0) {
-      const outcome = await this.#admit(valid.map((v) => v.envelope))
+      const outcome = await this.#admit(valid)
       valid.forEach((v, i) => {
         results.set(v.envelope, outcome[i] as SendResult)
       })
@@ -263,7 +269,7 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
     e: EventInput,
     index: number,
     now: number,
-  ): { envelope: Envelope } | { error: SpillwayError; id: string | undefined } {
+  ): Prepared | { error: SpillwayError; id: string | undefined } {
     const field = (name: string): string => (name ? `events[${index}].${name}` : `events[${index}]`)
     if (
       typeof topic !== 'string' ||
@@ -334,7 +340,9 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
       timestamp: Math.floor(timestamp),
       partition: e.partition,
     }
-    const size = envelopeSize(envelope)
+    // encoded once, here: its size decides, and the same bytes go into the log
+    const bytes = encodeEnvelope(envelope)
+    const size = bytes.length
     if (size > this.options.maxEventBytes) {
       return {
         id: envelope.id,
@@ -347,10 +355,11 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
         ),
       }
     }
-    return { envelope }
+    return { envelope, bytes }
   }
 
-  async #admit(envelopes: Envelope[]): Promise<SendResult[]> {
+  async #admit(prepared: readonly Prepared[]): Promise<SendResult[]> {
+    const envelopes = prepared.map((p) => p.envelope)
     const mode = this.options.ack
     if (mode === 'kafka' && !this.breaker.isClosed()) {
       const error = new SpillwayError(
@@ -364,7 +373,7 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
     }
     let appended: { firstSeq: bigint; count: number }
     try {
-      appended = await this.#backlog.append(envelopes.map(encodeEnvelope))
+      appended = await this.#backlog.append(prepared.map((p) => p.bytes))
     } catch (error) {
       const mapped = this.#mapAppendError(error)
       return envelopes.map((e) => this.#refuse(e.id, mapped))

@@ -19,6 +19,9 @@ function random(n: number): Buffer {
   return out
 }
 
+/** The id's bytes are assembled here, then turned into its text; nothing keeps them. */
+const scratch = Buffer.alloc(16)
+
 const hex: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'))
 
 export function uuidv7(nowMs: number = Date.now()): string {
@@ -36,7 +39,7 @@ export function uuidv7(nowMs: number = Date.now()): string {
     lastMs = ms
     counter = random(2).readUInt16BE(0) & 0x3ff // leave headroom above a random start
   }
-  const b = Buffer.allocUnsafe(16)
+  const b = scratch
   b.writeUIntBE(ms, 0, 6)
   b[6] = 0x70 | (counter >> 8)
   b[7] = counter & 0xff

@@ -10,8 +10,14 @@
 import { createHash } from 'node:crypto'
 import dc from 'node:diagnostics_channel'
 import { createRequire } from 'node:module'
+import { availableParallelism } from 'node:os'
 import type { PlatformaticTransport } from './platformatic.ts'
-import type { KafkaConnectionOptions, Transport } from './transport.ts'
+import {
+  AUTO_WORKER_CORES,
+  type KafkaConnectionOptions,
+  type Transport,
+  type TransportThread,
+} from './transport.ts'
 import { WorkerTransport } from './worker.ts'
 
 interface Entry {
@@ -34,13 +40,22 @@ const table: Table = globals[slot] ?? {
   entries: new Map(),
   created: 0,
   leases: [],
-  factory: (o) => (o.thread === 'main' ? inThread(o) : new WorkerTransport(o)),
+  factory: (o) => (resolveThread(o.thread) === 'worker' ? new WorkerTransport(o) : inThread(o)),
 }
 globals[slot] = table
 
+/** 'auto' made concrete for this machine. */
+export function resolveThread(
+  thread: TransportThread = 'auto',
+  cores: number = availableParallelism(),
+): 'worker' | 'main' {
+  if (thread !== 'auto') return thread
+  return cores >= AUTO_WORKER_CORES ? 'worker' : 'main'
+}
+
 /**
  * The Kafka client is loaded only where it runs: importing it costs ~60 MB (its compression codecs are
- * WebAssembly), so with the default worker transport the main thread never loads it.
+ * WebAssembly), so with the worker transport the main thread never loads it.
  */
 function inThread(options: KafkaConnectionOptions): Transport {
   const require = createRequire(import.meta.url)
@@ -80,7 +95,7 @@ export function clusterKey(o: KafkaConnectionOptions): string {
         }
       : null,
     timeouts: [o.requestTimeoutMs ?? null, o.clientRetries ?? null],
-    thread: o.thread ?? 'worker',
+    thread: resolveThread(o.thread),
   }
   return JSON.stringify(identity)
 }

@@ -17,12 +17,19 @@ export interface KafkaConnectionOptions {
   readonly requestTimeoutMs?: number
   /** Client-internal retries of a request (a produce keeps its sequence numbers). Default 2. */
   readonly clientRetries?: number
-  /**
-   * Where the Kafka client runs: 'worker' (default) in a worker thread of its own, so building requests
-   * never holds up the main thread; 'main' on the caller's event loop.
-   */
-  readonly thread?: 'worker' | 'main'
+  /** Where the Kafka client runs (see TransportThread). Default 'auto'. */
+  readonly thread?: TransportThread
 }
+
+/**
+ * Where the Kafka client runs. 'worker': a worker thread of its own, so building requests never holds up
+ * the caller's event loop. 'main': on the caller's event loop. 'auto': 'worker' when the machine has at
+ * least AUTO_WORKER_CORES cores; with fewer, the extra thread competes for the same cores and the cost
+ * of handing batches across outweighs what it takes off the event loop (docs/architecture.md).
+ */
+export type TransportThread = 'auto' | 'worker' | 'main'
+
+export const AUTO_WORKER_CORES = 4
 
 export interface OutboundRecord {
   readonly topic: string

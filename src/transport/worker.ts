@@ -1,7 +1,7 @@
 /**
- * The default transport: the Kafka client runs in a worker thread, so the CPU it spends building and
- * parsing requests (tens of ms for a 4 MiB batch) runs beside the main thread instead of on it, and
- * send() latency does not depend on what the client is doing.
+ * The transport for machines with cores to spare: the Kafka client runs in a worker thread, so the CPU
+ * it spends building and parsing requests (tens of ms for a 4 MiB batch) runs beside the main thread
+ * instead of on it, and send() latency does not depend on what the client is doing.
  *
  * It is still exactly one Kafka producer per transport: the worker hosts one PlatformaticTransport.
  * Records cross as one transferred buffer (see wire.ts). If the worker dies, the calls under way end

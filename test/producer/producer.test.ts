@@ -10,44 +10,57 @@ function header(message: { headerEntries: [Buffer, Buffer][] }, name: string): s
   return message.headerEntries.find(([k]) => k.toString() === name)?.[1].toString()
 }
 
-test('durable mode: accepted after fsync, delivered with spillway-id, per-key order, Java partitioning', async (t) => {
-  const kafka = testKafka()
-  const topic = await createTopic(t, 'durable', { partitions: 4 })
-  const dir = await tempDir(t)
-  const producer = await createProducer({ brokers: kafka.bootstrap, log: { dir }, transportLingerMs: 0 })
-  t.after(() => producer.close())
-  const results = []
-  for (let i = 0; i < 50; i++) {
-    const batch = Array.from({ length: 20 }, (_, j) => ({
-      key: `user-${(i * 20 + j) % 7}`,
-      value: { n: i * 20 + j },
-    }))
-    results.push(...(await producer.send(topic, batch)))
-  }
-  assert.ok(results.every((r) => r.status === 'accepted' && r.durable && !r.acked))
-  assert.ok(await producer.flush(20_000), 'everything delivered')
-  const messages = await readTopic(topic, { expected: 1000, idleMs: 1000 })
-  assert.equal(messages.length, 1000)
-  const ids = new Set(results.map((r) => r.id))
-  const lastPerKey = new Map<string, number>()
-  const { partitionForKey } = await import('../../src/producer/partitioner.ts')
-  for (const m of messages) {
-    const id = header(m, 'spillway-id')
-    assert.ok(id && ids.has(id), 'every record carries its admission id')
-    const n = (JSON.parse(m.value.toString()) as { n: number }).n
-    const key = m.key.toString()
-    assert.ok((lastPerKey.get(key) ?? -1) < n, 'per-key order')
-    lastPerKey.set(key, n)
-    assert.equal(m.partition, partitionForKey(m.key, 4), 'partition matches the Java default partitioner')
-  }
-  assert.equal(producer.stats().delivered, 1000)
-  assert.equal(producer.stats().log?.pendingRecords, 0n)
-})
+for (const thread of ['main', 'worker'] as const)
+  test(`durable mode, Kafka client on the ${thread} thread: accepted after fsync, delivered with spillway-id, per-key order, Java partitioning`, async (t) => {
+    const kafka = testKafka()
+    const topic = await createTopic(t, 'durable', { partitions: 4 })
+    const dir = await tempDir(t)
+    const producer = await createProducer({
+      brokers: kafka.bootstrap,
+      clientId: `spillway-durable-${thread}`,
+      log: { dir },
+      transportLingerMs: 0,
+      transportThread: thread,
+    })
+    t.after(() => producer.close())
+    const results = []
+    for (let i = 0; i < 50; i++) {
+      const batch = Array.from({ length: 20 }, (_, j) => ({
+        key: `user-${(i * 20 + j) % 7}`,
+        value: { n: i * 20 + j },
+      }))
+      results.push(...(await producer.send(topic, batch)))
+    }
+    assert.ok(results.every((r) => r.status === 'accepted' && r.durable && !r.acked))
+    assert.ok(await producer.flush(20_000), 'everything delivered')
+    const messages = await readTopic(topic, { expected: 1000, idleMs: 1000 })
+    assert.equal(messages.length, 1000)
+    const ids = new Set(results.map((r) => r.id))
+    const lastPerKey = new Map<string, number>()
+    const { partitionForKey } = await import('../../src/producer/partitioner.ts')
+    for (const m of messages) {
+      const id = header(m, 'spillway-id')
+      assert.ok(id && ids.has(id), 'every record carries its admission id')
+      const n = (JSON.parse(m.value.toString()) as { n: number }).n
+      const key = m.key.toString()
+      assert.ok((lastPerKey.get(key) ?? -1) < n, 'per-key order')
+      lastPerKey.set(key, n)
+      assert.equal(m.partition, partitionForKey(m.key, 4), 'partition matches the Java default partitioner')
+    }
+    assert.equal(producer.stats().delivered, 1000)
+    assert.equal(producer.stats().log?.pendingRecords, 0n)
+  })
 
 test('kafka mode acks after Kafka; memory mode answers at once and says it is not durable', async (t) => {
   const kafka = testKafka()
   const topic = await createTopic(t, 'modes')
-  const kafkaMode = await createProducer({ brokers: kafka.bootstrap, ack: 'kafka', transportLingerMs: 0 })
+  // the Kafka client in its worker thread here, whatever this machine's core count makes 'auto'
+  const kafkaMode = await createProducer({
+    brokers: kafka.bootstrap,
+    ack: 'kafka',
+    transportLingerMs: 0,
+    transportThread: 'worker',
+  })
   t.after(() => kafkaMode.close())
   const [acked] = await kafkaMode.send(topic, [{ value: 'k', id: 'caller-key-1' }])
   assert.deepEqual(acked, { status: 'accepted', id: 'caller-key-1', durable: false, acked: true })
@@ -95,6 +108,9 @@ test('options are validated with the key, the value and what is allowed', async 
   })
   await assert.rejects(createProducer({ log: { dir: '/tmp/x' }, batch: { maxBytes: 1 } }), {
     message: /batch.maxBytes is 1/,
+  })
+  await assert.rejects(createProducer({ log: { dir: '/tmp/x' }, transportThread: 'both' as 'main' }), {
+    message: 'option transportThread is "both"; expected one of "auto", "worker", "main"',
   })
 })
 
