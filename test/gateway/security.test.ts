@@ -3,6 +3,7 @@ import assert from 'node:assert/strict'
 import { execFileSync, spawn } from 'node:child_process'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { request } from 'node:https'
+import { type AddressInfo, createServer, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Writable } from 'node:stream'
@@ -112,14 +113,27 @@ test('a second SIGTERM exits at once and everything acknowledged is in the log',
   const dir = await mkdtemp(join(tmpdir(), 'spillway-signal-'))
   t.after(() => rm(dir, { recursive: true, force: true }))
   const port = await freePort()
-  // a broker that does not exist: delivery can never finish, so the first SIGTERM waits for shutdownTimeoutMs
+  // A "broker" that accepts connections and never answers: delivery's first request waits out its
+  // deadline with the breaker still closed, so the first SIGTERM is still draining when the second comes.
+  // (A refused connection would open the breaker at once, and the first SIGTERM would finish by itself.)
+  const sockets = new Set<Socket>()
+  const blackHole = createServer((socket) => {
+    sockets.add(socket)
+    socket.on('error', () => undefined)
+  })
+  await new Promise<void>((resolve) => blackHole.listen(0, '127.0.0.1', resolve))
+  t.after(() => {
+    for (const socket of sockets) socket.destroy()
+    blackHole.close()
+  })
+  const brokerPort = (blackHole.address() as AddressInfo).port
   const config = join(dir, 'config.json')
   await writeFile(
     config,
     JSON.stringify({
       port,
       log: { dir: join(dir, 'log') },
-      kafka: { brokers: ['127.0.0.1:1'] },
+      kafka: { brokers: [`127.0.0.1:${brokerPort}`] },
       shutdownTimeoutMs: 60_000,
       logLevel: 'warn',
     }),
