@@ -1,7 +1,7 @@
 /**
  * Producer throughput and ack latency on one real broker, every contender in the same run:
  *
- *   npm run bench -- producer          (or: node bench/producer.ts [records] [warm-up records])
+ *   npm run bench -- producer          (or: node bench/producer.ts [records] [warm-up records] [rounds])
  *
  * - spillway durable (fsync always, group commit): end-to-end, from first send to last Kafka ack; once
  *   with the Kafka client on the main thread, once in its worker thread, with send() latency of each
@@ -29,14 +29,25 @@ const DURABLE = {
   worker: 'spillway durable (client in a worker thread)',
 } as const
 const WARMUP = Number(process.argv[3] ?? 200_000)
+/** Every contender runs once per round, in turn, so a slow spell of the machine hits all of them. */
+const ROUNDS = Number(process.argv[4] ?? 3)
 const BATCH = 100
 const CONCURRENCY = 8
 const value = Buffer.alloc(1024, 'x')
 
 interface Result {
   name: string
+  round: number
   records: number
   ms: number
+}
+
+const median = (values: readonly number[]): number => {
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = sorted.length >> 1
+  return sorted.length % 2
+    ? (sorted[mid] as number)
+    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2
 }
 
 async function drive(total: number, sendBatch: (start: number) => Promise<void>): Promise<number> {
@@ -99,8 +110,8 @@ await admin.createTopics({
 const work = await mkdtemp(join(tmpdir(), 'spillway-bench-producer-'))
 const results: Result[] = []
 const latencyRows: string[][] = []
-/** send() latency (fsynced ack) while delivery runs flat out beside it. */
-const sendRows: string[][] = []
+/** send() latency (fsynced ack) while delivery runs flat out beside it, per contender over all rounds. */
+const sends = new Map<string, number[]>()
 const events = Array.from({ length: BATCH }, (_, i) => ({ key: `k${i % 64}`, value }))
 /** The raw peer: idempotent, acks=all, sending the same batches as spillway. */
 const rawProducer = (clientId: string): Producer =>
@@ -128,95 +139,99 @@ try {
     })
     await raw.close()
   }
-  // spillway durable: accepted into the log, then delivered; throughput counts until the last ack.
-  // Once with the Kafka client on the main thread, once in its worker thread ('auto' picks one by cores).
-  for (const [name, thread, topic] of [
-    [DURABLE.main, 'main', tDurableMain],
-    [DURABLE.worker, 'worker', tDurable],
-  ] as const) {
-    const producer = await createProducer({
-      brokers: bootstrap,
-      clientId: `bench-durable-${thread}`,
-      log: { dir: join(work, `durable-${thread}`), maxBytes: 8 * 1024 ** 3 },
-      transportThread: thread,
-    })
-    const sends: number[] = []
-    const started = performance.now()
-    await drive(RECORDS, async () => {
-      const t0 = performance.now()
-      await producer.send(topic, events)
-      sends.push(performance.now() - t0)
-    })
-    await producer.flush(600_000)
-    results.push({ name, records: RECORDS, ms: performance.now() - started })
-    sendRows.push([
-      name,
-      `p50 ${percentile(sends, 50).toFixed(2)} ms`,
-      `p99 ${percentile(sends, 99).toFixed(2)} ms`,
-      `max ${Math.max(...sends).toFixed(2)} ms`,
-    ])
-    await producer.close()
-  }
-  // spillway kafka mode
-  {
-    const producer = await createProducer({ brokers: bootstrap, ack: 'kafka', clientId: 'bench-kafka-mode' })
-    const ms = await drive(RECORDS, async () => {
-      await producer.send(tKafka, events)
-    })
-    results.push({ name: 'spillway kafka mode', records: RECORDS, ms })
-    await producer.close()
-  }
-  // raw @platformatic/kafka
+  // raw @platformatic/kafka: one producer for every round and the latency run
   const raw = rawProducer('bench-raw')
   const rawBatch = (topic: string) => async () => {
     await raw.send({ messages: rawMessages(topic) })
   }
-  results.push({
-    name: 'raw @platformatic/kafka',
-    records: RECORDS,
-    ms: await drive(RECORDS, rawBatch(tRaw)),
-  })
-  // KafkaJS
-  const kafkajs = new Kafka({ clientId: 'bench-kafkajs', brokers: bootstrap, logLevel: logLevel.NOTHING })
-  const kjs = kafkajs.producer({ idempotent: true, maxInFlightRequests: 1 })
-  await kjs.connect()
-  const kjsMs = await drive(RECORDS, async () => {
-    await kjs.send({
-      topic: tKafkajs,
-      acks: -1,
-      messages: events.map((e) => ({ key: e.key, value: e.value })),
+  for (let round = 0; round < ROUNDS; round++) {
+    // spillway durable: accepted into the log, then delivered; throughput counts until the last ack.
+    // Once with the Kafka client on the main thread, once in its worker thread ('auto' picks one by cores).
+    for (const [name, thread, topic] of [
+      [DURABLE.main, 'main', tDurableMain],
+      [DURABLE.worker, 'worker', tDurable],
+    ] as const) {
+      const producer = await createProducer({
+        brokers: bootstrap,
+        clientId: `bench-durable-${thread}`,
+        log: { dir: join(work, `durable-${thread}-${round}`), maxBytes: 8 * 1024 ** 3 },
+        transportThread: thread,
+      })
+      const latencies = sends.get(name) ?? []
+      sends.set(name, latencies)
+      const started = performance.now()
+      await drive(RECORDS, async () => {
+        const t0 = performance.now()
+        await producer.send(topic, events)
+        latencies.push(performance.now() - t0)
+      })
+      await producer.flush(600_000)
+      results.push({ name, round, records: RECORDS, ms: performance.now() - started })
+      await producer.close()
+    }
+    // spillway kafka mode
+    {
+      const producer = await createProducer({
+        brokers: bootstrap,
+        ack: 'kafka',
+        clientId: 'bench-kafka-mode',
+      })
+      const ms = await drive(RECORDS, async () => {
+        await producer.send(tKafka, events)
+      })
+      results.push({ name: 'spillway kafka mode', round, records: RECORDS, ms })
+      await producer.close()
+    }
+    // raw @platformatic/kafka
+    results.push({
+      name: 'raw @platformatic/kafka',
+      round,
+      records: RECORDS,
+      ms: await drive(RECORDS, rawBatch(tRaw)),
     })
-  })
-  results.push({ name: 'KafkaJS', records: RECORDS, ms: kjsMs })
-  await kjs.disconnect()
-  // Kafka's own perf tool
-  const java = await runKafkaTool(
-    'org.apache.kafka.tools.ProducerPerformance',
-    [
-      '--topic',
-      tJava,
-      '--num-records',
-      String(RECORDS),
-      '--record-size',
-      '1024',
-      '--throughput',
-      '-1',
-      '--producer-props',
-      `bootstrap.servers=${bootstrap.join(',')}`,
-      'acks=all',
-      'enable.idempotence=true',
-    ],
-    { timeoutMs: 600_000 },
-  )
-  const summary = java.stdout.trim().split('\n').at(-1) ?? ''
-  const perSec = Number(/([\d.]+) records\/sec/.exec(summary)?.[1] ?? Number.NaN)
-  results.push({ name: 'kafka-producer-perf-test', records: RECORDS, ms: (RECORDS / perSec) * 1000 })
+    // KafkaJS
+    const kafkajs = new Kafka({ clientId: 'bench-kafkajs', brokers: bootstrap, logLevel: logLevel.NOTHING })
+    const kjs = kafkajs.producer({ idempotent: true, maxInFlightRequests: 1 })
+    await kjs.connect()
+    const kjsMs = await drive(RECORDS, async () => {
+      await kjs.send({
+        topic: tKafkajs,
+        acks: -1,
+        messages: events.map((e) => ({ key: e.key, value: e.value })),
+      })
+    })
+    results.push({ name: 'KafkaJS', round, records: RECORDS, ms: kjsMs })
+    await kjs.disconnect()
+    // Kafka's own perf tool
+    const java = await runKafkaTool(
+      'org.apache.kafka.tools.ProducerPerformance',
+      [
+        '--topic',
+        tJava,
+        '--num-records',
+        String(RECORDS),
+        '--record-size',
+        '1024',
+        '--throughput',
+        '-1',
+        '--producer-props',
+        `bootstrap.servers=${bootstrap.join(',')}`,
+        'acks=all',
+        'enable.idempotence=true',
+      ],
+      { timeoutMs: 600_000 },
+    )
+    const summary = java.stdout.trim().split('\n').at(-1) ?? ''
+    const perSec = Number(/([\d.]+) records\/sec/.exec(summary)?.[1] ?? Number.NaN)
+    results.push({ name: 'kafka-producer-perf-test', round, records: RECORDS, ms: (RECORDS / perSec) * 1000 })
+  }
 
   // latency at 50% of each contender's measured max
-  const rateOf = (name: string): number => {
-    const r = results.find((x) => x.name === name) as Result
-    return (r.records / r.ms) * 1000
-  }
+  const ratesOf = (name: string, round?: number): number[] =>
+    results
+      .filter((r) => r.name === name && (round === undefined || r.round === round))
+      .map((r) => (r.records / r.ms) * 1000)
+  const rateOf = (name: string): number => median(ratesOf(name))
   {
     const producer = await createProducer({
       brokers: bootstrap,
@@ -256,26 +271,42 @@ try {
   }
   await raw.close()
 
-  const rawRate = rateOf('raw @platformatic/kafka')
-  const javaRate = rateOf('kafka-producer-perf-test')
+  // ratios are taken round by round (each contender against the raw peer of the same round)
+  const ratios = (name: string, peer: string): number[] =>
+    Array.from({ length: ROUNDS }, (_, round) => {
+      const [mine] = ratesOf(name, round)
+      const [theirs] = ratesOf(peer, round)
+      return (mine as number) / (theirs as number)
+    })
+  const names = [...new Set(results.map((r) => r.name))]
   printTable(
-    `producer throughput, ${RECORDS} records of 1 KiB, batches of ${BATCH}, ${CONCURRENCY} concurrent senders, 6 partitions, acks=all, idempotent`,
+    `producer throughput, ${RECORDS} records of 1 KiB, batches of ${BATCH}, ${CONCURRENCY} concurrent senders, 6 partitions, acks=all, idempotent, ${ROUNDS} rounds (medians)`,
     [
-      ['contender', 'events/s', 'MB/s', 'vs raw', 'vs java'],
-      ...results.map((r) => {
-        const rate = (r.records / r.ms) * 1000
+      ['contender', 'events/s', 'MB/s', 'vs raw', 'vs raw per round', 'vs java'],
+      ...names.map((name) => {
+        const rate = rateOf(name)
+        const perRound = ratios(name, 'raw @platformatic/kafka')
         return [
-          r.name,
+          name,
           rate.toFixed(0),
           ((rate * 1024) / 1e6).toFixed(1),
-          (rate / rawRate).toFixed(2),
-          (rate / javaRate).toFixed(2),
+          median(perRound).toFixed(2),
+          perRound.map((r) => r.toFixed(2)).join(' '),
+          median(ratios(name, 'kafka-producer-perf-test')).toFixed(2),
         ]
       }),
     ],
   )
   printTable('batch ack latency at 50% of each one’s max rate (batches of 100)', latencyRows)
-  printTable('durable send() latency during the throughput run, delivery running beside it', sendRows)
+  printTable(
+    'durable send() latency during the throughput runs, delivery running beside it',
+    [...sends].map(([name, l]) => [
+      name,
+      `p50 ${percentile(l, 50).toFixed(2)} ms`,
+      `p99 ${percentile(l, 99).toFixed(2)} ms`,
+      `max ${Math.max(...l).toFixed(2)} ms`,
+    ]),
+  )
 } finally {
   await closeAllTransports()
   await admin.close()
