@@ -36,7 +36,7 @@ import {
 import { type DirectoryLock, lockDirectory } from './lock.ts'
 import { type LogOptions, type ResolvedLogOptions, resolveLogOptions } from './options.ts'
 import { type Corruption, scanSegment, scanSegmentBatches } from './scanner.ts'
-import { TailRing } from './tail-ring.ts'
+import { type RingEntry, TailRing } from './tail-ring.ts'
 
 export type { LogPosition } from './checkpoint.ts'
 
@@ -115,9 +115,8 @@ interface Batch {
   lastSeq: bigint
 }
 
-/** One appended chunk in the tail cache: its framed records, and where they start on disk. */
+/** Where an appended chunk in the tail cache lies on disk, and which records it holds. */
 interface CachedChunk {
-  readonly chunk: Buffer
   readonly firstSeq: bigint
   /** Seq after its last record. */
   readonly endSeq: bigint
@@ -181,11 +180,8 @@ export class DurableLog extends EventEmitter<LogEvents> {
     fsyncs: 0,
     cachedReads: 0,
   }
-  /** Copies of recently written chunks (oldest at #tailHead), held in #ring until delivered. */
-  #tail: CachedChunk[] = []
-  #ring: TailRing | undefined
-  #tailHead = 0
-  #tailBytes = 0
+  /** Copies of recently written chunks, oldest first, held until delivered. */
+  #tail: TailRing<CachedChunk> | undefined
 
   private constructor(init: {
     options: ResolvedLogOptions
@@ -524,34 +520,14 @@ export class DurableLog extends EventEmitter<LogEvents> {
   /** Keeps the chunks just written at `position` of segment `base` in the tail cache. */
   #cacheWritten(batch: Batch, from: number, to: number, base: bigint, position: number): void {
     if (this.options.tailCacheBytes === 0) return
-    this.#ring ??= new TailRing(this.options.tailCacheBytes)
+    this.#tail ??= new TailRing(this.options.tailCacheBytes)
     let offset = position
     for (let i = from; i < to; i++) {
       // one chunk and one waiter per append; a chunk the ring has no room for is simply not cached
       const chunk = batch.chunks[i] as Buffer
-      const taken = this.#ring.take(chunk)
-      if (taken) {
-        const { firstSeq, count } = (batch.waiters[i] as Waiter).result
-        const endSeq = firstSeq + BigInt(count)
-        this.#tail.push({ chunk: taken.view, firstSeq, endSeq, segment: base, offset })
-        this.#tailBytes += chunk.length
-      }
+      const { firstSeq, count } = (batch.waiters[i] as Waiter).result
+      this.#tail.take(chunk, { firstSeq, endSeq: firstSeq + BigInt(count), segment: base, offset })
       offset += chunk.length
-    }
-  }
-
-  #evictTail(): void {
-    const evicted = this.#tail[this.#tailHead] as CachedChunk
-    this.#tail[this.#tailHead] = undefined as unknown as CachedChunk
-    this.#tailHead++
-    this.#tailBytes -= evicted.chunk.length
-    this.#ring?.releaseOldest()
-    if (this.#tailHead === this.#tail.length) {
-      this.#tail = []
-      this.#tailHead = 0
-    } else if (this.#tailHead > 1024 && this.#tailHead * 2 > this.#tail.length) {
-      this.#tail = this.#tail.slice(this.#tailHead)
-      this.#tailHead = 0
     }
   }
 
@@ -561,40 +537,41 @@ export class DurableLog extends EventEmitter<LogEvents> {
    */
   _cached(position: LogPosition, maxRecords: number, maxBytes: number): LogRecord[] {
     const durable = this.#durable.seq
-    if (this.#tailHead >= this.#tail.length || position.seq >= durable) return []
+    const tail = this.#tail
+    if (!tail || tail.size === 0 || position.seq >= durable) return []
     // the chunk holding position.seq: binary search over the (seq-ordered) cached chunks
-    let lo = this.#tailHead
-    let hi = this.#tail.length - 1
+    let lo = 0
+    let hi = tail.size - 1
     while (lo < hi) {
       const mid = (lo + hi + 1) >> 1
-      if ((this.#tail[mid] as CachedChunk).firstSeq <= position.seq) lo = mid
+      if ((tail.at(mid) as RingEntry<CachedChunk>).value.firstSeq <= position.seq) lo = mid
       else hi = mid - 1
     }
     const out: LogRecord[] = []
     let bytes = 0
     let at = position
-    for (let index = lo; index < this.#tail.length; index++) {
-      const c = this.#tail[index] as CachedChunk
+    for (let index = lo; index < tail.size; index++) {
+      const { view: chunk, value: c } = tail.at(index) as RingEntry<CachedChunk>
       // the records must lie exactly where the reader is: same segment, inside this chunk
-      if (c.segment !== at.segment || at.offset < c.offset || at.offset >= c.offset + c.chunk.length) break
+      if (c.segment !== at.segment || at.offset < c.offset || at.offset >= c.offset + chunk.length) break
       let o = at.offset - c.offset
-      while (o < c.chunk.length && out.length < maxRecords && bytes < maxBytes) {
-        const length = c.chunk.readUInt32BE(o + 6)
-        const seq = c.chunk.readBigUInt64BE(o + 10)
+      while (o < chunk.length && out.length < maxRecords && bytes < maxBytes) {
+        const length = chunk.readUInt32BE(o + 6)
+        const seq = chunk.readBigUInt64BE(o + 10)
         if (seq !== at.seq || seq >= durable) return this.#served(out)
         const size = RECORD_HEADER_BYTES + length
         const next: LogPosition = { seq: seq + 1n, segment: c.segment, offset: c.offset + o + size }
         out.push({
           seq,
-          timestamp: readMillis(c.chunk, o + 18),
-          payload: c.chunk.subarray(o + RECORD_HEADER_BYTES, o + size),
+          timestamp: readMillis(chunk, o + 18),
+          payload: chunk.subarray(o + RECORD_HEADER_BYTES, o + size),
           next,
         })
         bytes += size
         at = next
         o += size
       }
-      if (o < c.chunk.length) break
+      if (o < chunk.length) break
     }
     return this.#served(out)
   }
@@ -787,11 +764,10 @@ export class DurableLog extends EventEmitter<LogEvents> {
       )
     }
     this.#cursor = position
-    while (
-      this.#tailHead < this.#tail.length &&
-      (this.#tail[this.#tailHead] as CachedChunk).endSeq <= position.seq
-    )
-      this.#evictTail()
+    // delivered chunks leave the tail cache, and their space is taken again
+    const tail = this.#tail
+    while (tail && tail.size > 0 && (tail.at(0) as RingEntry<CachedChunk>).value.endSeq <= position.seq)
+      tail.releaseOldest()
     // Coalesce: while one checkpoint write runs, later commits share the single write queued behind it,
     // which takes whatever cursor is newest when it starts.
     if (this.#queuedCheckpoint) return this.#queuedCheckpoint
@@ -855,7 +831,7 @@ export class DurableLog extends EventEmitter<LogEvents> {
       cursorSeq: this.#cursor.seq,
       oldestPendingTimestamp: this.#cursorTimestamp,
       ...this.#stats,
-      tailCacheBytes: this.#tailBytes,
+      tailCacheBytes: this.#tail?.used ?? 0,
     }
   }
 

@@ -13,10 +13,18 @@ export interface RingRegion {
   readonly length: number
 }
 
-export class TailRing {
+/** A live region: where it lies, a view of its bytes, and what its owner keeps with it. */
+export interface RingEntry<T> {
+  readonly region: RingRegion
+  readonly view: Buffer
+  readonly value: T
+}
+
+export class TailRing<T> {
   readonly capacity: number
   #buffer: Buffer | undefined
-  readonly #regions: RingRegion[] = []
+  /** Live entries, oldest at #first. */
+  #entries: (RingEntry<T> | undefined)[] = []
   #first = 0
   #used = 0
 
@@ -29,15 +37,26 @@ export class TailRing {
     return this.#used
   }
 
-  /** Copies `bytes` in and returns the view, or undefined when there is no room for them now. */
-  take(bytes: Buffer): { region: RingRegion; view: Buffer } | undefined {
+  /** Number of live entries. */
+  get size(): number {
+    return this.#entries.length - this.#first
+  }
+
+  /** The i-th live entry, oldest first. */
+  at(i: number): RingEntry<T> | undefined {
+    return this.#entries[this.#first + i]
+  }
+
+  /** Copies `bytes` in and returns the entry, or undefined when there is no room for them now. */
+  take(bytes: Buffer, value: T): RingEntry<T> | undefined {
     const length = bytes.length
     if (length === 0 || length > this.capacity) return undefined
     let start: number
-    if (this.#first === this.#regions.length) start = 0
+    const oldest = this.at(0)
+    if (!oldest) start = 0
     else {
-      const head = (this.#regions[this.#first] as RingRegion).start
-      const newest = this.#regions.at(-1) as RingRegion
+      const head = oldest.region.start
+      const newest = (this.#entries.at(-1) as RingEntry<T>).region
       const tail = newest.start + newest.length
       // live bytes are never empty here, so tail === head means wrapped and full
       if (tail > head) {
@@ -52,27 +71,25 @@ export class TailRing {
       }
     }
     this.#buffer ??= Buffer.allocUnsafeSlow(this.capacity)
-    const region = { start, length }
-    this.#regions.push(region)
-    this.#used += length
     bytes.copy(this.#buffer, start)
-    return { region, view: this.#buffer.subarray(start, start + length) }
+    const entry = { region: { start, length }, view: this.#buffer.subarray(start, start + length), value }
+    this.#entries.push(entry)
+    this.#used += length
+    return entry
   }
 
   /** Frees the oldest region; regions go back in the order they were taken. */
   releaseOldest(): void {
-    const oldest = this.#regions[this.#first]
+    const oldest = this.at(0)
     if (!oldest) return
-    this.#regions[this.#first] = undefined as unknown as RingRegion
+    this.#entries[this.#first] = undefined
     this.#first++
-    this.#used -= oldest.length
-    if (this.#first === this.#regions.length) {
-      this.#regions.length = 0
+    this.#used -= oldest.region.length
+    if (this.#first === this.#entries.length) {
+      this.#entries = []
       this.#first = 0
-      return
-    }
-    if (this.#first > 1024 && this.#first * 2 > this.#regions.length) {
-      this.#regions.splice(0, this.#first)
+    } else if (this.#first > 1024 && this.#first * 2 > this.#entries.length) {
+      this.#entries = this.#entries.slice(this.#first)
       this.#first = 0
     }
   }

@@ -47,7 +47,8 @@ export interface OutboundRecord {
  */
 export type ErrorClass = 'retriable' | 'poison' | 'fatal'
 
-export type RecordOutcome =
+/** The outcome of one record; `Late` is how a request cut short by its deadline reports its real one. */
+export type OutcomeOf<Late> =
   | { readonly kind: 'ok' }
   | {
       readonly kind: 'error'
@@ -59,8 +60,10 @@ export type RecordOutcome =
        * settles with its real outcome. Waiting for it before sending again avoids a duplicate when the
        * slow request did succeed.
        */
-      readonly late?: Promise<RecordOutcome>
+      readonly late?: Late
     }
+
+export type RecordOutcome = OutcomeOf<Promise<RecordOutcome>>
 
 export interface ProducerDescription {
   readonly topic: string

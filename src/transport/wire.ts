@@ -12,7 +12,13 @@
  * a request cut short by its deadline names a `late` ticket whose real outcome follows in its own message.
  */
 import { SpillwayError } from '../errors.ts'
-import { type ErrorClass, type OutboundRecord, type RecordOutcome, TransportError } from './transport.ts'
+import {
+  type ErrorClass,
+  type OutboundRecord,
+  type OutcomeOf,
+  type RecordOutcome,
+  TransportError,
+} from './transport.ts'
 
 export interface PackedRecords {
   readonly buffer: ArrayBuffer
@@ -106,16 +112,8 @@ export function unpackRecords(packed: PackedRecords): OutboundRecord[] {
   return records
 }
 
-export type WireOutcome =
-  | { readonly kind: 'ok' }
-  | {
-      readonly kind: 'error'
-      readonly errorClass: ErrorClass
-      readonly reason: string
-      readonly ambiguous: boolean
-      /** Ticket of the late outcome that follows, when the deadline cut the request short. */
-      readonly late?: number
-    }
+/** An outcome as it crosses the thread: a late outcome is the number of the ticket it will follow under. */
+export type WireOutcome = OutcomeOf<number>
 
 export interface WireOutcomes {
   readonly distinct: readonly WireOutcome[]

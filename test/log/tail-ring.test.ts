@@ -22,7 +22,7 @@ test('live regions never overlap, keep their bytes, and an empty ring takes anyt
         } else {
           fill = (fill + 1) % 256
           const wasEmpty = live.length === 0
-          const taken = ring.take(Buffer.alloc(s.length, fill))
+          const taken = ring.take(Buffer.alloc(s.length, fill), undefined)
           if (!taken) {
             assert.ok(!wasEmpty || s.length > capacity, 'an empty ring takes anything up to its capacity')
             continue
@@ -50,12 +50,16 @@ test('live regions never overlap, keep their bytes, and an empty ring takes anyt
 
 test('freed space is used again: a full ring takes more once its oldest regions are released', () => {
   const ring = new TailRing(100)
-  assert.ok(ring.take(Buffer.alloc(40)))
-  assert.ok(ring.take(Buffer.alloc(40)))
-  assert.equal(ring.take(Buffer.alloc(30)), undefined, 'only 20 bytes left')
+  assert.ok(ring.take(Buffer.alloc(40), undefined))
+  assert.ok(ring.take(Buffer.alloc(40), undefined))
+  assert.equal(ring.take(Buffer.alloc(30), undefined), undefined, 'only 20 bytes left')
   ring.releaseOldest()
-  const wrapped = ring.take(Buffer.alloc(30))
+  const wrapped = ring.take(Buffer.alloc(30), undefined)
   assert.equal(wrapped?.region.start, 0, 'wraps to the start, before the oldest live region')
-  assert.equal(ring.take(Buffer.alloc(11)), undefined, 'the 10 bytes before the oldest are too few')
-  assert.equal(ring.take(Buffer.alloc(101)), undefined, 'larger than the ring: never')
+  assert.equal(
+    ring.take(Buffer.alloc(11), undefined),
+    undefined,
+    'the 10 bytes before the oldest are too few',
+  )
+  assert.equal(ring.take(Buffer.alloc(101), undefined), undefined, 'larger than the ring: never')
 })
