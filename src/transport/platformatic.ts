@@ -1,11 +1,13 @@
 /**
- * The @platformatic/kafka adapter. One idempotent producer (acks=all) per transport. Its retries are
- * capped here: idempotence would otherwise turn them into "retry forever", and spillway's own breaker
- * and log already own retrying.
+ * The @platformatic/kafka adapter. One idempotent producer (acks=all) per transport. The client finds
+ * leaders and obtains the producer id; spillway builds the record batches and owns their sequence
+ * numbers (idempotent.ts). Its retries of a batch are capped here: spillway's own breaker and log
+ * already own retrying.
  */
 import { Admin, Connection, describeProducersV0, ProduceAcks, Producer } from '@platformatic/kafka'
 import { classify } from './classify.ts'
 import { withDeadline } from './deadline.ts'
+import { IdempotentSender } from './idempotent.ts'
 import {
   type KafkaConnectionOptions,
   type OutboundRecord,
@@ -30,22 +32,10 @@ function baseOptions(o: KafkaConnectionOptions): Record<string, unknown> {
   return base
 }
 
-/** Header names repeat on every record: encode each once (bounded, in case names are unbounded). */
-const headerKeys = new Map<string, Buffer>()
-function headerKeyBytes(name?: string): Buffer | undefined {
-  if (name === undefined) return undefined
-  let bytes = headerKeys.get(name)
-  if (bytes === undefined) {
-    bytes = Buffer.from(name)
-    if (headerKeys.size >= 1024) headerKeys.clear()
-    headerKeys.set(name, bytes)
-  }
-  return bytes
-}
-
 export class PlatformaticTransport implements Transport {
   readonly #options: KafkaConnectionOptions
-  #producer: Producer<Buffer, Buffer, string, Buffer>
+  #producer: Producer<Buffer, Buffer, Buffer, Buffer>
+  #sender: IdempotentSender
   #admin: Admin | undefined
   #initializations = 1
   #closed = false
@@ -53,20 +43,27 @@ export class PlatformaticTransport implements Transport {
   constructor(options: KafkaConnectionOptions) {
     this.#options = options
     this.#producer = this.#createProducer()
+    this.#sender = this.#createSender(this.#producer)
   }
 
-  #createProducer(): Producer<Buffer, Buffer, string, Buffer> {
-    // The idempotent producer retries a failed request with the *same* sequence numbers, so the broker
-    // drops a copy it already has. Capped, because idempotence turns retries <= 1 into "retry forever";
-    // spillway's own retries go through the log after waiting for the request's real outcome.
-    const retries = Math.max(2, this.#options.clientRetries ?? 2)
-    return new Producer<Buffer, Buffer, string, Buffer>({
+  #createProducer(): Producer<Buffer, Buffer, Buffer, Buffer> {
+    return new Producer<Buffer, Buffer, Buffer, Buffer>({
       ...baseOptions(this.#options),
-      retries,
       idempotent: true,
       acks: ProduceAcks.ALL,
-      serializers: { headerKey: headerKeyBytes },
-    } as ConstructorParameters<typeof Producer<Buffer, Buffer, string, Buffer>>[0])
+    } as ConstructorParameters<typeof Producer<Buffer, Buffer, Buffer, Buffer>>[0])
+  }
+
+  #createSender(producer: Producer<Buffer, Buffer, Buffer, Buffer>): IdempotentSender {
+    // A failed batch is sent again with the *same* sequence number, so the broker drops a copy it
+    // already has; spillway's own retries go through the log after waiting for the real outcome.
+    return new IdempotentSender(producer, {
+      clientId: this.#options.clientId,
+      requestTimeoutMs: this.#options.requestTimeoutMs ?? 5000,
+      retries: this.#options.clientRetries ?? 2,
+      retryDelayMs: 100,
+      connection: baseOptions(this.#options),
+    })
   }
 
   get initializations(): number {
@@ -107,60 +104,39 @@ export class PlatformaticTransport implements Transport {
   }
 
   async send(records: readonly OutboundRecord[], deadlineMs: number): Promise<RecordOutcome[]> {
-    // One request per topic, so a failure confined to one topic does not decide the others' outcome.
-    const byTopic = new Map<string, number[]>()
-    records.forEach((r, i) => {
-      const list = byTopic.get(r.topic)
-      if (list) list.push(i)
-      else byTopic.set(r.topic, [i])
-    })
-    const outcomes: RecordOutcome[] = new Array(records.length)
-    await Promise.all(
-      [...byTopic.values()].map(async (indexes) => {
-        const messages = indexes.map((i) => {
-          const r = records[i] as OutboundRecord
-          const message: Record<string, unknown> = {
-            topic: r.topic,
-            partition: r.partition,
-            value: r.value,
-            headers: new Map(r.headers as [string, Buffer][]),
-            timestamp: BigInt(r.timestamp),
-          }
-          if (r.key !== undefined) message.key = r.key
-          return message as never
-        })
-        // The client's request keeps running past our deadline (it may still succeed); `settled` carries
-        // its real outcome so the dispatcher can wait for it instead of sending the records again.
-        const settled: Promise<RecordOutcome> = this.#producer.send({ messages }).then(
-          (): RecordOutcome => ({ kind: 'ok' }),
-          (error: unknown): RecordOutcome => {
-            const c = classify(error)
-            return { kind: 'error', errorClass: c.errorClass, reason: c.reason, ambiguous: c.ambiguous }
-          },
-        )
-        let outcome: RecordOutcome
-        try {
-          outcome = await withDeadline(settled, deadlineMs, 'produce')
-        } catch {
-          outcome = {
-            kind: 'error',
-            errorClass: 'retriable',
-            reason: `no answer within ${deadlineMs} ms`,
-            ambiguous: true,
-            late: settled,
-          }
+    // The request keeps running past our deadline (it may still succeed); `settled` carries its real
+    // outcome so the dispatcher can wait for it instead of sending the records again.
+    const settled = this.#sender.send(records)
+    try {
+      return await withDeadline(settled, deadlineMs, 'produce')
+    } catch {
+      // One late outcome per partition: that is the unit a request succeeds or fails in.
+      const late = new Map<string, Promise<RecordOutcome>>()
+      return records.map((r, i) => {
+        const key = `${r.topic}\u0000${r.partition}`
+        let outcome = late.get(key)
+        if (outcome === undefined) {
+          outcome = settled.then((all) => all[i] as RecordOutcome)
+          late.set(key, outcome)
         }
-        for (const i of indexes) outcomes[i] = outcome
-      }),
-    )
-    return outcomes
+        return {
+          kind: 'error',
+          errorClass: 'retriable',
+          reason: `no answer within ${deadlineMs} ms`,
+          ambiguous: true,
+          late: outcome,
+        }
+      })
+    }
   }
 
   async rebuild(_reason: string): Promise<void> {
     const old = this.#producer
+    const oldSender = this.#sender
     this.#producer = this.#createProducer()
+    this.#sender = this.#createSender(this.#producer)
     this.#initializations++
-    await old.close(true).catch(() => undefined)
+    await Promise.allSettled([old.close(true), oldSender.close()])
   }
 
   async describeProducers(topics: readonly string[], deadlineMs: number): Promise<ProducerDescription[]> {
@@ -217,6 +193,6 @@ export class PlatformaticTransport implements Transport {
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
-    await Promise.allSettled([this.#producer.close(true), this.#admin?.close()])
+    await Promise.allSettled([this.#producer.close(true), this.#sender.close(), this.#admin?.close()])
   }
 }

@@ -1,0 +1,130 @@
+/** spillway's own idempotent produce requests, against the real broker and Toxiproxy. */
+import assert from 'node:assert/strict'
+import dc from 'node:diagnostics_channel'
+import { test } from 'node:test'
+import { Producer } from '@platformatic/kafka'
+import { IdempotentSender, type IdempotentSenderOptions } from '../../src/transport/idempotent.ts'
+import type { OutboundRecord } from '../../src/transport/transport.ts'
+import { createTopic, readTopic, testKafka } from '../helpers/kafka.ts'
+
+function sender(brokers: string[], clientId: string, options: Partial<IdempotentSenderOptions> = {}) {
+  const client = new Producer<Buffer, Buffer, Buffer, Buffer>({
+    clientId,
+    bootstrapBrokers: brokers,
+    idempotent: true,
+    timeout: 1000,
+    retries: 0,
+  })
+  const s = new IdempotentSender(client, {
+    clientId,
+    requestTimeoutMs: 1000,
+    retries: 2,
+    retryDelayMs: 100,
+    connection: {},
+    ...options,
+  })
+  return {
+    sender: s,
+    close: async () => {
+      await s.close()
+      await client.close(true)
+    },
+  }
+}
+
+const record = (topic: string, value: string, partition = 0): OutboundRecord => ({
+  topic,
+  partition,
+  key: undefined,
+  value: Buffer.from(value),
+  headers: [['spillway-id', Buffer.from(value)]],
+  timestamp: Date.now(),
+})
+
+test('a batch whose answer was lost is sent again as the same bytes, and Kafka keeps one copy', async (t) => {
+  const kafka = testKafka()
+  t.after(() => kafka.toxiproxy.reset())
+  const topic = await createTopic(t, 'same-bytes', { partitions: 2 })
+  const { sender: s, close } = sender(kafka.proxiedBootstrap, 'spillway-same-bytes', { retries: 50 })
+  t.after(close)
+  assert.deepEqual(await s.send([record(topic, 'warm', 0), record(topic, 'warm', 1)]), [
+    { kind: 'ok' },
+    { kind: 'ok' },
+  ])
+
+  const retries: { attempt: number; reasons: string[] }[] = []
+  const onRetry = (m: unknown) => retries.push(m as { attempt: number; reasons: string[] })
+  dc.subscribe('spillway:transport:retry', onRetry)
+  t.after(() => dc.unsubscribe('spillway:transport:retry', onRetry))
+  // Requests reach the broker at once; its answers arrive after the connection has given up (1 s + 1 s).
+  await kafka.toxiproxy.addToxic(kafka.proxyName, {
+    name: 'slow-answers',
+    type: 'latency',
+    stream: 'downstream',
+    attributes: { latency: 2600, jitter: 0 },
+  })
+  const sending = s.send([
+    record(topic, 'once-0', 0),
+    record(topic, 'once-1', 1),
+    record(topic, 'once-0b', 0),
+  ])
+  while (retries.length === 0) await new Promise((r) => setTimeout(r, 50))
+  await kafka.toxiproxy.removeToxic(kafka.proxyName, 'slow-answers')
+  assert.deepEqual(await sending, [{ kind: 'ok' }, { kind: 'ok' }, { kind: 'ok' }])
+  assert.ok(
+    retries[0]?.reasons.some((r) => /timed out|timeout/i.test(r)),
+    `the first attempt's answer was lost: ${JSON.stringify(retries)}`,
+  )
+
+  const values = (await readTopic(topic, { expected: 5, idleMs: 1500 })).map((m) => m.value.toString())
+  assert.deepEqual(
+    values.filter((v) => v.startsWith('once')).sort(),
+    ['once-0', 'once-0b', 'once-1'],
+    'one copy each',
+  )
+  assert.equal(values.length, 5)
+})
+
+test('after a batch finally fails, the next send starts over with a new producer id', async (t) => {
+  const kafka = testKafka()
+  t.after(() => kafka.toxiproxy.reset())
+  const topic = await createTopic(t, 'new-identity')
+  const { sender: s, close } = sender(kafka.proxiedBootstrap, 'spillway-new-identity', { retries: 0 })
+  t.after(close)
+  assert.deepEqual(await s.send([record(topic, 'a')]), [{ kind: 'ok' }])
+  const before = await s.identity()
+
+  await kafka.toxiproxy.cut(kafka.proxyName)
+  const [failed] = await s.send([record(topic, 'lost')])
+  assert.ok(failed?.kind === 'error' && failed.errorClass === 'retriable', JSON.stringify(failed))
+  await kafka.toxiproxy.heal(kafka.proxyName)
+
+  assert.deepEqual(await s.send([record(topic, 'b'), record(topic, 'c')]), [{ kind: 'ok' }, { kind: 'ok' }])
+  const after = await s.identity()
+  assert.ok(
+    after.producerId !== before.producerId || after.producerEpoch !== before.producerEpoch,
+    'a new producer id (a reused one would leave a sequence gap the broker refuses)',
+  )
+  const values = (await readTopic(topic, { expected: 3, idleMs: 1500 })).map((m) => m.value.toString())
+  assert.deepEqual(values, ['a', 'b', 'c'])
+})
+
+test('one partition’s sequence carries on across sends (restarting it would make Kafka drop later sends as duplicates)', async (t) => {
+  const kafka = testKafka()
+  const topic = await createTopic(t, 'sequence')
+  const { sender: s, close } = sender(kafka.bootstrap, 'spillway-sequence')
+  t.after(close)
+  for (let i = 0; i < 5; i++) {
+    const outcomes = await s.send(Array.from({ length: 10 }, (_, j) => record(topic, `${i}:${j}`)))
+    assert.ok(
+      outcomes.every((o) => o.kind === 'ok'),
+      JSON.stringify(outcomes[0]),
+    )
+  }
+  const values = (await readTopic(topic, { expected: 50, idleMs: 1500 })).map((m) => m.value.toString())
+  assert.equal(values.length, 50)
+  assert.deepEqual(
+    values,
+    Array.from({ length: 50 }, (_, n) => `${Math.floor(n / 10)}:${n % 10}`),
+  )
+})
