@@ -29,13 +29,43 @@ export interface Envelope {
 
 const VERSION = 1
 
+/**
+ * Topic and header names repeat on nearly every envelope: their encoded bytes are kept (bounded, in
+ * case names are unbounded), and decoding reuses the last topic's text when the bytes match.
+ */
+const namesToBytes = new Map<string, Buffer>()
+function nameBytes(name: string): Buffer {
+  let bytes = namesToBytes.get(name)
+  if (bytes === undefined) {
+    bytes = Buffer.from(name)
+    if (namesToBytes.size >= 1024) namesToBytes.clear()
+    namesToBytes.set(name, bytes)
+  }
+  return bytes
+}
+let lastTopic = ''
+let lastTopicBytes: Buffer = Buffer.alloc(0)
+/** The topic stored at bytes[start, end): the previous one when the bytes are the same (a short loop). */
+function topicAt(bytes: Buffer, start: number, end: number): string {
+  const length = end - start
+  const last = lastTopicBytes
+  if (last.length === length) {
+    let i = 0
+    while (i < length && bytes[start + i] === last[i]) i++
+    if (i === length) return lastTopic
+  }
+  lastTopic = bytes.toString('utf8', start, end)
+  lastTopicBytes = Buffer.from(bytes.subarray(start, end))
+  return lastTopic
+}
+
 export function envelopeSize(e: Envelope): number {
   let size =
     1 +
     1 +
     Buffer.byteLength(e.id) +
     2 +
-    Buffer.byteLength(e.topic) +
+    nameBytes(e.topic).length +
     4 +
     (e.key?.length ?? 0) +
     4 +
@@ -43,7 +73,7 @@ export function envelopeSize(e: Envelope): number {
     8 +
     4 +
     2
-  for (const [name, value] of e.headers) size += 2 + Buffer.byteLength(name) + 4 + value.length
+  for (const [name, value] of e.headers) size += 2 + nameBytes(name).length + 4 + value.length
   return size
 }
 
@@ -54,9 +84,10 @@ export function encodeEnvelope(e: Envelope): Buffer {
   const idLength = out.write(e.id, o + 1, 'utf8')
   out[o] = idLength
   o += 1 + idLength
-  const topicLength = out.write(e.topic, o + 2, 'utf8')
-  out.writeUInt16BE(topicLength, o)
-  o += 2 + topicLength
+  const topic = nameBytes(e.topic)
+  out.writeUInt16BE(topic.length, o)
+  out.set(topic, o + 2)
+  o += 2 + topic.length
   if (e.key === undefined) {
     out.writeInt32BE(-1, o)
     o += 4
@@ -75,9 +106,10 @@ export function encodeEnvelope(e: Envelope): Buffer {
   out.writeUInt16BE(e.headers.length, o)
   o += 2
   for (const [name, value] of e.headers) {
-    const nameLength = out.write(name, o + 2, 'utf8')
-    out.writeUInt16BE(nameLength, o)
-    o += 2 + nameLength
+    const nameBuffer = nameBytes(name)
+    out.writeUInt16BE(nameBuffer.length, o)
+    out.set(nameBuffer, o + 2)
+    o += 2 + nameBuffer.length
     out.writeUInt32BE(value.length, o)
     value.copy(out, o + 4)
     o += 4 + value.length
@@ -105,7 +137,7 @@ export function decodeEnvelope(bytes: Buffer): Envelope {
   const topicLength = bytes.readUInt16BE(o)
   o += 2
   need(topicLength + 4)
-  const topic = bytes.toString('utf8', o, o + topicLength)
+  const topic = topicAt(bytes, o, o + topicLength)
   o += topicLength
   const keyLength = bytes.readInt32BE(o)
   o += 4

@@ -291,18 +291,22 @@ export class IdempotentSender {
 }
 
 function groupByPartition(records: readonly OutboundRecord[]): PartitionBatch[] {
-  const byKey = new Map<string, number[]>()
+  const byTopic = new Map<string, PartitionBatch[]>()
   const batches: PartitionBatch[] = []
   for (let i = 0; i < records.length; i++) {
     const r = records[i] as OutboundRecord
-    const key = `${r.topic}\u0000${r.partition}`
-    let indexes = byKey.get(key)
-    if (indexes === undefined) {
-      indexes = []
-      byKey.set(key, indexes)
-      batches.push({ topic: r.topic, partition: r.partition, indexes })
+    let partitions = byTopic.get(r.topic)
+    if (partitions === undefined) {
+      partitions = []
+      byTopic.set(r.topic, partitions)
     }
-    indexes.push(i)
+    let batch = partitions[r.partition]
+    if (batch === undefined) {
+      batch = { topic: r.topic, partition: r.partition, indexes: [] }
+      partitions[r.partition] = batch
+      batches.push(batch)
+    }
+    ;(batch.indexes as number[]).push(i)
   }
   return batches
 }
