@@ -122,6 +122,8 @@ export class IdempotentSender {
   readonly #options: IdempotentSenderOptions
   readonly #pool: ConnectionPool
   #identity: Promise<ProducerIdentity> | undefined
+  /** Settles when the latest send() has handed its first requests over (see send). */
+  #turn: Promise<void> = Promise.resolve()
   readonly #sequences = new Map<string, number>()
 
   constructor(client: Producer<Buffer, Buffer, Buffer, Buffer>, options: IdempotentSenderOptions) {
@@ -156,8 +158,32 @@ export class IdempotentSender {
     this.#sequences.clear()
   }
 
-  /** Sends the records; one outcome per record, in input order. */
+  /**
+   * Sends the records; one outcome per record, in input order. Concurrent calls hand their first
+   * requests to the connections in call order (each waits for the one before it to have done so), so
+   * sequence numbers, and with them the order Kafka keeps, follow the order of the calls.
+   */
   async send(records: readonly OutboundRecord[]): Promise<RecordOutcome[]> {
+    const previous = this.#turn
+    let released = false
+    let releaseTurn: () => void = () => undefined
+    this.#turn = new Promise<void>((resolve) => {
+      releaseTurn = resolve
+    })
+    const release = () => {
+      if (released) return
+      released = true
+      releaseTurn()
+    }
+    try {
+      await previous
+      return await this.#send(records, release)
+    } finally {
+      release()
+    }
+  }
+
+  async #send(records: readonly OutboundRecord[], handedOver: () => void): Promise<RecordOutcome[]> {
     const outcomes = new Array<RecordOutcome>(records.length)
     const settle = (batch: PartitionBatch, outcome: RecordOutcome) => {
       for (const i of batch.indexes) outcomes[i] = outcome
@@ -199,12 +225,19 @@ export class IdempotentSender {
         }
       }
       const byLeader = await this.#route(queue, attempt > 0, fail)
+      // The next call may go once every leader has this call's first request (or could not get it).
+      let waiting = byLeader.size
+      const handed = () => {
+        if (--waiting === 0) handedOver()
+      }
+      if (waiting === 0) handedOver()
       await Promise.all(
         [...byLeader].map(async ([broker, group]) => {
           let connection: Connection
           try {
             connection = await this.#pool.get(broker)
           } catch (error) {
+            handed()
             for (const b of group) fail(b, failure(error))
             return
           }
@@ -217,8 +250,11 @@ export class IdempotentSender {
               b.bytes = encodeRecordBatch(records, b.indexes, identity, sequence)
             }
           }
+          // produce() writes the request to the connection before it returns its promise
+          const answered = produce(connection, this.#options.requestTimeoutMs, byTopic(group))
+          handed()
           try {
-            await produce(connection, this.#options.requestTimeoutMs, byTopic(group))
+            await answered
             for (const b of group) settle(b, { kind: 'ok' })
           } catch (error) {
             const answer = (error as { response?: ProduceResponse }).response
