@@ -41,6 +41,8 @@ export interface ProducerOptions {
   }
   /** Deadline of each call to Kafka, and of a 'kafka'-mode send. Default 10 000 ms. */
   readonly deliveryTimeoutMs?: number
+  /** How long a topic's partition count is trusted before it is looked up again. Default 30 000 ms. */
+  readonly metadataMaxAgeMs?: number
   readonly breaker?: BreakerOptions
   /** Keep the shared Kafka producer this long after the last spillway producer using it closes. Default 30 000. */
   readonly transportLingerMs?: number
@@ -69,6 +71,7 @@ export interface ResolvedProducerOptions {
     readonly maxPartitionBytes: number
   }
   readonly deliveryTimeoutMs: number
+  readonly metadataMaxAgeMs: number
   readonly breaker: ResolvedBreakerOptions
   readonly transportLingerMs: number
   readonly churnPerMinute: number
@@ -86,6 +89,7 @@ const KEYS = [
   'maxEventBytes',
   'batch',
   'deliveryTimeoutMs',
+  'metadataMaxAgeMs',
   'breaker',
   'transportLingerMs',
   'churnPerMinute',
@@ -131,6 +135,10 @@ export function resolveProducerOptions(input: unknown): ResolvedProducerOptions 
     deliveryTimeoutMs: readInteger(o.deliveryTimeoutMs, 'deliveryTimeoutMs', 10_000, {
       min: 10,
       max: 600_000,
+    }),
+    metadataMaxAgeMs: readInteger(o.metadataMaxAgeMs, 'metadataMaxAgeMs', 30_000, {
+      min: 100,
+      max: 3_600_000,
     }),
     breaker: resolveBreakerOptions(o.breaker, 'breaker'),
     transportLingerMs: readInteger(o.transportLingerMs, 'transportLingerMs', 30_000, { min: 0 }),

@@ -187,6 +187,7 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
           partitionBytes: options.batch.maxPartitionBytes,
           lingerMs: options.batch.lingerMs,
           deadlineMs: options.deliveryTimeoutMs,
+          metadataTtlMs: options.metadataMaxAgeMs,
         },
         {
           backlog: this.#backlog,

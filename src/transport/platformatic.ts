@@ -78,7 +78,8 @@ export class PlatformaticTransport implements Transport {
   async partitions(topic: string, deadlineMs: number): Promise<number> {
     try {
       const metadata = await withDeadline(
-        this.#producer.metadata({ topics: [topic], retries: 2 }),
+        // fresh from the broker: the dispatcher keeps the count for metadataMaxAgeMs itself
+        this.#producer.metadata({ topics: [topic], retries: 2, forceUpdate: true }),
         deadlineMs,
         'metadata',
       )

@@ -74,7 +74,7 @@ export interface ProducerDescription {
 export interface Transport {
   /** Number of Kafka producers this transport has created (1, plus one per fatal rebuild). */
   readonly initializations: number
-  /** Partition count of a topic, or a classified error (unknown topic = poison). */
+  /** Partition count of a topic as the broker reports it now, or a classified error (unknown topic = poison). */
   partitions(topic: string, deadlineMs: number): Promise<number>
   /** Sends records; one outcome per record, in input order. Never waits past deadlineMs. */
   send(records: readonly OutboundRecord[], deadlineMs: number): Promise<RecordOutcome[]>

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import dc from 'node:diagnostics_channel'
 import { join } from 'node:path'
 import { test } from 'node:test'
+import { Admin } from '@platformatic/kafka'
 import { createProducer, type SpillwayProducer } from '../../src/producer/producer.ts'
 import { tempDir } from '../helpers/fs.ts'
 import { createTopic, readTopic, testKafka } from '../helpers/kafka.ts'
@@ -282,4 +283,80 @@ test('while Kafka is unreachable only small probes are sent; after healing every
     lastPerKey.set(key, n)
   }
   assert.equal(seen.size, 2000, 'every accepted event arrived')
+})
+
+test('a batch Kafka refused keeps the partitions it was routed with, even if partitions are added meanwhile', async (t) => {
+  const kafka = testKafka()
+  t.after(() => kafka.toxiproxy.reset())
+  const topic = await createTopic(t, 'kept-routing', { partitions: 2 })
+  const dir = await tempDir(t)
+  const maxAgeMs = 3000
+  const producer = await createProducer({
+    brokers: kafka.proxiedBootstrap,
+    clientId: 'spillway-kept-routing',
+    log: { dir },
+    deliveryTimeoutMs: 1500,
+    // the partition count is looked up again after 3 s: only keeping the batch keeps its routing
+    metadataMaxAgeMs: maxAgeMs,
+    breaker: { cooldownMs: 100, maxCooldownMs: 300 },
+    transportLingerMs: 0,
+  })
+  t.after(() => producer.close(1000))
+  // one delivery first: the partition count (2) is looked up now and trusted for the next 3 s
+  await producer.send(topic, [{ key: 'k', value: 'first' }])
+  assert.ok(await producer.flush(20_000))
+  const countedAt = performance.now()
+  let failures = 0
+  const onFailure = (): void => {
+    failures++
+  }
+  dc.subscribe('spillway:dispatcher:failure', onFailure)
+  t.after(() => dc.unsubscribe('spillway:dispatcher:failure', onFailure))
+
+  await kafka.toxiproxy.cut(kafka.proxyName)
+  // fewer than a probe's 100 records, so every attempt carries the whole kept batch
+  const keys = Array.from({ length: 40 }, (_, n) => `key-${n}`)
+  const results = await producer.send(
+    topic,
+    keys.map((key, n) => ({ key, value: String(n) })),
+  )
+  assert.ok(results.every((r) => r.status === 'accepted'))
+  while (failures < 2 && performance.now() - countedAt < 2500) await new Promise((r) => setTimeout(r, 20))
+  assert.ok(failures >= 2, `the batch was routed, refused and kept (${failures} failed attempts)`)
+
+  const admin = new Admin({ clientId: 'spillway-test-admin', bootstrapBrokers: kafka.bootstrap })
+  try {
+    await admin.createPartitions({ topics: [{ name: topic, count: 4 }] })
+  } finally {
+    await admin.close()
+  }
+  // past the count's age: a batch read again now would be routed over 4 partitions
+  await new Promise((r) => setTimeout(r, Math.max(0, countedAt + maxAgeMs + 500 - performance.now())))
+  await kafka.toxiproxy.heal(kafka.proxyName)
+  assert.ok(await producer.flush(60_000), 'the kept batch goes through once Kafka is reachable')
+  await producer.send(
+    topic,
+    keys.map((key, n) => ({ key, value: `after-${n}` })),
+  )
+  assert.ok(await producer.flush(20_000))
+
+  const { partitionForKey } = await import('../../src/producer/partitioner.ts')
+  const moved = keys.filter(
+    (key) => partitionForKey(Buffer.from(key), 2) !== partitionForKey(Buffer.from(key), 4),
+  )
+  assert.ok(moved.length > 0, 'some keys map elsewhere with 4 partitions, so the checks below can fail')
+  const messages = (await readTopic(topic, { expected: 81, idleMs: 1500 })).filter(
+    (m) => m.key.toString() !== 'k',
+  )
+  assert.equal(messages.length, 80)
+  for (const m of messages) {
+    const after = m.value.toString().startsWith('after-')
+    assert.equal(
+      m.partition,
+      partitionForKey(m.key, after ? 4 : 2),
+      after
+        ? `${m.key.toString()}, sent after the change, uses all 4 partitions`
+        : `${m.key.toString()}, kept from before the change, went where it was routed then`,
+    )
+  }
 })
