@@ -9,8 +9,10 @@
  * - A batch that fails with a retriable error is sent again *as the same bytes* (same producer id, epoch
  *   and sequence) up to `retries` times, to the partition's current leader. If the first copy was
  *   written after all, the broker recognises the sequence and does not write it twice.
- * - Once a batch has finally failed, its sequence is a gap the broker would refuse to skip; the producer
- *   id is dropped, and the next send obtains a new one and starts every partition at sequence 0.
+ * - Once a batch has finally failed, its sequence is a gap the broker would refuse to skip. When Kafka
+ *   definitely did not write it and nothing was numbered after it, its partition's sequence is simply
+ *   taken back. Otherwise (an ambiguous failure, or later batches already numbered) the producer id is
+ *   dropped, and the next send obtains a new one and starts every partition at sequence 0.
  * - Outcomes are per partition: a failure on one partition decides only its own records.
  */
 import dc from 'node:diagnostics_channel'
@@ -42,6 +44,8 @@ interface PartitionBatch {
   readonly indexes: readonly number[]
   /** Encoded once, with the sequence reserved for it; every retry sends these same bytes. */
   bytes?: Buffer
+  /** The sequence number of its first record. */
+  sequence?: number
   /** An earlier attempt may have been written, so a later definite refusal does not settle it. */
   maybeWritten?: boolean
 }
@@ -201,7 +205,7 @@ export class IdempotentSender {
     }
 
     let queue = batches
-    let anyFailed = false
+    const failed: PartitionBatch[] = []
     const reasons = new Set<string>()
     for (let attempt = 0; queue.length > 0; attempt++) {
       if (attempt > 0) {
@@ -221,7 +225,7 @@ export class IdempotentSender {
           reasons.add(outcome.reason)
         } else {
           settle(batch, batch.maybeWritten ? { ...outcome, ambiguous: true } : outcome)
-          anyFailed = true
+          failed.push(batch)
         }
       }
       const byLeader = await this.#route(queue, attempt > 0, fail)
@@ -248,6 +252,7 @@ export class IdempotentSender {
               const sequence = this.#sequences.get(key) ?? 0
               this.#sequences.set(key, (sequence + b.indexes.length) % SEQUENCE_MODULO)
               b.bytes = encodeRecordBatch(records, b.indexes, identity, sequence)
+              b.sequence = sequence
             }
           }
           // produce() writes the request to the connection before it returns its promise
@@ -275,10 +280,26 @@ export class IdempotentSender {
       )
       queue = again
     }
-    // A batch that finally failed left a gap in its partition's sequence: start over with a new id,
-    // unless a concurrent send has done so already.
-    if (anyFailed && this.#identity === pending) this.reset()
+    if (failed.length > 0 && this.#identity === pending) this.#closeGaps(failed)
     return outcomes
+  }
+
+  /**
+   * Failed batches left gaps in their partitions' sequences. A batch Kafka definitely refused, with
+   * nothing numbered after it, gives its numbers back; any other gap means a new producer id.
+   */
+  #closeGaps(failed: readonly PartitionBatch[]): void {
+    for (const b of failed) {
+      if (b.sequence === undefined) continue // never numbered: no gap
+      const key = `${b.topic}\u0000${b.partition}`
+      const next = (b.sequence + b.indexes.length) % SEQUENCE_MODULO
+      if (!b.maybeWritten && this.#sequences.get(key) === next) {
+        this.#sequences.set(key, b.sequence)
+      } else {
+        this.reset()
+        return
+      }
+    }
   }
 
   /** Groups batches by their partition's current leader; a batch whose leader is unknown fails. */

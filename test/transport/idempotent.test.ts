@@ -128,3 +128,25 @@ test('one partition’s sequence carries on across sends (restarting it would ma
     Array.from({ length: 50 }, (_, n) => `${Math.floor(n / 10)}:${n % 10}`),
   )
 })
+
+test('a batch Kafka definitely refused gives its sequence back: the same producer id carries on', async (t) => {
+  const kafka = testKafka()
+  const topic = await createTopic(t, 'sequence-back', { config: { 'max.message.bytes': '1024' } })
+  const { sender: s, close } = sender(kafka.bootstrap, 'spillway-sequence-back')
+  t.after(close)
+  assert.deepEqual(await s.send([record(topic, 'a')]), [{ kind: 'ok' }])
+  const before = await s.identity()
+
+  const big: OutboundRecord = { ...record(topic, 'big'), value: Buffer.alloc(5000) }
+  const [refused] = await s.send([big])
+  assert.ok(
+    refused?.kind === 'error' && refused.errorClass === 'poison' && !refused.ambiguous,
+    `a definite refusal: ${JSON.stringify(refused)}`,
+  )
+
+  // Kafka did not advance the partition's sequence; a gap here would be refused as out of order
+  assert.deepEqual(await s.send([record(topic, 'b'), record(topic, 'c')]), [{ kind: 'ok' }, { kind: 'ok' }])
+  assert.equal(await s.identity(), before, 'no new producer id was needed')
+  const values = (await readTopic(topic, { expected: 3, idleMs: 1500 })).map((m) => m.value.toString())
+  assert.deepEqual(values, ['a', 'b', 'c'])
+})
