@@ -2,10 +2,11 @@
 import assert from 'node:assert/strict'
 import dc from 'node:diagnostics_channel'
 import { test } from 'node:test'
-import { Producer } from '@platformatic/kafka'
+import { Admin, Producer } from '@platformatic/kafka'
+import { KafkaCluster } from '../../scripts/kafka/cluster.ts'
 import { IdempotentSender, type IdempotentSenderOptions } from '../../src/transport/idempotent.ts'
 import type { OutboundRecord } from '../../src/transport/transport.ts'
-import { createTopic, readTopic, testKafka } from '../helpers/kafka.ts'
+import { createTopic, randomName, readTopic, testKafka } from '../helpers/kafka.ts'
 
 function sender(brokers: string[], clientId: string, options: Partial<IdempotentSenderOptions> = {}) {
   const client = new Producer<Buffer, Buffer, Buffer, Buffer>({
@@ -149,4 +150,64 @@ test('a batch Kafka definitely refused gives its sequence back: the same produce
   assert.equal(await s.identity(), before, 'no new producer id was needed')
   const values = (await readTopic(topic, { expected: 3, idleMs: 1500 })).map((m) => m.value.toString())
   assert.deepEqual(values, ['a', 'b', 'c'])
+})
+
+test('the partition leader shuts down mid-stream: batches follow the new leader, every record once, in order', async (t) => {
+  const cluster = await KafkaCluster.start({
+    nodes: 3,
+    heapMb: 384,
+    // three brokers and this process share two cores: the brokers yield to the process under test
+    nice: 19,
+  })
+  t.after(() => cluster.stop())
+  const topic = randomName('failover')
+  const admin = new Admin({ clientId: 'spillway-test', bootstrapBrokers: cluster.bootstrap })
+  t.after(() => admin.close())
+  await admin.createTopics({
+    topics: [topic],
+    partitions: 1,
+    replicas: 3,
+    configs: [{ name: 'min.insync.replicas', value: '2' }],
+  })
+  const { sender: s, close } = sender(cluster.bootstrap, 'spillway-failover', {
+    requestTimeoutMs: 2000,
+    retries: 60,
+    retryDelayMs: 250,
+  })
+  t.after(close)
+  const reasons = new Set<string>()
+  const onRetry = (m: unknown) => {
+    for (const r of (m as { reasons: string[] }).reasons) reasons.add(r)
+  }
+  dc.subscribe('spillway:transport:retry', onRetry)
+  t.after(() => dc.unsubscribe('spillway:transport:retry', onRetry))
+
+  const leaderOf = async () =>
+    (await admin.metadata({ topics: [topic], forceUpdate: true })).topics.get(topic)?.partitions[0]?.leader
+  const SENDS = 40
+  let stopping: Promise<void> | undefined
+  const first = await leaderOf()
+  for (let n = 0; n < SENDS; n++) {
+    const outcomes = await s.send(Array.from({ length: 20 }, (_, i) => record(topic, `${n}:${i}`)))
+    assert.ok(
+      outcomes.every((o) => o.kind === 'ok'),
+      `send ${n}: ${JSON.stringify(outcomes[0])}`,
+    )
+    // a controlled shutdown (a rolling restart's) of the leader, while the sends go on
+    if (n === 10 && first !== undefined) stopping = cluster.stopNode(first, 'SIGTERM')
+  }
+  await stopping
+  const now = await leaderOf()
+  assert.notEqual(now, first, 'leadership moved')
+  t.diagnostic(`leader ${first} → ${now}; retry reasons: ${[...reasons].join(', ') || 'none'}`)
+
+  const values = (
+    await readTopic(topic, { expected: SENDS * 20, idleMs: 2000, bootstrap: cluster.bootstrap })
+  ).map((m) => m.value.toString())
+  assert.equal(values.length, SENDS * 20, 'every record once')
+  assert.deepEqual(
+    values,
+    Array.from({ length: SENDS * 20 }, (_, k) => `${Math.floor(k / 20)}:${k % 20}`),
+    'in the order sent',
+  )
 })
