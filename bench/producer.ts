@@ -11,8 +11,11 @@
  * - Kafka's own kafka-producer-perf-test (idempotent, acks=all)
  *
  * Then ack latency at 50% of each one's measured maximum rate. Ratios are against raw @platformatic/kafka
- * and against the Java tool.
+ * and against the Java tool. CPU per record is reported for this process and for the broker, to show
+ * which side a contender is bound by.
  */
+import { execFileSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -40,6 +43,8 @@ interface Result {
   round: number
   records: number
   ms: number
+  /** CPU per record: this process (all threads) and the broker; absent for the Java tool's own process. */
+  cpu?: { node: number; broker: number }
 }
 
 const median = (values: readonly number[]): number => {
@@ -88,6 +93,29 @@ async function paced(
 }
 
 const cluster = await KafkaCluster.start({ nodes: 1, heapMb: 1024 })
+const ticksPerSecond = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100
+/** CPU the broker processes have used so far, µs (utime + stime from /proc). */
+function brokerCpuUs(): number {
+  let total = 0
+  for (const node of cluster.nodes) {
+    const pid = node.process?.pid
+    if (pid === undefined) continue
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
+    total += ((Number(fields[11]) + Number(fields[12])) / ticksPerSecond) * 1e6
+  }
+  return total
+}
+/** Starts counting CPU; `done(records)` gives µs per record for this process and for the broker. */
+function cpuFrom(): { done: (records: number) => { node: number; broker: number } } {
+  const node = process.cpuUsage()
+  const broker = brokerCpuUs()
+  return {
+    done: (records) => {
+      const used = process.cpuUsage(node)
+      return { node: (used.user + used.system) / records, broker: (brokerCpuUs() - broker) / records }
+    },
+  }
+}
 const bootstrap = cluster.bootstrap
 const admin = new Admin({ clientId: 'bench', bootstrapBrokers: bootstrap })
 const topic = (n: string): string => `bench-${n}-${Date.now()}`
@@ -159,6 +187,7 @@ try {
       })
       const latencies = sends.get(name) ?? []
       sends.set(name, latencies)
+      const cpu = cpuFrom()
       const started = performance.now()
       await drive(RECORDS, async () => {
         const t0 = performance.now()
@@ -166,7 +195,7 @@ try {
         latencies.push(performance.now() - t0)
       })
       await producer.flush(600_000)
-      results.push({ name, round, records: RECORDS, ms: performance.now() - started })
+      results.push({ name, round, records: RECORDS, ms: performance.now() - started, cpu: cpu.done(RECORDS) })
       await producer.close()
     }
     // spillway kafka mode
@@ -176,23 +205,24 @@ try {
         ack: 'kafka',
         clientId: 'bench-kafka-mode',
       })
+      const cpu = cpuFrom()
       const ms = await drive(RECORDS, async () => {
         await producer.send(tKafka, events)
       })
-      results.push({ name: 'spillway kafka mode', round, records: RECORDS, ms })
+      results.push({ name: 'spillway kafka mode', round, records: RECORDS, ms, cpu: cpu.done(RECORDS) })
       await producer.close()
     }
     // raw @platformatic/kafka
-    results.push({
-      name: 'raw @platformatic/kafka',
-      round,
-      records: RECORDS,
-      ms: await drive(RECORDS, rawBatch(tRaw)),
-    })
+    {
+      const cpu = cpuFrom()
+      const ms = await drive(RECORDS, rawBatch(tRaw))
+      results.push({ name: 'raw @platformatic/kafka', round, records: RECORDS, ms, cpu: cpu.done(RECORDS) })
+    }
     // KafkaJS
     const kafkajs = new Kafka({ clientId: 'bench-kafkajs', brokers: bootstrap, logLevel: logLevel.NOTHING })
     const kjs = kafkajs.producer({ idempotent: true, maxInFlightRequests: 1 })
     await kjs.connect()
+    const kjsCpu = cpuFrom()
     const kjsMs = await drive(RECORDS, async () => {
       await kjs.send({
         topic: tKafkajs,
@@ -200,7 +230,7 @@ try {
         messages: events.map((e) => ({ key: e.key, value: e.value })),
       })
     })
-    results.push({ name: 'KafkaJS', round, records: RECORDS, ms: kjsMs })
+    results.push({ name: 'KafkaJS', round, records: RECORDS, ms: kjsMs, cpu: kjsCpu.done(RECORDS) })
     await kjs.disconnect()
     // Kafka's own perf tool
     const java = await runKafkaTool(
@@ -297,6 +327,27 @@ try {
       }),
     ],
   )
+  const cpuOf = (name: string, side: 'node' | 'broker'): number[] =>
+    results
+      .filter((r) => r.name === name && r.cpu)
+      .map((r) => (r.cpu as { node: number; broker: number })[side])
+  printTable('CPU per record during the throughput runs (medians over rounds; 100% = one core)', [
+    ['contender', 'this process', 'its share of a core', 'broker', 'broker share of a core'],
+    ...names
+      .filter((name) => cpuOf(name, 'node').length > 0)
+      .map((name) => {
+        const rate = rateOf(name)
+        const nodeUs = median(cpuOf(name, 'node'))
+        const brokerUs = median(cpuOf(name, 'broker'))
+        return [
+          name,
+          `${nodeUs.toFixed(1)} µs`,
+          `${((nodeUs * rate) / 1e4).toFixed(0)}%`,
+          `${brokerUs.toFixed(1)} µs`,
+          `${((brokerUs * rate) / 1e4).toFixed(0)}%`,
+        ]
+      }),
+  ])
   printTable('batch ack latency at 50% of each one’s max rate (batches of 100)', latencyRows)
   printTable(
     'durable send() latency during the throughput runs, delivery running beside it',
