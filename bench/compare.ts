@@ -19,11 +19,13 @@ import { printTable } from './report.ts'
 
 const usage = 'usage: node bench/compare.ts <base checkout> [records] [rounds] [main|worker]'
 const baseRoot = process.argv[2]
-if (!baseRoot || baseRoot === '--help' || !existsSync(join(baseRoot, 'src/producer/producer.ts'))) {
-  console.error(
-    baseRoot && baseRoot !== '--help' ? `${baseRoot} has no src/producer/producer.ts\n${usage}` : usage,
-  )
-  process.exit(baseRoot === '--help' ? 0 : 2)
+if (baseRoot === '--help' || baseRoot === '-h') {
+  console.log(usage)
+  process.exit(0)
+}
+if (!baseRoot || !existsSync(join(baseRoot, 'src/producer/producer.ts'))) {
+  console.error(baseRoot ? `${baseRoot} has no src/producer/producer.ts\n${usage}` : usage)
+  process.exit(2)
 }
 const RECORDS = Number(process.argv[3] ?? 100_000)
 const ROUNDS = Number(process.argv[4] ?? 6)
