@@ -9,6 +9,7 @@ const suites: Record<string, string> = {
   log: 'log-append.ts',
   producer: 'producer.ts',
   gateway: 'gateway.ts',
+  'record-batch': 'record-batch.ts',
 }
 const wanted = process.argv.slice(2)
 const names = wanted.length > 0 ? wanted : Object.keys(suites)
