@@ -199,7 +199,8 @@ export class IdempotentSender {
       pending = this.identity()
       identity = await pending
     } catch (error) {
-      const outcome = failure(error)
+      // no producer id: nothing was sent
+      const outcome = { ...failure(error), ambiguous: false }
       for (const b of batches) settle(b, outcome)
       return outcomes
     }
@@ -242,7 +243,8 @@ export class IdempotentSender {
             connection = await this.#pool.get(broker)
           } catch (error) {
             handed()
-            for (const b of group) fail(b, failure(error))
+            // no connection: nothing was sent on this attempt
+            for (const b of group) fail(b, { ...failure(error), ambiguous: false })
             return
           }
           // From here to the hand-over to the connection nothing awaits: sequence order is send order.
