@@ -35,6 +35,12 @@ const SEQUENCE_MODULO = 2 ** 31
 const ACKS_ALL = -1
 /** The broker already has this batch (its sequence is in the producer's recent history): a success. */
 const DUPLICATE_SEQUENCE_NUMBER = 46
+/**
+ * Kafka did not write the batch because one numbered before it is missing: with several spillway
+ * producers sharing this sender, another one's batch failed just before. Not a broken producer: the batch
+ * is numbered again under a new producer id and sent again.
+ */
+const OUT_OF_ORDER = 'OUT_OF_ORDER_SEQUENCE_NUMBER'
 /** Answers after which the batch may be in the log although the request failed. */
 const WRITTEN_MAYBE = new Set(['REQUEST_TIMED_OUT', 'NOT_ENOUGH_REPLICAS_AFTER_APPEND'])
 
@@ -43,11 +49,13 @@ interface PartitionBatch {
   readonly partition: number
   readonly indexes: readonly number[]
   /** Encoded once, with the sequence reserved for it; every retry sends these same bytes. */
-  bytes?: Buffer
+  bytes?: Buffer | undefined
   /** The sequence number of its first record. */
-  sequence?: number
+  sequence?: number | undefined
   /** An earlier attempt may have been written, so a later definite refusal does not settle it. */
   maybeWritten?: boolean
+  /** Refused as out of order: numbered again (new producer id) before its next attempt. */
+  renumber?: boolean
 }
 
 interface ProduceTopic {
@@ -126,6 +134,8 @@ export class IdempotentSender {
   readonly #options: IdempotentSenderOptions
   readonly #pool: ConnectionPool
   #identity: Promise<ProducerIdentity> | undefined
+  /** Sends under way, so a replaced sender can close once they have settled. */
+  readonly #active = new Set<Promise<unknown>>()
   /** Settles when the latest send() has handed its first requests over (see send). */
   #turn: Promise<void> = Promise.resolve()
   readonly #sequences = new Map<string, number>()
@@ -179,11 +189,19 @@ export class IdempotentSender {
       released = true
       releaseTurn()
     }
+    const sending = (async () => {
+      try {
+        await previous
+        return await this.#send(records, release)
+      } finally {
+        release()
+      }
+    })()
+    this.#active.add(sending)
     try {
-      await previous
-      return await this.#send(records, release)
+      return await sending
     } finally {
-      release()
+      this.#active.delete(sending)
     }
   }
 
@@ -215,11 +233,35 @@ export class IdempotentSender {
         }
         reasons.clear()
         await sleep(this.#options.retryDelayMs)
+        if (queue.some((b) => b.renumber)) {
+          // the old numbering has a gap: a new producer id, and these batches numbered under it
+          if (this.#identity === pending) this.reset()
+          try {
+            pending = this.identity()
+            identity = await pending
+          } catch (error) {
+            const outcome = { ...failure(error), ambiguous: false }
+            for (const b of queue) settle(b, b.maybeWritten ? { ...outcome, ambiguous: true } : outcome)
+            return outcomes
+          }
+          for (const b of queue) {
+            if (!b.renumber) continue
+            b.renumber = false
+            b.bytes = undefined
+            b.sequence = undefined
+          }
+        }
       }
       const again: PartitionBatch[] = []
       const last = attempt >= this.#options.retries
       const fail = (batch: PartitionBatch, outcome: RecordOutcome & { kind: 'error' }) => {
         if (outcome.ambiguous) batch.maybeWritten = true
+        if (!last && outcome.reason === OUT_OF_ORDER && !batch.maybeWritten) {
+          batch.renumber = true
+          again.push(batch)
+          reasons.add(outcome.reason)
+          return
+        }
         // Retry only what might go through on its own; poison and fatal answers are final at once.
         if (!last && outcome.errorClass === 'retriable') {
           again.push(batch)
@@ -346,6 +388,12 @@ export class IdempotentSender {
 
   async close(): Promise<void> {
     await this.#pool.close().catch(() => undefined)
+  }
+
+  /** Closes once the sends under way have settled (a sender replaced by a rebuild). */
+  async closeWhenIdle(): Promise<void> {
+    await Promise.allSettled([...this.#active])
+    await this.close()
   }
 }
 

@@ -137,7 +137,9 @@ export class PlatformaticTransport implements Transport {
     this.#producer = this.#createProducer()
     this.#sender = this.#createSender(this.#producer)
     this.#initializations++
-    await Promise.allSettled([old.close(true), oldSender.close()])
+    // requests of the old sender still under way keep their connections until they settle: cutting them
+    // would turn a batch Kafka may have written into an ambiguous failure sent again under a new id
+    void oldSender.closeWhenIdle().then(() => old.close(true).catch(() => undefined))
   }
 
   async describeProducers(topics: readonly string[], deadlineMs: number): Promise<ProducerDescription[]> {

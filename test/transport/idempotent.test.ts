@@ -211,3 +211,28 @@ test('the partition leader shuts down mid-stream: batches follow the new leader,
     'in the order sent',
   )
 })
+
+test('a batch refused as out of order behind a failed one is numbered again and goes through', async (t) => {
+  const kafka = testKafka()
+  const topic = await createTopic(t, 'renumber', { config: { 'max.message.bytes': '1024' } })
+  const { sender: s, close } = sender(kafka.bootstrap, 'spillway-renumber')
+  t.after(close)
+  assert.deepEqual(await s.send([record(topic, 'a')]), [{ kind: 'ok' }])
+  const retries: string[] = []
+  const onRetry = (m: unknown) => retries.push(...(m as { reasons: string[] }).reasons)
+  dc.subscribe('spillway:transport:retry', onRetry)
+  t.after(() => dc.unsubscribe('spillway:transport:retry', onRetry))
+
+  // Two sends share the partition (as two spillway producers sharing this sender do): the first is
+  // refused, so Kafka refuses the second, numbered after it, as out of order.
+  const big: OutboundRecord = { ...record(topic, 'big'), value: Buffer.alloc(5000) }
+  const [[refused], [second]] = await Promise.all([s.send([big]), s.send([record(topic, 'b')])])
+  assert.ok(refused?.kind === 'error' && refused.errorClass === 'poison', JSON.stringify(refused))
+  assert.ok(
+    retries.includes('OUT_OF_ORDER_SEQUENCE_NUMBER'),
+    `refused as out of order first: ${retries.join(', ')}`,
+  )
+  assert.deepEqual(second, { kind: 'ok' }, 'numbered again under a new producer id, it went through')
+  const values = (await readTopic(topic, { expected: 2, idleMs: 1500 })).map((m) => m.value.toString())
+  assert.deepEqual(values, ['a', 'b'])
+})
