@@ -13,6 +13,7 @@
  *   header   = name-length u16be name utf-8, value-length u32be value bytes
  */
 import { readMillis, writeMillis } from '../log/format.ts'
+import { headerNameBytes as nameBytes } from '../transport/record-batch.ts'
 
 export const ID_HEADER = 'spillway-id'
 
@@ -30,19 +31,9 @@ export interface Envelope {
 const VERSION = 1
 
 /**
- * Topic and header names repeat on nearly every envelope: their encoded bytes are kept (bounded, in
- * case names are unbounded), and decoding reuses the last topic's text when the bytes match.
+ * Topic and header names repeat on nearly every envelope: their encoded bytes come from the one bounded
+ * cache the Kafka record batches use, and decoding reuses the last topic's text when the bytes match.
  */
-const namesToBytes = new Map<string, Buffer>()
-function nameBytes(name: string): Buffer {
-  let bytes = namesToBytes.get(name)
-  if (bytes === undefined) {
-    bytes = Buffer.from(name)
-    if (namesToBytes.size >= 1024) namesToBytes.clear()
-    namesToBytes.set(name, bytes)
-  }
-  return bytes
-}
 let lastTopic = ''
 let lastTopicBytes: Buffer = Buffer.alloc(0)
 /** The topic stored at bytes[start, end): the previous one when the bytes are the same (a short loop). */

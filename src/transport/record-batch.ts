@@ -28,7 +28,7 @@ export interface ProducerIdentity {
   readonly producerEpoch: number
 }
 
-/** Header names repeat on every record: encode each once (bounded, in case names are unbounded). */
+/** Topic and header names repeat on every record: encode each once (bounded, in case names are unbounded). */
 const headerNames = new Map<string, Buffer>()
 export function headerNameBytes(name: string): Buffer {
   let bytes = headerNames.get(name)
