@@ -13,6 +13,7 @@ import { EventEmitter } from 'node:events'
 import type { Breaker } from '../breaker/breaker.ts'
 import type { LogPosition, LogRecord } from '../log/log.ts'
 import { withDeadline } from '../transport/deadline.ts'
+import { withHeader } from '../transport/record-batch.ts'
 import {
   type OutboundRecord,
   type RecordOutcome,
@@ -20,7 +21,7 @@ import {
   TransportError,
 } from '../transport/transport.ts'
 import type { Backlog, BacklogReader } from './backlog.ts'
-import { decodeEnvelope, type Envelope, envelopeIdBytes, ID_HEADER } from './envelope.ts'
+import { decodeEnvelope, type Envelope, readStoredEvent, type StoredEvent } from './envelope.ts'
 import { partitionForKey } from './partitioner.ts'
 
 export interface DispatcherOptions {
@@ -85,7 +86,8 @@ interface PreparedBatch {
   readonly kind: 'batch'
   readonly start: LogPosition
   readonly records: LogRecord[]
-  readonly envelopes: (Envelope | undefined)[]
+  /** Each record's envelope as delivery reads it; undefined when it cannot be read. */
+  readonly events: (StoredEvent | undefined)[]
   /** Records that can never be delivered, by index, with the reason. */
   readonly poison: Map<number, string>
   readonly outbound: { index: number; record: OutboundRecord }[]
@@ -307,16 +309,14 @@ export class Dispatcher extends EventEmitter<{
     } catch (error) {
       return { kind: 'unreadable', start, reason: (error as Error).message }
     }
-    const envelopes: (Envelope | undefined)[] = records.map((r) => {
+    const poison = new Map<number, string>()
+    const events: (StoredEvent | undefined)[] = records.map((r, i) => {
       try {
-        return decodeEnvelope(r.payload)
+        return readStoredEvent(r.payload)
       } catch {
+        poison.set(i, 'undecodable envelope')
         return undefined
       }
-    })
-    const poison = new Map<number, string>()
-    envelopes.forEach((e, i) => {
-      if (!e) poison.set(i, 'undecodable envelope')
     })
 
     // Partition by key exactly like the Java client; keyless records rotate across partitions.
@@ -326,7 +326,8 @@ export class Dispatcher extends EventEmitter<{
     const partitionLimit = this.options.partitionBytes ?? DEFAULT_PARTITION_BYTES
     let end = records.length
     let metadataError: string | undefined
-    for (const [i, e] of envelopes.entries()) {
+    for (let i = 0; i < events.length; i++) {
+      const e = events[i]
       if (!e) continue
       const topic = this.options.topicOverride ?? e.topic
       if (!topics.has(topic)) {
@@ -364,19 +365,16 @@ export class Dispatcher extends EventEmitter<{
         break
       }
       perPartition[partition] = bytes
-      const headers: [string, Buffer][] = [[ID_HEADER, envelopeIdBytes((records[i] as LogRecord).payload)]]
-      for (const [k, v] of e.headers) if (k !== ID_HEADER) headers.push([k, v])
-      if (this.options.topicOverride) headers.push(['spillway-original-topic', Buffer.from(e.topic)])
-      outbound.push({
-        index: i,
-        record: { topic, partition, key: e.key, value: e.value, headers, timestamp: e.timestamp },
-      })
+      const body = this.options.topicOverride
+        ? withHeader(e.body, 'spillway-original-topic', Buffer.from(e.topic))
+        : e.body
+      outbound.push({ index: i, record: { topic, partition, timestamp: e.timestamp, body } })
     }
     const batch: PreparedBatch = {
       kind: 'batch',
       start,
       records,
-      envelopes,
+      events,
       poison,
       outbound,
       metadataError,
@@ -410,7 +408,7 @@ export class Dispatcher extends EventEmitter<{
    * `sending` is called once the request is on its way, so the caller can prepare the next batch.
    */
   async #transmit(batch: PreparedBatch, sending: () => void): Promise<{ rewindTo?: LogPosition }> {
-    const { records, envelopes, outbound, start } = batch
+    const { records, outbound, start } = batch
     const poison = new Map(batch.poison)
     this.stats.batches++
     if (batch.metadataError !== undefined) {
@@ -519,7 +517,7 @@ export class Dispatcher extends EventEmitter<{
       const record = records[i] as LogRecord
       const poisoned: PoisonedRecord = {
         seq: record.seq,
-        envelope: envelopes[i],
+        envelope: decodable(record.payload),
         payload: record.payload,
         reason,
       }
@@ -629,9 +627,17 @@ function cut(batch: PreparedBatch, n: number): PreparedBatch {
   return {
     ...batch,
     records: batch.records.slice(0, n),
-    envelopes: batch.envelopes.slice(0, n),
+    events: batch.events.slice(0, n),
     poison: new Map([...batch.poison].filter(([i]) => i < n)),
     outbound: batch.outbound.filter((o) => o.index < n),
+  }
+}
+
+function decodable(payload: Buffer): Envelope | undefined {
+  try {
+    return decodeEnvelope(payload)
+  } catch {
+    return undefined
   }
 }
 

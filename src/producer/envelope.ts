@@ -2,37 +2,71 @@
  * The envelope: one event as spillway stores it in the local log and hands it to Kafka.
  * `id` is assigned once at admission and never changes; it travels as the `spillway-id` header.
  *
+ * Version 2 (written since 0.2) keeps the event in Kafka's own record encoding, so delivering it copies
+ * bytes instead of decoding and encoding it again:
+ *
+ *   envelope = version u8 (2)
+ *              topic-length u16be topic utf-8
+ *              timestamp u64be    wall-clock ms given by the caller or taken at admission
+ *              partition i32be    explicit partition; -1 = choose from the key
+ *              body               Kafka's record from the key on (record-batch.ts): key, value, headers;
+ *                                 its first header is always spillway-id, the event's id
+ *
+ * Version 1 (0.1) is still read, so a log written by 0.1 is delivered after an upgrade:
+ *
  *   envelope = version u8 (1)
  *              id-length u8       id        utf-8
  *              topic-length u16be topic     utf-8
  *              key-length i32be   key       bytes; -1 = no key
  *              value-length u32be value     bytes
- *              timestamp u64be    wall-clock ms given by the caller or taken at admission
- *              partition i32be    explicit partition; -1 = choose from the key
+ *              timestamp u64be
+ *              partition i32be
  *              header-count u16be header*
  *   header   = name-length u16be name utf-8, value-length u32be value bytes
  */
 import { readMillis, writeMillis } from '../log/format.ts'
-import { headerNameBytes as nameBytes } from '../transport/record-batch.ts'
+import {
+  encodeRecordBody,
+  headerNameBytes as nameBytes,
+  readRecordBody,
+  varintSize,
+  writeVarint,
+} from '../transport/record-batch.ts'
 
 export const ID_HEADER = 'spillway-id'
+const ID_HEADER_BYTES = nameBytes(ID_HEADER)
 
 export interface Envelope {
   readonly id: string
   readonly topic: string
   readonly key: Buffer | undefined
   readonly value: Buffer
+  /** The caller's headers; a header of its own named spillway-id is not kept (the id takes its place). */
   readonly headers: readonly (readonly [string, Buffer])[]
   readonly timestamp: number
   /** An explicit partition, or undefined to choose one from the key. */
   readonly partition?: number | undefined
 }
 
-const VERSION = 1
+/** What delivery needs of a stored envelope: where it goes, and its Kafka record body as a view. */
+export interface StoredEvent {
+  readonly topic: string
+  readonly partition: number | undefined
+  readonly timestamp: number
+  /** A view of the key, for choosing the partition. */
+  readonly key: Buffer | undefined
+  /** Kafka's record from the key on, with the spillway-id header first. */
+  readonly body: Buffer
+}
+
+const VERSION_1 = 1
+const VERSION = 2
+/** version, topic length, timestamp, partition (without the topic itself). */
+const FIXED_BYTES = 1 + 2 + 8 + 4
 
 /**
- * Topic and header names repeat on nearly every envelope: their encoded bytes come from the one bounded
- * cache the Kafka record batches use, and decoding reuses the last topic's text when the bytes match.
+ * Topic names repeat on nearly every envelope: their encoded bytes come from the one bounded cache the
+ * Kafka record batches use, and decoding reuses the last topic's text when the bytes match.
  */
 let lastTopic = ''
 let lastTopicBytes: Buffer = Buffer.alloc(0)
@@ -50,77 +84,135 @@ function topicAt(bytes: Buffer, start: number, end: number): string {
   return lastTopic
 }
 
+/** The caller's headers that are kept: all but one named spillway-id. */
+function keptHeaders(e: Envelope): number {
+  let count = 0
+  for (const [name] of e.headers) if (name !== ID_HEADER) count++
+  return count
+}
+
 export function envelopeSize(e: Envelope): number {
-  let size =
-    1 +
-    1 +
-    Buffer.byteLength(e.id) +
-    2 +
-    nameBytes(e.topic).length +
-    4 +
-    (e.key?.length ?? 0) +
-    4 +
-    e.value.length +
-    8 +
-    4 +
-    2
-  for (const [name, value] of e.headers) size += 2 + nameBytes(name).length + 4 + value.length
+  const idLength = Buffer.byteLength(e.id)
+  const headers = keptHeaders(e)
+  let size = FIXED_BYTES + nameBytes(e.topic).length
+  size += e.key === undefined ? 1 : varintSize(e.key.length) + e.key.length
+  size += varintSize(e.value.length) + e.value.length + varintSize(headers + 1)
+  size += 1 + ID_HEADER_BYTES.length + varintSize(idLength) + idLength
+  for (const [name, value] of e.headers) {
+    if (name === ID_HEADER) continue
+    const length = nameBytes(name).length
+    size += varintSize(length) + length + varintSize(value.length) + value.length
+  }
   return size
 }
 
 export function encodeEnvelope(e: Envelope): Buffer {
   const out = Buffer.allocUnsafe(envelopeSize(e))
-  let o = 0
-  out[o++] = VERSION
-  const idLength = out.write(e.id, o + 1, 'utf8')
-  out[o] = idLength
-  o += 1 + idLength
+  out[0] = VERSION
   const topic = nameBytes(e.topic)
-  out.writeUInt16BE(topic.length, o)
-  out.set(topic, o + 2)
-  o += 2 + topic.length
-  if (e.key === undefined) {
-    out.writeInt32BE(-1, o)
-    o += 4
-  } else {
-    out.writeInt32BE(e.key.length, o)
-    e.key.copy(out, o + 4)
-    o += 4 + e.key.length
-  }
-  out.writeUInt32BE(e.value.length, o)
-  e.value.copy(out, o + 4)
-  o += 4 + e.value.length
+  out.writeUInt16BE(topic.length, 1)
+  out.set(topic, 3)
+  let o = 3 + topic.length
   writeMillis(out, e.timestamp, o)
-  o += 8
-  out.writeInt32BE(e.partition ?? -1, o)
-  o += 4
-  out.writeUInt16BE(e.headers.length, o)
-  o += 2
-  for (const [name, value] of e.headers) {
-    const nameBuffer = nameBytes(name)
-    out.writeUInt16BE(nameBuffer.length, o)
-    out.set(nameBuffer, o + 2)
-    o += 2 + nameBuffer.length
-    out.writeUInt32BE(value.length, o)
-    value.copy(out, o + 4)
-    o += 4 + value.length
+  out.writeInt32BE(e.partition ?? -1, o + 8)
+  o += 12
+  if (e.key === undefined) {
+    out[o++] = 1 // zig-zag -1: no key
+  } else {
+    o = writeVarint(out, o, e.key.length)
+    out.set(e.key, o)
+    o += e.key.length
   }
+  o = writeVarint(out, o, e.value.length)
+  out.set(e.value, o)
+  o += e.value.length
+  o = writeVarint(out, o, keptHeaders(e) + 1)
+  out[o++] = ID_HEADER_BYTES.length * 2
+  out.set(ID_HEADER_BYTES, o)
+  o += ID_HEADER_BYTES.length
+  const idLength = Buffer.byteLength(e.id)
+  o = writeVarint(out, o, idLength)
+  o += out.write(e.id, o, 'utf8')
+  for (const [name, value] of e.headers) {
+    if (name === ID_HEADER) continue
+    const nameBuffer = nameBytes(name)
+    o = writeVarint(out, o, nameBuffer.length)
+    out.set(nameBuffer, o)
+    o += nameBuffer.length
+    o = writeVarint(out, o, value.length)
+    out.set(value, o)
+    o += value.length
+  }
+  if (o !== out.length) throw new Error(`envelope size mismatch: wrote ${o} of ${out.length} bytes`)
   return out
 }
 
-/** The bytes of an envelope's id, as a view (the id sits at a fixed place: after version and length). */
-export function envelopeIdBytes(bytes: Buffer): Buffer {
-  return bytes.subarray(2, 2 + (bytes[1] ?? 0))
+/** The fixed fields of a version-2 envelope; throws when they run past the end. */
+function readHead(bytes: Buffer): { topic: string; timestamp: number; partition: number; bodyAt: number } {
+  if (bytes.length < FIXED_BYTES) throw new Error(`envelope truncated: ${bytes.length} bytes`)
+  const topicEnd = 3 + bytes.readUInt16BE(1)
+  if (topicEnd + 12 > bytes.length) throw new Error('envelope truncated in its topic')
+  return {
+    topic: topicAt(bytes, 3, topicEnd),
+    timestamp: readMillis(bytes, topicEnd),
+    partition: bytes.readInt32BE(topicEnd + 8),
+    bodyAt: topicEnd + 12,
+  }
 }
 
-/** Decodes an envelope; throws on anything malformed (the log's CRC already vouched for the bytes). */
+/**
+ * What delivery needs of a stored envelope, without decoding its value and headers: for version 2 the
+ * body is a view of the stored bytes. Throws on anything malformed.
+ */
+export function readStoredEvent(bytes: Buffer): StoredEvent {
+  if (bytes[0] === VERSION_1) {
+    const e = decodeEnvelope(bytes)
+    return {
+      topic: e.topic,
+      partition: e.partition,
+      timestamp: e.timestamp,
+      key: e.key,
+      body: encodeRecordBody(e.key, e.value, [[ID_HEADER, Buffer.from(e.id)], ...e.headers]),
+    }
+  }
+  if (bytes[0] !== VERSION) throw new Error(`unknown envelope version ${bytes[0]}`)
+  const head = readHead(bytes)
+  const body = bytes.subarray(head.bodyAt)
+  const { key } = readRecordBody(body, false)
+  return {
+    topic: head.topic,
+    partition: head.partition < 0 ? undefined : head.partition,
+    timestamp: head.timestamp,
+    key,
+    body,
+  }
+}
+
+/** Decodes an envelope of either version; throws on anything malformed. */
 export function decodeEnvelope(bytes: Buffer): Envelope {
-  let o = 0
+  if (bytes[0] === VERSION_1) return decodeVersion1(bytes)
+  if (bytes[0] !== VERSION) throw new Error(`unknown envelope version ${bytes[0]}`)
+  const head = readHead(bytes)
+  const { key, value, headers } = readRecordBody(bytes.subarray(head.bodyAt))
+  const first = headers[0]
+  if (first?.[0] !== ID_HEADER) throw new Error(`envelope's first header is not ${ID_HEADER}`)
+  return {
+    id: first[1].toString('utf8'),
+    topic: head.topic,
+    key,
+    value,
+    headers: headers.slice(1),
+    timestamp: head.timestamp,
+    partition: head.partition < 0 ? undefined : head.partition,
+  }
+}
+
+function decodeVersion1(bytes: Buffer): Envelope {
+  let o = 1
   const need = (n: number): void => {
     if (o + n > bytes.length) throw new Error(`envelope truncated at byte ${o}`)
   }
-  need(2)
-  if (bytes[o++] !== VERSION) throw new Error(`unknown envelope version ${bytes[0]}`)
+  need(1)
   const idLength = bytes[o++] as number
   need(idLength + 2)
   const id = bytes.toString('utf8', o, o + idLength)
@@ -161,7 +253,7 @@ export function decodeEnvelope(bytes: Buffer): Envelope {
     const valueLen = bytes.readUInt32BE(o)
     o += 4
     need(valueLen)
-    headers.push([name, bytes.subarray(o, o + valueLen)])
+    if (name !== ID_HEADER) headers.push([name, bytes.subarray(o, o + valueLen)])
     o += valueLen
   }
   return { id, topic, key, value, headers, timestamp, partition: partition < 0 ? undefined : partition }

@@ -13,7 +13,8 @@
  * and each record:
  *   length varint | attributes int8 | timestampDelta varlong | offsetDelta varint |
  *   keyLength varint | key | valueLength varint | value | headerCount varint | (keyLength key valueLength value)…
- * All varints are zig-zag encoded.
+ * All varints are zig-zag encoded. Everything from keyLength on is the record's body: it does not depend on
+ * the batch, so the durable log stores it ready-made (src/producer/envelope.ts) and a batch copies it.
  */
 import { crc32c } from '@node-rs/crc32'
 import type { OutboundRecord } from './transport.ts'
@@ -58,7 +59,7 @@ export function varintSize(n: number): number {
   return size
 }
 
-function writeVarint(buffer: Buffer, offset: number, n: number): number {
+export function writeVarint(buffer: Buffer, offset: number, n: number): number {
   if (n >= 0 && n < 64) {
     buffer[offset] = n * 2
     return offset + 1
@@ -72,16 +73,162 @@ function writeVarint(buffer: Buffer, offset: number, n: number): number {
   return offset
 }
 
-function recordBodySize(r: OutboundRecord, timestampDelta: number, offsetDelta: number): number {
-  let size = 1 + varintSize(timestampDelta) + varintSize(offsetDelta)
-  size += r.key === undefined ? 1 : varintSize(r.key.length) + r.key.length
-  size += varintSize(r.value.length) + r.value.length
-  size += varintSize(r.headers.length)
-  for (const [name, value] of r.headers) {
+/** Reads the zig-zag varint at `offset`; throws when it runs past `end` or past 2^53. */
+export function readVarint(buffer: Buffer, offset: number, end: number): { value: number; next: number } {
+  let z = 0
+  let scale = 1
+  let at = offset
+  for (;;) {
+    if (at >= end) throw new RangeError(`varint at byte ${offset} runs past the end`)
+    const byte = buffer[at++] as number
+    z += (byte & 0x7f) * scale
+    if (byte < 0x80) break
+    scale *= 128
+    if (scale > 2 ** 49) throw new RangeError(`varint at byte ${offset} is too long`)
+  }
+  return { value: z % 2 === 0 ? z / 2 : -(z + 1) / 2, next: at }
+}
+
+/**
+ * The bytes of a Kafka record from its key on, which is everything about a record that does not depend
+ * on the batch it goes into:
+ *
+ *   keyLength varint | key | valueLength varint | value | headerCount varint | (nameLength name valueLength value)…
+ *
+ * The durable log stores events in this form, so delivering one copies it into a batch as it is.
+ */
+export function recordBodySize(
+  key: Buffer | undefined,
+  value: Buffer,
+  headers: readonly (readonly [string, Buffer])[],
+): number {
+  let size = key === undefined ? 1 : varintSize(key.length) + key.length
+  size += varintSize(value.length) + value.length + varintSize(headers.length)
+  for (const [name, headerValue] of headers) {
     const nameLength = headerNameBytes(name).length
-    size += varintSize(nameLength) + nameLength + varintSize(value.length) + value.length
+    size += varintSize(nameLength) + nameLength + varintSize(headerValue.length) + headerValue.length
   }
   return size
+}
+
+/** Writes a record body (see recordBodySize) at `at`; returns the offset after it. */
+export function writeRecordBody(
+  buffer: Buffer,
+  at: number,
+  key: Buffer | undefined,
+  value: Buffer,
+  headers: readonly (readonly [string, Buffer])[],
+): number {
+  let o = at
+  if (key === undefined) {
+    buffer[o++] = 1 // zig-zag -1
+  } else {
+    o = writeVarint(buffer, o, key.length)
+    buffer.set(key, o)
+    o += key.length
+  }
+  o = writeVarint(buffer, o, value.length)
+  buffer.set(value, o)
+  o += value.length
+  o = writeVarint(buffer, o, headers.length)
+  for (const [name, headerValue] of headers) {
+    const nameBytes = headerNameBytes(name)
+    o = writeVarint(buffer, o, nameBytes.length)
+    buffer.set(nameBytes, o)
+    o += nameBytes.length
+    o = writeVarint(buffer, o, headerValue.length)
+    buffer.set(headerValue, o)
+    o += headerValue.length
+  }
+  return o
+}
+
+export function encodeRecordBody(
+  key: Buffer | undefined,
+  value: Buffer,
+  headers: readonly (readonly [string, Buffer])[],
+): Buffer {
+  const out = Buffer.allocUnsafe(recordBodySize(key, value, headers))
+  writeRecordBody(out, 0, key, value, headers)
+  return out
+}
+
+export interface RecordBodyView {
+  /** A view of the key, or undefined for a record without one. */
+  readonly key: Buffer | undefined
+  /** A view of the value. */
+  readonly value: Buffer
+  /** Header names and views of their values. */
+  readonly headers: [string, Buffer][]
+  /** Where the header count starts, relative to the body. */
+  readonly headersAt: number
+}
+
+/**
+ * Reads a record body, checking every length against the bytes there are; throws on anything malformed.
+ * With `names` false the headers are checked but not decoded (the list comes back empty).
+ */
+export function readRecordBody(body: Buffer, names = true): RecordBodyView {
+  const end = body.length
+  const keyLength = readVarint(body, 0, end)
+  let o = keyLength.next
+  let key: Buffer | undefined
+  if (keyLength.value >= 0) {
+    if (o + keyLength.value > end) throw new RangeError('record key runs past the end')
+    key = body.subarray(o, o + keyLength.value)
+    o += keyLength.value
+  } else if (keyLength.value !== -1) throw new RangeError(`record key length ${keyLength.value}`)
+  const valueLength = readVarint(body, o, end)
+  o = valueLength.next
+  if (valueLength.value < 0 || o + valueLength.value > end)
+    throw new RangeError('record value runs past the end')
+  const value = body.subarray(o, o + valueLength.value)
+  o += valueLength.value
+  const headersAt = o
+  const count = readVarint(body, o, end)
+  o = count.next
+  if (count.value < 0) throw new RangeError(`record header count ${count.value}`)
+  const headers: [string, Buffer][] = []
+  for (let h = 0; h < count.value; h++) {
+    const nameLength = readVarint(body, o, end)
+    o = nameLength.next
+    if (nameLength.value < 0 || o + nameLength.value > end)
+      throw new RangeError('header name runs past the end')
+    const nameStart = o
+    o += nameLength.value
+    const nameEnd = o
+    const valueLen = readVarint(body, o, end)
+    o = valueLen.next
+    if (valueLen.value < 0 || o + valueLen.value > end) throw new RangeError('header value runs past the end')
+    if (names) headers.push([body.toString('utf8', nameStart, nameEnd), body.subarray(o, o + valueLen.value)])
+    o += valueLen.value
+  }
+  if (o !== end) throw new RangeError(`record body has ${end - o} bytes after its last header`)
+  return { key, value, headers, headersAt }
+}
+
+/** A record body with one more header at its end. */
+export function withHeader(body: Buffer, name: string, value: Buffer): Buffer {
+  const { headers, headersAt } = readRecordBody(body)
+  const count = readVarint(body, headersAt, body.length)
+  const nameBytes = headerNameBytes(name)
+  const size =
+    headersAt +
+    varintSize(headers.length + 1) +
+    (body.length - count.next) +
+    varintSize(nameBytes.length) +
+    nameBytes.length +
+    varintSize(value.length) +
+    value.length
+  const out = Buffer.allocUnsafe(size)
+  body.copy(out, 0, 0, headersAt)
+  let o = writeVarint(out, headersAt, headers.length + 1)
+  o += body.copy(out, o, count.next)
+  o = writeVarint(out, o, nameBytes.length)
+  o += nameBytes.copy(out, o)
+  o = writeVarint(out, o, value.length)
+  value.copy(out, o)
+  return out
 }
 
 /**
@@ -99,14 +246,14 @@ export function encodeRecordBatch(
   const first = records[indexes[0] as number] as OutboundRecord
   const baseTimestamp = first.timestamp
   let maxTimestamp = baseTimestamp
-  const bodies = new Array<number>(count)
+  const lengths = new Array<number>(count)
   let size = BATCH_HEADER_BYTES
   for (let i = 0; i < count; i++) {
     const r = records[indexes[i] as number] as OutboundRecord
     if (r.timestamp > maxTimestamp) maxTimestamp = r.timestamp
-    const body = recordBodySize(r, r.timestamp - baseTimestamp, i)
-    bodies[i] = body
-    size += varintSize(body) + body
+    const length = 1 + varintSize(r.timestamp - baseTimestamp) + varintSize(i) + r.body.length
+    lengths[i] = length
+    size += varintSize(length) + length
   }
 
   const buffer = Buffer.allocUnsafe(size)
@@ -127,30 +274,12 @@ export function encodeRecordBatch(
   let at = BATCH_HEADER_BYTES
   for (let i = 0; i < count; i++) {
     const r = records[indexes[i] as number] as OutboundRecord
-    at = writeVarint(buffer, at, bodies[i] as number)
+    at = writeVarint(buffer, at, lengths[i] as number)
     buffer[at++] = 0
     at = writeVarint(buffer, at, r.timestamp - baseTimestamp)
     at = writeVarint(buffer, at, i)
-    if (r.key === undefined) {
-      at = writeVarint(buffer, at, -1)
-    } else {
-      at = writeVarint(buffer, at, r.key.length)
-      buffer.set(r.key, at)
-      at += r.key.length
-    }
-    at = writeVarint(buffer, at, r.value.length)
-    buffer.set(r.value, at)
-    at += r.value.length
-    at = writeVarint(buffer, at, r.headers.length)
-    for (const [name, value] of r.headers) {
-      const nameBytes = headerNameBytes(name)
-      at = writeVarint(buffer, at, nameBytes.length)
-      buffer.set(nameBytes, at)
-      at += nameBytes.length
-      at = writeVarint(buffer, at, value.length)
-      buffer.set(value, at)
-      at += value.length
-    }
+    buffer.set(r.body, at)
+    at += r.body.length
   }
   if (at !== size) throw new Error(`record batch size mismatch: wrote ${at} of ${size} bytes`)
   buffer.writeUInt32BE(crc32c(buffer.subarray(CRC_START)), 17)

@@ -31,13 +31,15 @@ export type TransportThread = 'auto' | 'worker' | 'main'
 
 export const AUTO_WORKER_CORES = 4
 
+/**
+ * One record on its way to Kafka. `body` is Kafka's encoding of the record from its key on (key, value,
+ * headers; see encodeRecordBody in record-batch.ts): the part that does not depend on the batch.
+ */
 export interface OutboundRecord {
   readonly topic: string
   readonly partition: number
-  readonly key: Buffer | undefined
-  readonly value: Buffer
-  readonly headers: readonly (readonly [string, Buffer])[]
   readonly timestamp: number
+  readonly body: Buffer
 }
 
 /**

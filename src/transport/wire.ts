@@ -2,11 +2,9 @@
  * What crosses between the process's event loop and the transport's worker thread.
  *
  * A batch of outbound records travels as one transferable buffer (moved, not copied, by postMessage)
- * plus a table of the topic and header names it uses:
+ * plus a table of the topic names it uses:
  *
- *   record = topic u16 (index into names) partition i32be timestamp f64be
- *            key-length i32be key (-1 = no key) value-length u32be value
- *            header-count u16be (name u16be (index into names) value-length u32be value)*
+ *   record = topic u16 (index into names) partition i32be timestamp f64be body-length u32be body
  *
  * Outcomes travel back as the distinct outcomes of the call plus, per record, the index of its outcome;
  * a request cut short by its deadline names a `late` ticket whose real outcome follows in its own message.
@@ -29,84 +27,44 @@ export interface PackedRecords {
 export function packRecords(records: readonly OutboundRecord[]): PackedRecords {
   const names: string[] = []
   const index = new Map<string, number>()
-  const nameIndex = (name: string): number => {
-    let i = index.get(name)
-    if (i === undefined) {
-      i = names.length
-      if (i > 0xffff) throw new RangeError('more than 65536 distinct topic and header names in one batch')
-      names.push(name)
-      index.set(name, i)
-    }
-    return i
-  }
   let size = 0
-  for (const r of records) {
-    size += 2 + 4 + 8 + 4 + (r.key?.length ?? 0) + 4 + r.value.length + 2
-    for (const [, value] of r.headers) size += 2 + 4 + value.length
-  }
+  for (const r of records) size += 18 + r.body.length
   const buffer = new ArrayBuffer(size)
   const out = Buffer.from(buffer)
   let o = 0
   for (const r of records) {
-    out.writeUInt16BE(nameIndex(r.topic), o)
+    let topic = index.get(r.topic)
+    if (topic === undefined) {
+      topic = names.length
+      if (topic > 0xffff) throw new RangeError('more than 65536 distinct topics in one batch')
+      names.push(r.topic)
+      index.set(r.topic, topic)
+    }
+    out.writeUInt16BE(topic, o)
     out.writeInt32BE(r.partition, o + 2)
     out.writeDoubleBE(r.timestamp, o + 6)
-    o += 14
-    if (r.key === undefined) {
-      out.writeInt32BE(-1, o)
-      o += 4
-    } else {
-      out.writeInt32BE(r.key.length, o)
-      o += 4 + r.key.copy(out, o + 4)
-    }
-    out.writeUInt32BE(r.value.length, o)
-    o += 4 + r.value.copy(out, o + 4)
-    out.writeUInt16BE(r.headers.length, o)
-    o += 2
-    for (const [name, value] of r.headers) {
-      out.writeUInt16BE(nameIndex(name), o)
-      out.writeUInt32BE(value.length, o + 2)
-      o += 6 + value.copy(out, o + 6)
-    }
+    out.writeUInt32BE(r.body.length, o + 14)
+    o += 18 + r.body.copy(out, o + 18)
   }
   return { buffer, names, count: records.length }
 }
 
-/** The records of a packed batch; keys, values and header values are views of the one buffer. */
+/** The records of a packed batch; their bodies are views of the one buffer. */
 export function unpackRecords(packed: PackedRecords): OutboundRecord[] {
   const bytes = Buffer.from(packed.buffer)
-  const name = (i: number): string => {
-    const n = packed.names[i]
-    if (n === undefined) throw new RangeError(`packed records name #${i}, which the table lacks`)
-    return n
-  }
   const records: OutboundRecord[] = new Array(packed.count)
   let o = 0
   for (let r = 0; r < packed.count; r++) {
-    const topic = name(bytes.readUInt16BE(o))
+    if (o + 18 > bytes.length) throw new RangeError(`packed record #${r} runs past the end`)
+    const topic = packed.names[bytes.readUInt16BE(o)]
+    if (topic === undefined) throw new RangeError(`packed record #${r} names a topic the table lacks`)
     const partition = bytes.readInt32BE(o + 2)
     const timestamp = bytes.readDoubleBE(o + 6)
-    o += 14
-    const keyLength = bytes.readInt32BE(o)
-    o += 4
-    let key: Buffer | undefined
-    if (keyLength >= 0) {
-      key = bytes.subarray(o, o + keyLength)
-      o += keyLength
-    }
-    const valueLength = bytes.readUInt32BE(o)
-    const value = bytes.subarray(o + 4, o + 4 + valueLength)
-    o += 4 + valueLength
-    const count = bytes.readUInt16BE(o)
-    o += 2
-    const headers: [string, Buffer][] = new Array(count)
-    for (let h = 0; h < count; h++) {
-      const headerName = name(bytes.readUInt16BE(o))
-      const length = bytes.readUInt32BE(o + 2)
-      headers[h] = [headerName, bytes.subarray(o + 6, o + 6 + length)]
-      o += 6 + length
-    }
-    records[r] = { topic, partition, key, value, headers, timestamp }
+    const length = bytes.readUInt32BE(o + 14)
+    o += 18
+    if (o + length > bytes.length) throw new RangeError(`packed record #${r} runs past the end`)
+    records[r] = { topic, partition, timestamp, body: bytes.subarray(o, o + length) }
+    o += length
   }
   if (o !== bytes.length) throw new RangeError(`packed records end at byte ${o} of ${bytes.length}`)
   return records

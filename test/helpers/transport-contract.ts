@@ -7,6 +7,7 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import type { OutboundRecord, Transport } from '../../src/transport/transport.ts'
 import { createTopic, readTopic, testKafka } from './kafka.ts'
+import { outbound } from './outbound.ts'
 
 export function transportContract(make: (brokers: string[], clientId: string) => Transport): void {
   test('20 concurrent idempotent sends: every record once, in order within each partition', async (t) => {
@@ -17,14 +18,13 @@ export function transportContract(make: (brokers: string[], clientId: string) =>
     const calls = Array.from({ length: 20 }, (_, c) =>
       Array.from(
         { length: 50 },
-        (_, i): OutboundRecord => ({
-          topic,
-          partition: (c + i) % 3,
-          key: undefined,
-          value: Buffer.from(`${c}:${i}`),
-          headers: [['spillway-id', Buffer.from(`${c}-${i}`)]],
-          timestamp: Date.now(),
-        }),
+        (_, i): OutboundRecord =>
+          outbound({
+            topic,
+            partition: (c + i) % 3,
+            value: Buffer.from(`${c}:${i}`),
+            headers: [['spillway-id', Buffer.from(`${c}-${i}`)]],
+          }),
       ),
     )
     const outcomes = await Promise.all(calls.map((records) => transport.send(records, 10_000)))
@@ -54,14 +54,8 @@ export function transportContract(make: (brokers: string[], clientId: string) =>
     const small = await createTopic(t, 'small', { config: { 'max.message.bytes': '1024' } })
     const transport = make(kafka.bootstrap, 'spillway-per-topic')
     t.after(() => transport.close())
-    const record = (topic: string, size: number): OutboundRecord => ({
-      topic,
-      partition: 0,
-      key: undefined,
-      value: Buffer.alloc(size),
-      headers: [],
-      timestamp: Date.now(),
-    })
+    const record = (topic: string, size: number): OutboundRecord =>
+      outbound({ topic, partition: 0, value: Buffer.alloc(size) })
     const [a, b] = await transport.send([record(good, 10), record(small, 5000)], 10_000)
     assert.deepEqual(a, { kind: 'ok' })
     assert.ok(

@@ -7,6 +7,7 @@ import { KafkaCluster } from '../../scripts/kafka/cluster.ts'
 import { IdempotentSender, type IdempotentSenderOptions } from '../../src/transport/idempotent.ts'
 import type { OutboundRecord } from '../../src/transport/transport.ts'
 import { createTopic, randomName, readTopic, testKafka } from '../helpers/kafka.ts'
+import { idRecord, outbound } from '../helpers/outbound.ts'
 
 function sender(brokers: string[], clientId: string, options: Partial<IdempotentSenderOptions> = {}) {
   const client = new Producer<Buffer, Buffer, Buffer, Buffer>({
@@ -33,14 +34,7 @@ function sender(brokers: string[], clientId: string, options: Partial<Idempotent
   }
 }
 
-const record = (topic: string, value: string, partition = 0): OutboundRecord => ({
-  topic,
-  partition,
-  key: undefined,
-  value: Buffer.from(value),
-  headers: [['spillway-id', Buffer.from(value)]],
-  timestamp: Date.now(),
-})
+const record = idRecord
 
 test('a batch whose answer was lost is sent again as the same bytes, and Kafka keeps one copy', async (t) => {
   const kafka = testKafka()
@@ -138,7 +132,7 @@ test('a batch Kafka definitely refused gives its sequence back: the same produce
   assert.deepEqual(await s.send([record(topic, 'a')]), [{ kind: 'ok' }])
   const before = await s.identity()
 
-  const big: OutboundRecord = { ...record(topic, 'big'), value: Buffer.alloc(5000) }
+  const big: OutboundRecord = outbound({ topic, partition: 0, value: Buffer.alloc(5000) })
   const [refused] = await s.send([big])
   assert.ok(
     refused?.kind === 'error' && refused.errorClass === 'poison' && !refused.ambiguous,
@@ -225,7 +219,7 @@ test('a batch refused as out of order behind a failed one is numbered again and 
 
   // Two sends share the partition (as two spillway producers sharing this sender do): the first is
   // refused, so Kafka refuses the second, numbered after it, as out of order.
-  const big: OutboundRecord = { ...record(topic, 'big'), value: Buffer.alloc(5000) }
+  const big: OutboundRecord = outbound({ topic, partition: 0, value: Buffer.alloc(5000) })
   const [[refused], [second]] = await Promise.all([s.send([big]), s.send([record(topic, 'b')])])
   assert.ok(refused?.kind === 'error' && refused.errorClass === 'poison', JSON.stringify(refused))
   assert.ok(

@@ -3,11 +3,20 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { crc32c, Reader, readRecordsBatch } from '@platformatic/kafka'
 import fc from 'fast-check'
-import { encodeRecordBatch } from '../../src/transport/record-batch.ts'
+import {
+  encodeRecordBatch,
+  encodeRecordBody,
+  readRecordBody,
+  readVarint,
+  varintSize,
+  withHeader,
+  writeVarint,
+} from '../../src/transport/record-batch.ts'
 import type { OutboundRecord } from '../../src/transport/transport.ts'
+import { outbound, type RecordFields } from '../helpers/outbound.ts'
 
 const bytes = (maxLength: number) => fc.uint8Array({ maxLength }).map((a) => Buffer.from(a))
-const record: fc.Arbitrary<OutboundRecord> = fc
+const fields: fc.Arbitrary<RecordFields & { headers: [string, Buffer][]; timestamp: number }> = fc
   .record({
     topic: fc.constant('t'),
     partition: fc.constant(0),
@@ -22,11 +31,12 @@ const record: fc.Arbitrary<OutboundRecord> = fc
 test('a batch decodes to the same records, sequence, producer and timestamps, with a valid CRC', () => {
   fc.assert(
     fc.property(
-      fc.array(record, { minLength: 1, maxLength: 20 }),
+      fc.array(fields, { minLength: 1, maxLength: 20 }),
       fc.bigInt({ min: 0n, max: 2n ** 62n }),
       fc.integer({ min: 0, max: 32767 }),
       fc.integer({ min: 0, max: 2 ** 31 - 1 }),
-      (records, producerId, producerEpoch, sequence) => {
+      (given, producerId, producerEpoch, sequence) => {
+        const records = given.map(outbound)
         const indexes = records.map((_, i) => i)
         const bytes = encodeRecordBatch(records, indexes, { producerId, producerEpoch }, sequence)
         const batch = readRecordsBatch(Reader.from(bytes))
@@ -38,12 +48,12 @@ test('a batch decodes to the same records, sequence, producer and timestamps, wi
         assert.equal(batch.producerEpoch, producerEpoch)
         assert.equal(batch.firstSequence, sequence)
         assert.equal(batch.lastOffsetDelta, records.length - 1)
-        const first = records[0] as OutboundRecord
+        const first = given[0] as RecordFields & { timestamp: number }
         assert.equal(batch.firstTimestamp, BigInt(first.timestamp))
-        assert.equal(batch.maxTimestamp, BigInt(Math.max(...records.map((r) => r.timestamp))))
+        assert.equal(batch.maxTimestamp, BigInt(Math.max(...given.map((r) => r.timestamp))))
         assert.equal(batch.records.length, records.length)
         batch.records.forEach((decoded, i) => {
-          const r = records[i] as OutboundRecord
+          const r = given[i] as RecordFields & { headers: [string, Buffer][]; timestamp: number }
           assert.equal(decoded.offsetDelta, i)
           assert.equal(decoded.timestampDelta, BigInt(r.timestamp - first.timestamp))
           if (r.key === undefined) assert.ok(decoded.key === null || decoded.key.length === 0)
@@ -62,14 +72,8 @@ test('a batch decodes to the same records, sequence, producer and timestamps, wi
 
 test('a batch can hold a subset of the records, in the order given', () => {
   const records = ['a', 'b', 'c', 'd'].map(
-    (v, i): OutboundRecord => ({
-      topic: 't',
-      partition: i % 2,
-      key: undefined,
-      value: Buffer.from(v),
-      headers: [],
-      timestamp: 1_700_000_000_000 + i,
-    }),
+    (v, i): OutboundRecord =>
+      outbound({ topic: 't', partition: i % 2, value: Buffer.from(v), timestamp: 1_700_000_000_000 + i }),
   )
   const batch = readRecordsBatch(
     Reader.from(encodeRecordBatch(records, [3, 1], { producerId: 1n, producerEpoch: 0 }, 5)),
@@ -86,14 +90,8 @@ test('timestamp deltas of every varint width, either sign, decode to what was wr
   const check = (delta: number) => {
     const base = 1_700_000_000_000
     const records = [base, base + delta].map(
-      (timestamp): OutboundRecord => ({
-        topic: 't',
-        partition: 0,
-        key: undefined,
-        value: Buffer.from('v'),
-        headers: [],
-        timestamp,
-      }),
+      (timestamp): OutboundRecord =>
+        outbound({ topic: 't', partition: 0, value: Buffer.from('v'), timestamp }),
     )
     const batch = readRecordsBatch(
       Reader.from(encodeRecordBatch(records, [0, 1], { producerId: 1n, producerEpoch: 0 }, 0)),
@@ -106,4 +104,42 @@ test('timestamp deltas of every varint width, either sign, decode to what was wr
 
 test('an empty batch is refused', () => {
   assert.throws(() => encodeRecordBatch([], [], { producerId: 1n, producerEpoch: 0 }, 0), RangeError)
+})
+
+test('a record body reads back as written, and one more header lands at its end', () => {
+  fc.assert(
+    fc.property(fields, fc.string({ maxLength: 20 }), bytes(50), (r, name, value) => {
+      const body = encodeRecordBody(r.key, r.value, r.headers)
+      const read = readRecordBody(body)
+      assert.deepEqual(read.key, r.key)
+      assert.deepEqual(read.value, r.value)
+      assert.deepEqual(read.headers, r.headers)
+      assert.deepEqual(readRecordBody(body, false).headers, [], 'headers checked, not decoded')
+      const longer = readRecordBody(withHeader(body, name, value))
+      assert.deepEqual(longer.key, r.key)
+      assert.deepEqual(longer.value, r.value)
+      assert.deepEqual(longer.headers, [...r.headers, [name, value]])
+    }),
+    { numRuns: 200 },
+  )
+})
+
+test('a damaged record body is refused, never read past its end', () => {
+  const body = encodeRecordBody(Buffer.from('key'), Buffer.from('value'), [['h', Buffer.from('1')]])
+  for (let cut = 0; cut < body.length; cut++)
+    assert.throws(() => readRecordBody(body.subarray(0, cut)), RangeError, `cut at ${cut}`)
+  assert.throws(() => readRecordBody(Buffer.concat([body, Buffer.from([0])])), /after its last header/)
+  assert.throws(() => readRecordBody(Buffer.from([3])), /key length -2/)
+  assert.throws(() => readRecordBody(Buffer.alloc(10, 0xff)), /too long/)
+})
+
+test('varints read back as written at every width and sign', () => {
+  fc.assert(
+    fc.property(fc.integer({ min: -(2 ** 46), max: 2 ** 46 }), (n) => {
+      const buffer = Buffer.alloc(10)
+      const end = writeVarint(buffer, 0, n)
+      assert.equal(end, varintSize(n))
+      assert.deepEqual(readVarint(buffer, 0, end), { value: n, next: end })
+    }),
+  )
 })

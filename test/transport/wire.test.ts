@@ -13,9 +13,10 @@ import {
   unpackOutcomes,
   unpackRecords,
 } from '../../src/transport/wire.ts'
+import { outbound } from '../helpers/outbound.ts'
 
 const bytes = fc.uint8Array({ maxLength: 64 }).map((a) => Buffer.from(a))
-const outbound: fc.Arbitrary<OutboundRecord> = fc
+const record: fc.Arbitrary<OutboundRecord> = fc
   .record({
     topic: fc.constantFrom('orders', 'clicks', 'ünïcode-topic'),
     partition: fc.integer({ min: 0, max: 1000 }),
@@ -24,11 +25,11 @@ const outbound: fc.Arbitrary<OutboundRecord> = fc
     headers: fc.array(fc.tuple(fc.string({ maxLength: 12 }), bytes), { maxLength: 4 }),
     timestamp: fc.integer({ min: 0, max: 2 ** 47 }),
   })
-  .map((r) => ({ ...r })) // fast-check builds null-prototype objects; records are plain ones
+  .map(outbound)
 
 test('packed records unpack to the same records, in order', () => {
   fc.assert(
-    fc.property(fc.array(outbound, { maxLength: 30 }), (records) => {
+    fc.property(fc.array(record, { maxLength: 30 }), (records) => {
       const packed = packRecords(records)
       // what the worker sees: a structured clone of the message
       const copy = structuredClone(packed)
@@ -38,10 +39,9 @@ test('packed records unpack to the same records, in order', () => {
 })
 
 test('a packed buffer that does not match its count is refused, not misread', () => {
-  const packed = packRecords([
-    { topic: 't', partition: 0, key: undefined, value: Buffer.from('v'), headers: [], timestamp: 1 },
-  ])
+  const packed = packRecords([outbound({ topic: 't', partition: 0, value: Buffer.from('v'), timestamp: 1 })])
   assert.throws(() => unpackRecords({ ...packed, count: 0 }), RangeError)
+  assert.throws(() => unpackRecords({ ...packed, count: 2 }), RangeError)
   assert.throws(() => unpackRecords({ ...packed, names: [] }), RangeError)
 })
 

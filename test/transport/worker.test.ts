@@ -5,18 +5,12 @@ import { threadId } from 'node:worker_threads'
 import type { OutboundRecord } from '../../src/transport/transport.ts'
 import { WorkerTransport } from '../../src/transport/worker.ts'
 import { createTopic, testKafka } from '../helpers/kafka.ts'
+import { idRecord } from '../helpers/outbound.ts'
 import { transportContract } from '../helpers/transport-contract.ts'
 
 transportContract((brokers, clientId) => new WorkerTransport({ brokers, clientId }))
 
-const record = (topic: string, value: string): OutboundRecord => ({
-  topic,
-  partition: 0,
-  key: undefined,
-  value: Buffer.from(value),
-  headers: [['spillway-id', Buffer.from(value)]],
-  timestamp: Date.now(),
-})
+const record = (topic: string, value: string): OutboundRecord => idRecord(topic, value)
 
 test('the Kafka producer lives on a thread of its own and reports its state back', async (t) => {
   const kafka = testKafka()
