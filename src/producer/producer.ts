@@ -109,6 +109,20 @@ interface Prepared {
   readonly bytes: Buffer
 }
 
+/** An event refused at admission, with the id it came with (if any). */
+interface Invalid {
+  readonly error: SpillwayError
+  readonly id: string | undefined
+}
+
+function badEvent(e: EventInput | null | undefined, index: number, name: string, message: string): Invalid {
+  const field = name ? `events[${index}].${name}` : `events[${index}]`
+  return {
+    id: typeof e?.id === 'string' ? e.id : undefined,
+    error: new SpillwayError('SPW_ERR_BAD_REQUEST', `${field} ${message}`, { details: { field } }),
+  }
+}
+
 interface AckWaiter {
   readonly end: bigint
   readonly start: bigint
@@ -213,8 +227,10 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
    * at once, `kafka` after Kafka's ack (refusing at once while the breaker is not closed).
    */
   async send(topic: string, events: readonly EventInput[], options: SendOptions = {}): Promise<SendResult[]> {
-    return await this.sendTo(
-      events.map((event) => ({ topic, event })),
+    return await this.#send(
+      events.length,
+      () => topic,
+      (i) => events[i] as EventInput,
       options,
     )
   }
@@ -227,16 +243,36 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
     items: readonly { readonly topic: string; readonly event: EventInput }[],
     options: SendOptions = {},
   ): Promise<SendResult[]> {
+    return await this.#send(
+      items.length,
+      (i) => items[i]?.topic as string,
+      (i) => items[i]?.event as EventInput,
+      options,
+    )
+  }
+
+  async #send(
+    count: number,
+    topicOf: (index: number) => string,
+    eventOf: (index: number) => EventInput,
+    options: SendOptions,
+  ): Promise<SendResult[]> {
     if (!this.lifecycle.is('running')) {
       const error = new SpillwayError('SPW_ERR_CLOSED', 'the producer is closing or closed')
-      return items.map((i) => this.#refuse(i.event?.id, error))
+      return Array.from({ length: count }, (_, i) => this.#refuse(eventOf(i)?.id, error))
     }
     const now = Date.now()
-    const prepared: (Prepared | { error: SpillwayError; id: string | undefined })[] = items.map((item, i) =>
-      this.#prepare(item.topic, item.event, i, now),
-    )
-    const invalid = prepared.find((p): p is { error: SpillwayError; id: string | undefined } => 'error' in p)
+    const prepared: (Prepared | Invalid)[] = new Array(count)
+    const valid: Prepared[] = []
+    let invalid: Invalid | undefined
+    for (let i = 0; i < count; i++) {
+      const p = this.#prepare(topicOf(i), eventOf(i), i, now)
+      prepared[i] = p
+      if ('error' in p) invalid ??= p
+      else valid.push(p)
+    }
     if (invalid && options.atomic) {
+      const cause = invalid.error.code
       return prepared.map((p) =>
         'error' in p
           ? this.#refuse(p.id, p.error)
@@ -245,72 +281,58 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
               new SpillwayError(
                 'SPW_ERR_BAD_REQUEST',
                 'refused because another event in the same request is invalid',
-                {
-                  details: { cause: invalid.error.code },
-                },
+                { details: { cause } },
               ),
             ),
       )
     }
-    const valid = prepared.filter((p): p is Prepared => 'envelope' in p)
-    const results = new Map<Envelope, SendResult>()
-    if (valid.length > 0) {
-      const outcome = await this.#admit(valid)
-      valid.forEach((v, i) => {
-        results.set(v.envelope, outcome[i] as SendResult)
-      })
-    }
-    return prepared.map((p) =>
-      'error' in p ? this.#refuse(p.id, p.error) : (results.get(p.envelope) as SendResult),
-    )
+    const outcome = valid.length > 0 ? await this.#admit(valid) : []
+    if (!invalid) return outcome
+    let next = 0
+    return prepared.map((p) => ('error' in p ? this.#refuse(p.id, p.error) : (outcome[next++] as SendResult)))
   }
 
-  #prepare(
-    topic: string,
-    e: EventInput,
-    index: number,
-    now: number,
-  ): Prepared | { error: SpillwayError; id: string | undefined } {
-    const field = (name: string): string => (name ? `events[${index}].${name}` : `events[${index}]`)
-    if (
-      typeof topic !== 'string' ||
-      topic.length === 0 ||
-      topic.length > 249 ||
-      !/^[a-zA-Z0-9._-]+$/.test(topic)
-    ) {
-      return {
-        id: typeof e?.id === 'string' ? e.id : undefined,
-        error: new SpillwayError(
-          'SPW_ERR_BAD_REQUEST',
-          `topic ${JSON.stringify(topic)} is not a valid Kafka topic name`,
-          {
-            details: { field: 'topic' },
-          },
-        ),
+  /** The last topic name that passed validation: a request's events nearly always share one. */
+  #validTopic = ''
+
+  #prepare(topic: string, e: EventInput, index: number, now: number): Prepared | Invalid {
+    if (topic !== this.#validTopic) {
+      if (
+        typeof topic !== 'string' ||
+        topic.length === 0 ||
+        topic.length > 249 ||
+        !/^[a-zA-Z0-9._-]+$/.test(topic)
+      ) {
+        return {
+          id: typeof e?.id === 'string' ? e.id : undefined,
+          error: new SpillwayError(
+            'SPW_ERR_BAD_REQUEST',
+            `topic ${JSON.stringify(topic)} is not a valid Kafka topic name`,
+            { details: { field: 'topic' } },
+          ),
+        }
       }
+      this.#validTopic = topic
     }
-    const bad = (name: string, message: string): { error: SpillwayError; id: string | undefined } => ({
-      id: typeof e?.id === 'string' ? e.id : undefined,
-      error: new SpillwayError('SPW_ERR_BAD_REQUEST', `${field(name)} ${message}`, {
-        details: { field: field(name) },
-      }),
-    })
-    if (typeof e !== 'object' || e === null) return bad('', 'must be an object')
-    if (e.value === undefined) return bad('value', 'is required')
+    if (typeof e !== 'object' || e === null) return badEvent(e, index, '', 'must be an object')
+    if (e.value === undefined) return badEvent(e, index, 'value', 'is required')
     if (
       e.id !== undefined &&
       (typeof e.id !== 'string' || e.id.length === 0 || Buffer.byteLength(e.id) > 200)
     ) {
-      return bad('id', 'must be a string of 1 to 200 bytes')
+      return badEvent(e, index, 'id', 'must be a string of 1 to 200 bytes')
     }
     if (e.key !== undefined && typeof e.key !== 'string' && !Buffer.isBuffer(e.key))
-      return bad('key', 'must be a string or bytes')
+      return badEvent(e, index, 'key', 'must be a string or bytes')
     const headers: [string, Buffer][] = []
     if (e.headers !== undefined) {
-      if (typeof e.headers !== 'object' || e.headers === null) return bad('headers', 'must be an object')
-      for (const [name, value] of Object.entries(e.headers)) {
+      if (typeof e.headers !== 'object' || e.headers === null)
+        return badEvent(e, index, 'headers', 'must be an object')
+      for (const name in e.headers) {
+        if (!Object.hasOwn(e.headers, name)) continue
+        const value = e.headers[name]
         if (typeof value !== 'string' && !Buffer.isBuffer(value))
-          return bad(`headers.${name}`, 'must be a string or bytes')
+          return badEvent(e, index, `headers.${name}`, 'must be a string or bytes')
         headers.push([name, typeof value === 'string' ? Buffer.from(value) : value])
       }
     }
@@ -318,19 +340,19 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
     if (e.timestamp !== undefined) {
       timestamp = e.timestamp instanceof Date ? e.timestamp.getTime() : e.timestamp
       if (!Number.isFinite(timestamp) || timestamp < 0)
-        return bad('timestamp', 'must be a non-negative number of ms or a Date')
+        return badEvent(e, index, 'timestamp', 'must be a non-negative number of ms or a Date')
     }
     if (
       e.partition !== undefined &&
       (!Number.isInteger(e.partition) || e.partition < 0 || e.partition > 0x7fffffff)
     ) {
-      return bad('partition', 'must be a non-negative integer')
+      return badEvent(e, index, 'partition', 'must be a non-negative integer')
     }
     let value: Buffer
     try {
       value = toBuffer(e.value)
     } catch (error) {
-      return bad('value', `cannot be serialised: ${(error as Error).message}`)
+      return badEvent(e, index, 'value', `cannot be serialised: ${(error as Error).message}`)
     }
     const envelope: Envelope = {
       id: e.id ?? uuidv7(now),
@@ -345,14 +367,13 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
     const bytes = encodeEnvelope(envelope)
     const size = bytes.length
     if (size > this.options.maxEventBytes) {
+      const field = `events[${index}].value`
       return {
         id: envelope.id,
         error: new SpillwayError(
           'SPW_ERR_RECORD_TOO_LARGE',
-          `${field('value')}: the event is ${size} bytes, over maxEventBytes (${this.options.maxEventBytes})`,
-          {
-            details: { field: field('value'), bytes: size, max: this.options.maxEventBytes },
-          },
+          `${field}: the event is ${size} bytes, over maxEventBytes (${this.options.maxEventBytes})`,
+          { details: { field, bytes: size, max: this.options.maxEventBytes } },
         ),
       }
     }
