@@ -1,25 +1,59 @@
 /** `spillway log inspect <dir>` and `spillway log dump <dir>`: read-only operator views of a local log. */
 import { dumpLog, inspectLog } from '../log/inspect.ts'
+import { decodeEnvelope, type Envelope } from '../producer/envelope.ts'
 import { parseArgs } from './args.ts'
 
 export const logHelp = `Usage:
   spillway log inspect <dir> [--json]
       Segments, sizes, pending (undelivered) records, oldest pending age and any corruption.
   spillway log dump <dir> [--all] [--limit N]
-      Prints records as JSON lines: seq, timestamp, segment, offset and the payload (UTF-8 text as
-      "payload", anything else as "payloadBase64"). Only undelivered records unless --all.
+      Prints records as JSON lines: seq, timestamp, segment, offset and the payload. A producer's
+      event (the main log, dead-letter, dead-letter-outbox) shows as "event": id, topic, key, headers
+      (a dead letter's reason among them) and value; any other payload as UTF-8 text ("payload") or
+      "payloadBase64". Bytes that are not UTF-8 show as base64. Only undelivered records unless --all.
 
 Both read without taking the log's lock and change nothing; they are safe beside a running gateway.
 `
 
 const utf8 = new TextDecoder('utf-8', { fatal: true })
 
-function renderPayload(payload: Buffer): Record<string, unknown> {
+function text(bytes: Buffer): string | undefined {
   try {
-    return { payload: utf8.decode(payload) }
+    return utf8.decode(bytes)
   } catch {
-    return { payloadBase64: payload.toString('base64') }
+    return undefined
   }
+}
+
+/** `{ name: text }`, or `{ nameBase64: … }` for bytes that are not UTF-8. */
+function bytesField(name: string, bytes: Buffer): Record<string, string> {
+  const t = text(bytes)
+  return t === undefined ? { [`${name}Base64`]: bytes.toString('base64') } : { [name]: t }
+}
+
+function renderEvent(e: Envelope): Record<string, unknown> {
+  return {
+    id: e.id,
+    topic: e.topic,
+    ...(e.partition === undefined ? {} : { partition: e.partition }),
+    timestamp: new Date(e.timestamp).toISOString(),
+    ...(e.key === undefined ? {} : bytesField('key', e.key)),
+    headers: Object.fromEntries(
+      e.headers.map(([name, value]) => [name, text(value) ?? { base64: value.toString('base64') }]),
+    ),
+    ...bytesField('value', e.value),
+  }
+}
+
+function renderPayload(payload: Buffer): Record<string, unknown> {
+  let event: Envelope | undefined
+  try {
+    event = decodeEnvelope(payload)
+  } catch {
+    // not a producer's event: shown as it is
+  }
+  if (event) return { event: renderEvent(event) }
+  return bytesField('payload', payload)
 }
 
 function age(timestamp: number | undefined): string {

@@ -13,7 +13,6 @@ import { EventEmitter } from 'node:events'
 import type { Breaker } from '../breaker/breaker.ts'
 import type { LogPosition, LogRecord } from '../log/log.ts'
 import { withDeadline } from '../transport/deadline.ts'
-import { withHeader } from '../transport/record-batch.ts'
 import {
   type OutboundRecord,
   type RecordOutcome,
@@ -36,8 +35,6 @@ export interface DispatcherOptions {
   readonly lingerMs: number
   /** Deadline of every transport call. */
   readonly deadlineMs: number
-  /** Send every record to this topic instead of its own (the dead-letter drain). */
-  readonly topicOverride?: string
   /**
    * How long to wait for the real outcome of a request its deadline cut short before sending the same
    * records again (the client keeps retrying it with the same sequence numbers meanwhile). Default 30 000.
@@ -329,7 +326,7 @@ export class Dispatcher extends EventEmitter<{
     for (let i = 0; i < events.length; i++) {
       const e = events[i]
       if (!e) continue
-      const topic = this.options.topicOverride ?? e.topic
+      const topic = e.topic
       if (!topics.has(topic)) {
         try {
           topics.set(topic, await this.#partitionCount(topic))
@@ -365,10 +362,7 @@ export class Dispatcher extends EventEmitter<{
         break
       }
       perPartition[partition] = bytes
-      const body = this.options.topicOverride
-        ? withHeader(e.body, 'spillway-original-topic', Buffer.from(e.topic))
-        : e.body
-      outbound.push({ index: i, record: { topic, partition, timestamp: e.timestamp, body } })
+      outbound.push({ index: i, record: { topic, partition, timestamp: e.timestamp, body: e.body } })
     }
     const batch: PreparedBatch = {
       kind: 'batch',

@@ -53,6 +53,13 @@ export interface ProducerOptions {
    * or 'auto' (default): 'worker' when the machine has at least 4 cores, else 'main'.
    */
   readonly transportThread?: TransportThread
+  /**
+   * Dead-letter topics: source topic (or '*' for every other topic) → the Kafka topic its poison events
+   * go to. Needs `log`: dead letters wait in `<log.dir>/dead-letter-outbox` until Kafka takes them. Poison
+   * events of a topic without a route, and dead letters their topic refuses too, stay in the dead-letter
+   * log. Default: none (every poison event stays in the dead-letter log).
+   */
+  readonly deadLetterTopics?: Readonly<Record<string, string>>
 }
 
 export interface ResolvedProducerOptions {
@@ -76,6 +83,7 @@ export interface ResolvedProducerOptions {
   readonly transportLingerMs: number
   readonly churnPerMinute: number
   readonly transportThread: TransportThread
+  readonly deadLetterTopics: Readonly<Record<string, string>>
 }
 
 const KEYS = [
@@ -94,6 +102,7 @@ const KEYS = [
   'transportLingerMs',
   'churnPerMinute',
   'transportThread',
+  'deadLetterTopics',
 ] as const
 
 const MiB = 1024 * 1024
@@ -149,7 +158,33 @@ export function resolveProducerOptions(input: unknown): ResolvedProducerOptions 
       ['auto', 'worker', 'main'] as const,
       'auto',
     ),
+    deadLetterTopics: readDeadLetterTopics(o.deadLetterTopics, o.log !== undefined),
   }
+}
+
+const TOPIC_NAME = /^[a-zA-Z0-9._-]{1,249}$/
+const isTopicName = (name: string): boolean => TOPIC_NAME.test(name) && name !== '.' && name !== '..'
+
+function readDeadLetterTopics(value: unknown, hasLog: boolean): Readonly<Record<string, string>> {
+  if (value === undefined) return {}
+  const routes = readObject(value, 'deadLetterTopics')
+  const out: Record<string, string> = {}
+  for (const [source, target] of Object.entries(routes)) {
+    const key = `deadLetterTopics.${source}`
+    if (source !== '*' && !isTopicName(source))
+      throw invalid(key, source, "a Kafka topic name or '*' as the key")
+    if (typeof target !== 'string' || !isTopicName(target)) throw invalid(key, target, 'a Kafka topic name')
+    if (target === source)
+      throw invalid(key, target, 'a topic other than the one whose poison events it takes')
+    out[source] = target
+  }
+  if (Object.keys(out).length > 0 && !hasLog)
+    throw invalid(
+      'deadLetterTopics',
+      value,
+      'routes only together with `log` (dead letters wait there for Kafka)',
+    )
+  return out
 }
 
 function readSasl(value: unknown): ProducerOptions['sasl'] {

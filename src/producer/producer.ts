@@ -75,6 +75,8 @@ export type ProducerStatus =
       readonly id: string | undefined
       readonly topic: string | undefined
       readonly reason: string
+      /** Set when the event goes on to this dead-letter topic (deadLetterTopics). */
+      readonly deadLetterTopic?: string
     }
   | { readonly type: 'delivery-failure'; readonly reason: string }
 
@@ -88,6 +90,8 @@ export interface ProducerStats {
   readonly delivered: number
   readonly replayed: number
   readonly deadLettered: number
+  /** Dead letters delivered to their dead-letter topic. */
+  readonly deadLettersDelivered: number
   readonly failedBatches: number
   readonly rebuilds: number
   readonly inflightBytes: number
@@ -147,6 +151,8 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
   readonly #backlog: Backlog
   readonly #log: DurableLog | undefined
   readonly #deadLetterLog: DurableLog | undefined
+  /** Dead letters bound for a dead-letter topic, and the dispatcher that delivers them. */
+  readonly #outbox: { readonly log: DurableLog; dispatcher?: Dispatcher } | undefined
   readonly #memory: MemoryBacklog | undefined
   readonly #lease: TransportLease | undefined
   readonly #dispatcher: Dispatcher | undefined
@@ -160,6 +166,7 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
     options: ResolvedProducerOptions
     log: DurableLog | undefined
     deadLetterLog: DurableLog | undefined
+    outboxLog?: DurableLog | undefined
     registry: Registry | undefined
   }) {
     super()
@@ -170,6 +177,7 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
     this.metrics = init.registry ?? new Registry()
     this.#log = init.log
     this.#deadLetterLog = init.deadLetterLog
+    this.#outbox = init.outboxLog ? { log: init.outboxLog } : undefined
     if (options.ack === 'durable') {
       this.#backlog = init.log as DurableLog
     } else {
@@ -194,23 +202,21 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
       })
       const lease = this.#lease
       const markFile = init.log ? join(init.log.options.dir, 'dispatch-mark') : undefined
-      this.#dispatcher = new Dispatcher(
-        {
-          batchBytes: options.batch.maxBytes,
-          batchRecords: options.batch.maxRecords,
-          partitionBytes: options.batch.maxPartitionBytes,
-          lingerMs: options.batch.lingerMs,
-          deadlineMs: options.deliveryTimeoutMs,
-          metadataTtlMs: options.metadataMaxAgeMs,
-        },
-        {
-          backlog: this.#backlog,
-          transport: () => lease.transport,
-          breaker: this.breaker,
-          deadLetter: (record) => this.#deadLetter(record),
-          ...(markFile ? { sentMark: sentMarkFile(markFile) } : {}),
-        },
-      )
+      const dispatch = {
+        batchBytes: options.batch.maxBytes,
+        batchRecords: options.batch.maxRecords,
+        partitionBytes: options.batch.maxPartitionBytes,
+        lingerMs: options.batch.lingerMs,
+        deadlineMs: options.deliveryTimeoutMs,
+        metadataTtlMs: options.metadataMaxAgeMs,
+      }
+      this.#dispatcher = new Dispatcher(dispatch, {
+        backlog: this.#backlog,
+        transport: () => lease.transport,
+        breaker: this.breaker,
+        deadLetter: (record) => this.#deadLetter(record),
+        ...(markFile ? { sentMark: sentMarkFile(markFile) } : {}),
+      })
       this.#dispatcher.on('delivered', (next) => this.#settleWaiters(next))
       this.#dispatcher.on('poisoned', (record) => {
         for (const w of this.#waiters)
@@ -218,6 +224,16 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
       })
       this.#dispatcher.on('failure', (reason) => this.emit('status', { type: 'delivery-failure', reason }))
       this.#dispatcher.start()
+      if (this.#outbox) {
+        // its own breaker: a dead-letter topic that fails must not hold up the events themselves
+        this.#outbox.dispatcher = new Dispatcher(dispatch, {
+          backlog: this.#outbox.log,
+          transport: () => lease.transport,
+          breaker: new Breaker(options.breaker),
+          deadLetter: (record) => this.#keepDeadLetter(record),
+        })
+        this.#outbox.dispatcher.start()
+      }
     }
     this.#registerMetrics()
   }
@@ -486,7 +502,15 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
 
   async #deadLetter(record: PoisonedRecord): Promise<void> {
     const e = record.envelope
-    this.emit('status', { type: 'dead-letter', id: e?.id, topic: e?.topic, reason: record.reason })
+    const routes = this.options.deadLetterTopics
+    const route = e && this.#outbox ? (routes[e.topic] ?? routes['*']) : undefined
+    this.emit('status', {
+      type: 'dead-letter',
+      id: e?.id,
+      topic: e?.topic,
+      reason: record.reason,
+      ...(route ? { deadLetterTopic: route } : {}),
+    })
     if (!this.#deadLetterLog) return // memory/kafka modes: counted, reported on the status stream and to kafka-mode callers
     const headers: [string, Buffer][] = [
       ...(e?.headers ?? []).map(([k, v]) => [k, v] as [string, Buffer]),
@@ -503,13 +527,43 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
           headers,
           timestamp: Date.now(),
         }
+    if (route && this.#outbox) {
+      // the dead-letter topic chooses its own partition from the key
+      await this.#outbox.log.append([encodeEnvelope({ ...letter, topic: route, partition: undefined })])
+      return
+    }
     await this.#deadLetterLog.append([encodeEnvelope(letter)])
+  }
+
+  /** A dead letter its dead-letter topic refused as well: kept in the dead-letter log, under its own topic. */
+  async #keepDeadLetter(record: PoisonedRecord): Promise<void> {
+    const e = record.envelope
+    this.emit('status', { type: 'dead-letter', id: e?.id, topic: e?.topic, reason: record.reason })
+    const original = e?.headers.find(([name]) => name === 'spillway-original-topic')?.[1].toString()
+    const headers: (readonly [string, Buffer])[] = [
+      ...(e?.headers ?? []),
+      ['spillway-dead-letter-topic-error', Buffer.from(`${e?.topic ?? '?'}: ${record.reason}`)],
+    ]
+    const letter: Envelope = e
+      ? { ...e, topic: original || e.topic, headers }
+      : {
+          id: `undecodable-${record.seq}`,
+          topic: '',
+          key: undefined,
+          value: record.payload,
+          headers,
+          timestamp: Date.now(),
+        }
+    await (this.#deadLetterLog as DurableLog).append([encodeEnvelope(letter)])
   }
 
   /** Waits until everything accepted so far is delivered, up to `timeoutMs`. False if time ran out. */
   async flush(timeoutMs = this.options.deliveryTimeoutMs): Promise<boolean> {
     if (!this.#dispatcher) return false
-    return await this.#dispatcher.drained(timeoutMs)
+    const until = performance.now() + timeoutMs
+    if (!(await this.#dispatcher.drained(timeoutMs))) return false
+    const outbox = this.#outbox?.dispatcher
+    return outbox ? await outbox.drained(Math.max(0, until - performance.now())) : true
   }
 
   /**
@@ -524,6 +578,11 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
         if (this.breaker.isClosed()) await this.#dispatcher.drained(timeoutMs)
         await this.#dispatcher.stop()
       }
+      const outbox = this.#outbox?.dispatcher
+      if (outbox) {
+        await outbox.drained(Math.min(timeoutMs, 1000))
+        await outbox.stop()
+      }
       for (const w of this.#waiters) w.resolve()
       this.#waiters = []
     } finally {
@@ -531,6 +590,7 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
       await this.#lease?.release()
       await this.#log?.close()
       await this.#deadLetterLog?.close()
+      await this.#outbox?.log.close()
       await this.#memory?.close()
       this.lifecycle.transitionTo('closed', 'closed')
     }
@@ -554,6 +614,7 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
       delivered: d?.delivered ?? 0,
       replayed: d?.replayed ?? 0,
       deadLettered: d?.deadLettered ?? 0,
+      deadLettersDelivered: this.#outbox?.dispatcher?.stats.delivered ?? 0,
       failedBatches: d?.failedBatches ?? 0,
       rebuilds: d?.rebuilds ?? 0,
       inflightBytes: d?.inflightBytes ?? 0,
@@ -575,6 +636,7 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
         delivered: s.delivered,
         replayed: s.replayed,
         deadLettered: s.deadLettered,
+        deadLettersDelivered: s.deadLettersDelivered,
         failedBatches: s.failedBatches,
         rebuilds: s.rebuilds,
         inflightBytes: s.inflightBytes,
@@ -627,6 +689,12 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
         help: 'Poison events moved to the dead-letter log',
         type: 'counter',
         key: 'deadLettered',
+      },
+      {
+        name: 'spillway_dead_letters_delivered_total',
+        help: 'Dead letters delivered to their dead-letter topic (deadLetterTopics)',
+        type: 'counter',
+        key: 'deadLettersDelivered',
       },
       {
         name: 'spillway_batches_failed_total',
@@ -793,20 +861,27 @@ export async function createProducer(
   const resolved = resolveProducerOptions(rest)
   let log: DurableLog | undefined
   let deadLetterLog: DurableLog | undefined
+  let outboxLog: DurableLog | undefined
   if (resolved.log) {
-    log = await DurableLog.open(resolved.log)
-    try {
-      deadLetterLog = await DurableLog.open({
-        dir: join(resolved.log.dir, 'dead-letter'),
-        fsync: resolved.log.fsync,
-        maxBytes: Math.max(4096, Math.floor(resolved.log.maxBytes / 4)),
-        maxRecordBytes: resolved.log.maxRecordBytes + 4096,
-        segmentBytes: Math.min(resolved.log.segmentBytes, 16 * 1024 * 1024),
+    const main = resolved.log
+    // a dead letter is the event plus a few headers: the same limits, a smaller budget
+    const side = (name: string) =>
+      DurableLog.open({
+        dir: join(main.dir, name),
+        fsync: main.fsync,
+        maxBytes: Math.max(4096, Math.floor(main.maxBytes / 4)),
+        maxRecordBytes: main.maxRecordBytes + 4096,
+        segmentBytes: Math.min(main.segmentBytes, 16 * 1024 * 1024),
       })
+    log = await DurableLog.open(main)
+    try {
+      deadLetterLog = await side('dead-letter')
+      if (Object.keys(resolved.deadLetterTopics).length > 0) outboxLog = await side('dead-letter-outbox')
     } catch (error) {
+      await deadLetterLog?.close()
       await log.close()
       throw error
     }
   }
-  return new SpillwayProducer({ options: resolved, log, deadLetterLog, registry })
+  return new SpillwayProducer({ options: resolved, log, deadLetterLog, outboxLog, registry })
 }

@@ -160,8 +160,6 @@ export interface RecordBodyView {
   readonly value: Buffer
   /** Header names and views of their values. */
   readonly headers: [string, Buffer][]
-  /** Where the header count starts, relative to the body. */
-  readonly headersAt: number
 }
 
 /**
@@ -184,7 +182,6 @@ export function readRecordBody(body: Buffer, names = true): RecordBodyView {
     throw new RangeError('record value runs past the end')
   const value = body.subarray(o, o + valueLength.value)
   o += valueLength.value
-  const headersAt = o
   const count = readVarint(body, o, end)
   o = count.next
   if (count.value < 0) throw new RangeError(`record header count ${count.value}`)
@@ -204,31 +201,7 @@ export function readRecordBody(body: Buffer, names = true): RecordBodyView {
     o += valueLen.value
   }
   if (o !== end) throw new RangeError(`record body has ${end - o} bytes after its last header`)
-  return { key, value, headers, headersAt }
-}
-
-/** A record body with one more header at its end. */
-export function withHeader(body: Buffer, name: string, value: Buffer): Buffer {
-  const { headers, headersAt } = readRecordBody(body)
-  const count = readVarint(body, headersAt, body.length)
-  const nameBytes = headerNameBytes(name)
-  const size =
-    headersAt +
-    varintSize(headers.length + 1) +
-    (body.length - count.next) +
-    varintSize(nameBytes.length) +
-    nameBytes.length +
-    varintSize(value.length) +
-    value.length
-  const out = Buffer.allocUnsafe(size)
-  body.copy(out, 0, 0, headersAt)
-  let o = writeVarint(out, headersAt, headers.length + 1)
-  o += body.copy(out, o, count.next)
-  o = writeVarint(out, o, nameBytes.length)
-  o += nameBytes.copy(out, o)
-  o = writeVarint(out, o, value.length)
-  value.copy(out, o)
-  return out
+  return { key, value, headers }
 }
 
 /**

@@ -68,7 +68,10 @@ test('log inspect and log dump show segments, pending records and decoded payloa
       topic: 'orders',
       key: Buffer.from('k'),
       value: Buffer.from('{"a":1}'),
-      headers: [],
+      headers: [
+        ['spillway-dead-letter-reason', Buffer.from('MESSAGE_TOO_LARGE')],
+        ['raw', Buffer.from([0xff])],
+      ],
       timestamp: 0,
     }),
   ])
@@ -87,6 +90,14 @@ test('log inspect and log dump show segments, pending records and decoded payloa
   assert.equal(lines[0]?.payload, 'hello')
   assert.equal(lines[1]?.payloadBase64, '/wA=')
   assert.equal(lines[0]?.seq, '0')
+  assert.deepEqual(lines[2]?.event, {
+    id: 'evt-1',
+    topic: 'orders',
+    timestamp: '1970-01-01T00:00:00.000Z',
+    key: 'k',
+    headers: { 'spillway-dead-letter-reason': 'MESSAGE_TOO_LARGE', raw: { base64: '/w==' } },
+    value: '{"a":1}',
+  })
   assert.equal(run('log', 'dump', dir, '--limit', '1').stdout.trim().split('\n').length, 1)
   const missing = run('log', 'inspect')
   assert.equal(missing.status, 2)

@@ -113,6 +113,24 @@ test('options are validated with the key, the value and what is allowed', async 
   await assert.rejects(createProducer({ log: { dir: '/tmp/x' }, transportThread: 'both' as 'main' }), {
     message: 'option transportThread is "both"; expected one of "auto", "worker", "main"',
   })
+  await assert.rejects(
+    createProducer({
+      ack: 'memory',
+      brokers: ['localhost:9092'],
+      deadLetterTopics: { orders: 'orders.dlq' },
+    }),
+    { code: 'SPW_ERR_INVALID_OPTION', message: /option deadLetterTopics is .*together with `log`/ },
+  )
+  await assert.rejects(createProducer({ log: { dir: '/tmp/x' }, deadLetterTopics: { orders: 'orders' } }), {
+    message: /option deadLetterTopics.orders is "orders"; expected a topic other than/,
+  })
+  await assert.rejects(createProducer({ log: { dir: '/tmp/x' }, deadLetterTopics: { 'no spaces': 'dlq' } }), {
+    message: /option deadLetterTopics.no spaces is "no spaces"; expected a Kafka topic name or '\*'/,
+  })
+  await assert.rejects(
+    createProducer({ log: { dir: '/tmp/x' }, deadLetterTopics: { '*': 7 as unknown as string } }),
+    { message: /option deadLetterTopics.\* is 7; expected a Kafka topic name/ },
+  )
 })
 
 test('poison records go to the dead-letter log with the reason and never block the records behind them', async (t) => {
@@ -158,6 +176,71 @@ test('poison records go to the dead-letter log with the reason and never block t
   assert.ok(big)
   assert.equal(big.headers.find(([k]) => k === 'origin')?.[1].toString(), 'test', 'original headers kept')
   assert.ok(big.headers.some(([k]) => k === 'spillway-dead-letter-reason'))
+})
+
+test('dead-letter topics: poison events go on to their routed topic with the reason; what that topic refuses too stays in the dead-letter log', async (t) => {
+  const kafka = testKafka()
+  const small = { config: { 'max.message.bytes': '2048' } }
+  const orders = await createTopic(t, 'orders', small)
+  const clicks = await createTopic(t, 'clicks', small)
+  const ordersDlq = await createTopic(t, 'orders-dlq')
+  const smallDlq = await createTopic(t, 'small-dlq', small)
+  const dir = await tempDir(t)
+  const producer = await createProducer({
+    brokers: kafka.bootstrap,
+    log: { dir },
+    transportLingerMs: 0,
+    deadLetterTopics: { [orders]: ordersDlq, '*': smallDlq },
+  })
+  t.after(() => producer.close())
+  const routed: (string | undefined)[] = []
+  producer.on('status', (s) => {
+    if (s.type === 'dead-letter') routed.push(s.deadLetterTopic)
+  })
+  const [, big] = await producer.send(orders, [
+    { value: 'o1' },
+    { key: 'k', value: 'y'.repeat(10_000), headers: { origin: 'test' } },
+    { value: 'o2' },
+  ])
+  const [, bigClick] = await producer.send(clicks, [{ value: 'c1' }, { value: 'z'.repeat(10_000) }])
+  assert.ok(await producer.flush(20_000), 'events and dead letters delivered')
+  const values = async (topic: string, expected: number) =>
+    (await readTopic(topic, { expected, idleMs: 800 })).map((m) => m.value.toString())
+  assert.deepEqual(await values(orders, 2), ['o1', 'o2'])
+  assert.deepEqual(await values(clicks, 1), ['c1'])
+
+  const [letter, ...more] = await readTopic(ordersDlq, { expected: 1, idleMs: 800, timeoutMs: 30_000 })
+  assert.ok(letter && more.length === 0, 'one dead letter in the orders dead-letter topic')
+  assert.equal(letter.value.length, 10_000)
+  assert.equal(letter.key?.toString(), 'k')
+  assert.equal(header(letter, 'spillway-id'), big?.id, 'the dead letter keeps the event’s id')
+  assert.equal(header(letter, 'origin'), 'test', 'and its own headers')
+  assert.equal(header(letter, 'spillway-original-topic'), orders)
+  assert.match(header(letter, 'spillway-dead-letter-reason') ?? '', /MESSAGE_TOO_LARGE|RECORD_LIST_TOO_LARGE/)
+  assert.deepEqual(
+    routed,
+    [ordersDlq, smallDlq, undefined],
+    'the second answer is the dead-letter topic’s own refusal',
+  )
+  assert.equal(producer.stats().deadLettersDelivered, 1)
+  assert.match(await producer.metrics.metrics(), /spillway_dead_letters_delivered_total 1/)
+  assert.deepEqual(
+    await readTopic(smallDlq, { idleMs: 2000 }),
+    [],
+    'the catch-all dead-letter topic refused the large click',
+  )
+
+  await producer.close()
+  const { dumpLog } = await import('../../src/log/inspect.ts')
+  const { decodeEnvelope } = await import('../../src/producer/envelope.ts')
+  const kept = []
+  for await (const r of dumpLog(join(dir, 'dead-letter'))) kept.push(decodeEnvelope(r.payload))
+  assert.equal(kept.length, 1, 'what the dead-letter topic refused stays in the dead-letter log')
+  const [click] = kept
+  assert.equal(click?.id, bigClick?.id)
+  assert.equal(click?.topic, clicks, 'under its own topic')
+  const error = click?.headers.find(([k]) => k === 'spillway-dead-letter-topic-error')?.[1].toString()
+  assert.match(error ?? '', new RegExp(`^${smallDlq}: .*(MESSAGE_TOO_LARGE|RECORD_LIST_TOO_LARGE)`))
 })
 
 test('restart: undelivered records in the log are delivered after start, in order, with the same ids', async (t) => {

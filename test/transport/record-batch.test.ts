@@ -9,7 +9,6 @@ import {
   readRecordBody,
   readVarint,
   varintSize,
-  withHeader,
   writeVarint,
 } from '../../src/transport/record-batch.ts'
 import type { OutboundRecord } from '../../src/transport/transport.ts'
@@ -106,19 +105,15 @@ test('an empty batch is refused', () => {
   assert.throws(() => encodeRecordBatch([], [], { producerId: 1n, producerEpoch: 0 }, 0), RangeError)
 })
 
-test('a record body reads back as written, and one more header lands at its end', () => {
+test('a record body reads back as written', () => {
   fc.assert(
-    fc.property(fields, fc.string({ maxLength: 20 }), bytes(50), (r, name, value) => {
+    fc.property(fields, (r) => {
       const body = encodeRecordBody(r.key, r.value, r.headers)
       const read = readRecordBody(body)
       assert.deepEqual(read.key, r.key)
       assert.deepEqual(read.value, r.value)
       assert.deepEqual(read.headers, r.headers)
       assert.deepEqual(readRecordBody(body, false).headers, [], 'headers checked, not decoded')
-      const longer = readRecordBody(withHeader(body, name, value))
-      assert.deepEqual(longer.key, r.key)
-      assert.deepEqual(longer.value, r.value)
-      assert.deepEqual(longer.headers, [...r.headers, [name, value]])
     }),
     { numRuns: 200 },
   )
