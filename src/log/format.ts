@@ -65,6 +65,32 @@ export function readMillis(source: Buffer, offset: number): number {
   return source.readUInt32BE(offset) * 0x1_0000_0000 + source.readUInt32BE(offset + 4)
 }
 
+/**
+ * Frames a record in place: writes its header at `offset` for a payload of `length` bytes, which the
+ * caller writes at `offset + RECORD_HEADER_BYTES` before calling sealRecord().
+ */
+export function writeRecordHeader(
+  target: Buffer,
+  offset: number,
+  seq: bigint,
+  timestamp: number,
+  length: number,
+): void {
+  target[offset] = RECORD_MAGIC
+  const body = offset + 5
+  target[body] = RECORD_VERSION
+  target.writeUInt32BE(length, body + 1)
+  target.writeBigUInt64BE(seq, body + 5)
+  writeMillis(target, timestamp, body + 13)
+}
+
+/** Writes the CRC of the record framed at `offset` with a payload of `length` bytes; returns its end. */
+export function sealRecord(target: Buffer, offset: number, length: number): number {
+  const end = offset + RECORD_HEADER_BYTES + length
+  target.writeUInt32BE(crc32c(target.subarray(offset + 5, end)), offset + 1)
+  return end
+}
+
 /** Writes one framed record into `target` at `offset`; returns the offset after it. */
 export function encodeRecordInto(
   target: Buffer,
@@ -73,16 +99,9 @@ export function encodeRecordInto(
   timestamp: number,
   payload: Buffer,
 ): number {
-  target[offset] = RECORD_MAGIC
-  const body = offset + 5
-  target[body] = RECORD_VERSION
-  target.writeUInt32BE(payload.length, body + 1)
-  target.writeBigUInt64BE(seq, body + 5)
-  writeMillis(target, timestamp, body + 13)
-  payload.copy(target, body + 21)
-  const end = offset + RECORD_HEADER_BYTES + payload.length
-  target.writeUInt32BE(crc32c(target.subarray(body, end)), offset + 1)
-  return end
+  writeRecordHeader(target, offset, seq, timestamp, payload.length)
+  payload.copy(target, offset + RECORD_HEADER_BYTES)
+  return sealRecord(target, offset, payload.length)
 }
 
 export function encodeRecord(seq: bigint, timestamp: number, payload: Buffer): Buffer {

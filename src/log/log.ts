@@ -31,7 +31,9 @@ import {
   RECORD_HEADER_BYTES,
   readMillis,
   SEGMENT_HEADER_BYTES,
+  sealRecord,
   segmentFileName,
+  writeRecordHeader,
 } from './format.ts'
 import { type DirectoryLock, lockDirectory } from './lock.ts'
 import { type LogOptions, type ResolvedLogOptions, resolveLogOptions } from './options.ts'
@@ -65,6 +67,20 @@ export interface LogRecord {
 export interface AppendResult {
   readonly firstSeq: bigint
   readonly count: number
+}
+
+/**
+ * Payloads the log writes in place, without a buffer of their own: the size of each, and a function that
+ * writes payload `index` (exactly `sizes[index]` bytes) into `target` at `offset`.
+ */
+export interface PayloadWriter {
+  readonly sizes: readonly number[]
+  write(index: number, target: Buffer, offset: number): void
+}
+
+/** The sizes of payloads given either way. */
+export function payloadSizes(payloads: readonly Buffer[] | PayloadWriter): readonly number[] {
+  return Array.isArray(payloads) ? payloads.map((p) => p.length) : (payloads as PayloadWriter).sizes
 }
 
 export interface CorruptionReport extends Corruption {
@@ -367,20 +383,33 @@ export class DurableLog extends EventEmitter<LogEvents> {
    * Appends records as one unit: all are accepted or none. Resolves once they are durable under the fsync
    * policy. Refusals (full, too large, queue full, closed, failed) reject at once without touching disk.
    */
-  append(payloads: readonly Buffer[]): Promise<AppendResult> {
-    const refusal = this.#admit(payloads)
+  append(payloads: readonly Buffer[] | PayloadWriter): Promise<AppendResult> {
+    const sizes = payloadSizes(payloads)
+    const refusal = this.#admit(sizes)
     if (refusal) return Promise.reject(refusal)
     let bytes = 0
-    for (const p of payloads) bytes += p.length + RECORD_HEADER_BYTES
+    for (const size of sizes) bytes += size + RECORD_HEADER_BYTES
     const chunk = Buffer.allocUnsafe(bytes)
     const timestamp = this.#wallClock()
     const firstSeq = this.#nextSeq
     let offset = 0
-    for (const payload of payloads) {
-      offset = encodeRecordInto(chunk, offset, this.#nextSeq, timestamp, payload)
-      this.#nextSeq++
+    if (Array.isArray(payloads)) {
+      for (const payload of payloads as readonly Buffer[]) {
+        offset = encodeRecordInto(chunk, offset, this.#nextSeq, timestamp, payload)
+        this.#nextSeq++
+      }
+    } else {
+      // written straight into the chunk: no buffer per payload, no copy
+      const writer = payloads as PayloadWriter
+      for (let i = 0; i < sizes.length; i++) {
+        const size = sizes[i] as number
+        writeRecordHeader(chunk, offset, this.#nextSeq, timestamp, size)
+        writer.write(i, chunk, offset + RECORD_HEADER_BYTES)
+        offset = sealRecord(chunk, offset, size)
+        this.#nextSeq++
+      }
     }
-    const result: AppendResult = { firstSeq, count: payloads.length }
+    const result: AppendResult = { firstSeq, count: sizes.length }
     if (this.#cursorTimestamp === undefined && this.#cursor.seq >= firstSeq) this.#cursorTimestamp = timestamp
     const promise = new Promise<AppendResult>((resolve, reject) => {
       this.#queue.waiters.push({ resolve, reject, result })
@@ -389,12 +418,12 @@ export class DurableLog extends EventEmitter<LogEvents> {
     this.#queue.bytes += bytes
     this.#queue.lastSeq = this.#nextSeq - 1n
     this.#queuedBytes += bytes
-    this.#stats.appendedRecords += payloads.length
+    this.#stats.appendedRecords += sizes.length
     this.#scheduleFlush()
     return promise
   }
 
-  #admit(payloads: readonly Buffer[]): SpillwayError | undefined {
+  #admit(sizes: readonly number[]): SpillwayError | undefined {
     const state = this.status.state
     if (state === 'failed') return this.#failure
     if (state === 'closing' || state === 'closed') {
@@ -402,19 +431,19 @@ export class DurableLog extends EventEmitter<LogEvents> {
         details: { dir: this.options.dir },
       })
     }
-    if (payloads.length === 0)
+    if (sizes.length === 0)
       return new SpillwayError('SPW_ERR_BAD_REQUEST', 'append needs at least one record')
     let bytes = 0
-    for (const p of payloads) {
-      if (p.length > this.options.maxRecordBytes) {
+    for (const size of sizes) {
+      if (size > this.options.maxRecordBytes) {
         this.#stats.refusedTooLarge++
         return new SpillwayError(
           'SPW_ERR_RECORD_TOO_LARGE',
-          `a record of ${p.length} bytes is over log.maxRecordBytes (${this.options.maxRecordBytes})`,
-          { details: { bytes: p.length, max: this.options.maxRecordBytes } },
+          `a record of ${size} bytes is over log.maxRecordBytes (${this.options.maxRecordBytes})`,
+          { details: { bytes: size, max: this.options.maxRecordBytes } },
         )
       }
-      bytes += p.length + RECORD_HEADER_BYTES
+      bytes += size + RECORD_HEADER_BYTES
     }
     if (state === 'disk-full' || this.#diskBytes + this.#queuedBytes + bytes > this.options.maxBytes) {
       this.#stats.refusedFull++

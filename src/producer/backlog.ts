@@ -4,7 +4,14 @@
  */
 import { EventEmitter } from 'node:events'
 import { SpillwayError } from '../errors.ts'
-import type { AppendResult, LogPosition, LogRecord, ReadLimits } from '../log/log.ts'
+import {
+  type AppendResult,
+  type LogPosition,
+  type LogRecord,
+  type PayloadWriter,
+  payloadSizes,
+  type ReadLimits,
+} from '../log/log.ts'
 
 export interface BacklogReader {
   read(limits?: ReadLimits): Promise<LogRecord[]>
@@ -14,7 +21,7 @@ export interface BacklogReader {
 }
 
 export interface Backlog {
-  append(payloads: readonly Buffer[]): Promise<AppendResult>
+  append(payloads: readonly Buffer[] | PayloadWriter): Promise<AppendResult>
   reader(): BacklogReader
   commit(position: LogPosition): Promise<void>
   readonly cursor: LogPosition
@@ -49,11 +56,12 @@ export class MemoryBacklog extends EventEmitter<{ durable: [] }> implements Back
     return { seq: this.#cursor, segment: 0n, offset: 0 }
   }
 
-  append(payloads: readonly Buffer[]): Promise<AppendResult> {
+  append(payloads: readonly Buffer[] | PayloadWriter): Promise<AppendResult> {
     if (this.#closed)
       return Promise.reject(new SpillwayError('SPW_ERR_CLOSED', 'the in-memory backlog is closed'))
+    const sizes = payloadSizes(payloads)
     let bytes = 0
-    for (const p of payloads) bytes += p.length
+    for (const size of sizes) bytes += size
     if (this.#bytes + bytes > this.maxBytes) {
       this.#refused++
       return Promise.reject(
@@ -64,10 +72,18 @@ export class MemoryBacklog extends EventEmitter<{ durable: [] }> implements Back
     }
     const firstSeq = this.#nextSeq
     const timestamp = Date.now()
-    for (const payload of payloads) this.#records.push({ seq: this.#nextSeq++, timestamp, payload })
+    sizes.forEach((size, i) => {
+      let payload: Buffer
+      if (Array.isArray(payloads)) payload = payloads[i] as Buffer
+      else {
+        payload = Buffer.allocUnsafe(size)
+        ;(payloads as PayloadWriter).write(i, payload, 0)
+      }
+      this.#records.push({ seq: this.#nextSeq++, timestamp, payload })
+    })
     this.#bytes += bytes
     queueMicrotask(() => this.emit('durable'))
-    return Promise.resolve({ firstSeq, count: payloads.length })
+    return Promise.resolve({ firstSeq, count: sizes.length })
   }
 
   reader(): BacklogReader {

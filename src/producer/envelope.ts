@@ -108,11 +108,17 @@ export function envelopeSize(e: Envelope): number {
 
 export function encodeEnvelope(e: Envelope): Buffer {
   const out = Buffer.allocUnsafe(envelopeSize(e))
-  out[0] = VERSION
+  writeEnvelope(e, out, 0, out.length)
+  return out
+}
+
+/** Writes an envelope of `size` bytes (its envelopeSize) into `out` at `start`. */
+export function writeEnvelope(e: Envelope, out: Buffer, start: number, size: number): void {
+  out[start] = VERSION
   const topic = nameBytes(e.topic)
-  out.writeUInt16BE(topic.length, 1)
-  out.set(topic, 3)
-  let o = 3 + topic.length
+  out.writeUInt16BE(topic.length, start + 1)
+  out.set(topic, start + 3)
+  let o = start + 3 + topic.length
   writeMillis(out, e.timestamp, o)
   out.writeInt32BE(e.partition ?? -1, o + 8)
   o += 12
@@ -143,8 +149,7 @@ export function encodeEnvelope(e: Envelope): Buffer {
     out.set(value, o)
     o += value.length
   }
-  if (o !== out.length) throw new Error(`envelope size mismatch: wrote ${o} of ${out.length} bytes`)
-  return out
+  if (o !== start + size) throw new Error(`envelope size mismatch: wrote ${o - start} of ${size} bytes`)
 }
 
 /** The fixed fields of a version-2 envelope; throws when they run past the end. */

@@ -16,7 +16,7 @@ import { Histogram, type MetricSpec, Registry, registerSourcedMetrics } from '..
 import { acquireTransport, type TransportLease, transportStats } from '../transport/registry.ts'
 import { type Backlog, MemoryBacklog } from './backlog.ts'
 import { Dispatcher, type DispatcherDeps, type PoisonedRecord } from './dispatcher.ts'
-import { type Envelope, encodeEnvelope } from './envelope.ts'
+import { type Envelope, encodeEnvelope, envelopeSize, writeEnvelope } from './envelope.ts'
 import {
   type AckMode,
   type ProducerOptions,
@@ -107,10 +107,10 @@ const channels = {
   refused: dc.channel('spillway:producer:refused'),
 }
 
-/** An admitted event: its envelope, and the envelope's encoded bytes as they go into the log. */
+/** An admitted event: its envelope, and the size of its encoding, written straight into the log. */
 interface Prepared {
   readonly envelope: Envelope
-  readonly bytes: Buffer
+  readonly size: number
 }
 
 /** An event refused at admission, with the id it came with (if any). */
@@ -379,9 +379,8 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
       timestamp: Math.floor(timestamp),
       partition: e.partition,
     }
-    // encoded once, here: its size decides, and the same bytes go into the log
-    const bytes = encodeEnvelope(envelope)
-    const size = bytes.length
+    // its encoded size decides here; the log writes the encoding in place
+    const size = envelopeSize(envelope)
     if (size > this.options.maxEventBytes) {
       const field = `events[${index}].value`
       return {
@@ -393,7 +392,7 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
         ),
       }
     }
-    return { envelope, bytes }
+    return { envelope, size }
   }
 
   async #admit(prepared: readonly Prepared[]): Promise<SendResult[]> {
@@ -411,7 +410,13 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
     }
     let appended: { firstSeq: bigint; count: number }
     try {
-      appended = await this.#backlog.append(prepared.map((p) => p.bytes))
+      appended = await this.#backlog.append({
+        sizes: prepared.map((p) => p.size),
+        write: (i, target, offset) => {
+          const p = prepared[i] as Prepared
+          writeEnvelope(p.envelope, target, offset, p.size)
+        },
+      })
     } catch (error) {
       const mapped = this.#mapAppendError(error)
       return envelopes.map((e) => this.#refuse(e.id, mapped))

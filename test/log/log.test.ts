@@ -32,6 +32,36 @@ test('appends are durable, ordered and read back byte-exact; seqs continue acros
   assert.equal(next.firstSeq, 300n, 'seq continues after reopen')
 })
 
+test('payloads written in place are stored and checked exactly like payloads handed over as buffers', async (t) => {
+  const dir = await tempDir(t)
+  const log = await DurableLog.open({ dir, maxRecordBytes: 1024 })
+  t.after(() => log.close())
+  const payloads = [Buffer.from('first'), Buffer.alloc(0), Buffer.alloc(1000, 7)]
+  const writes: number[] = []
+  const written = await log.append({
+    sizes: payloads.map((p) => p.length),
+    write: (i, target, offset) => {
+      writes.push(i)
+      ;(payloads[i] as Buffer).copy(target, offset)
+    },
+  })
+  assert.deepEqual(writes, [0, 1, 2], 'each payload written once, in order')
+  await log.append([Buffer.from('copied')])
+  assert.deepEqual(written, { firstSeq: 0n, count: 3 })
+  assert.deepEqual(
+    (await readAll(log)).map((r) => r.payload),
+    [...payloads, Buffer.from('copied')],
+  )
+  await assert.rejects(log.append({ sizes: [10, 2048], write: () => assert.fail('nothing is written') }), {
+    code: 'SPW_ERR_RECORD_TOO_LARGE',
+  })
+  assert.equal(log.stats().pendingRecords, 4n, 'the refused append kept nothing')
+  await log.close()
+  const reopened = await DurableLog.open({ dir })
+  t.after(() => reopened.close())
+  assert.equal((await readAll(reopened)).length, 4, 'every CRC checks out from disk')
+})
+
 test('commit advances the cursor, deletes delivered segments and survives reopen', async (t) => {
   const dir = await tempDir(t)
   const log = await DurableLog.open({ dir, segmentBytes: 4096 })
