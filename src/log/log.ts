@@ -25,15 +25,17 @@ import {
 } from './checkpoint.ts'
 import {
   decodeSegmentHeader,
-  encodeRecordInto,
+  ENTRY_HEADER_BYTES,
   encodeSegmentHeader,
+  FRAME_HEADER_BYTES,
+  frameSize,
   parseSegmentFileName,
   RECORD_HEADER_BYTES,
   readMillis,
   SEGMENT_HEADER_BYTES,
-  sealRecord,
+  sealFrame,
   segmentFileName,
-  writeRecordHeader,
+  writeFrameHeader,
 } from './format.ts'
 import { type DirectoryLock, lockDirectory } from './lock.ts'
 import { type LogOptions, type ResolvedLogOptions, resolveLogOptions } from './options.ts'
@@ -387,28 +389,25 @@ export class DurableLog extends EventEmitter<LogEvents> {
     const sizes = payloadSizes(payloads)
     const refusal = this.#admit(sizes)
     if (refusal) return Promise.reject(refusal)
-    let bytes = 0
-    for (const size of sizes) bytes += size + RECORD_HEADER_BYTES
+    // one frame per append: on disk whole or not at all, one CRC for all its records
+    const bytes = frameSize(sizes)
     const chunk = Buffer.allocUnsafe(bytes)
     const timestamp = this.#wallClock()
     const firstSeq = this.#nextSeq
-    let offset = 0
-    if (Array.isArray(payloads)) {
-      for (const payload of payloads as readonly Buffer[]) {
-        offset = encodeRecordInto(chunk, offset, this.#nextSeq, timestamp, payload)
-        this.#nextSeq++
-      }
-    } else {
-      // written straight into the chunk: no buffer per payload, no copy
-      const writer = payloads as PayloadWriter
-      for (let i = 0; i < sizes.length; i++) {
-        const size = sizes[i] as number
-        writeRecordHeader(chunk, offset, this.#nextSeq, timestamp, size)
-        writer.write(i, chunk, offset + RECORD_HEADER_BYTES)
-        offset = sealRecord(chunk, offset, size)
-        this.#nextSeq++
-      }
+    writeFrameHeader(chunk, 0, firstSeq, timestamp, sizes.length, bytes)
+    let offset = FRAME_HEADER_BYTES
+    const list = Array.isArray(payloads) ? (payloads as readonly Buffer[]) : undefined
+    for (let i = 0; i < sizes.length; i++) {
+      const size = sizes[i] as number
+      chunk.writeUInt32BE(size, offset)
+      offset += ENTRY_HEADER_BYTES
+      // a writer encodes straight into the chunk: no buffer per payload, no copy
+      if (list) (list[i] as Buffer).copy(chunk, offset)
+      else (payloads as PayloadWriter).write(i, chunk, offset)
+      offset += size
     }
+    sealFrame(chunk, 0, bytes)
+    this.#nextSeq += BigInt(sizes.length)
     const result: AppendResult = { firstSeq, count: sizes.length }
     if (this.#cursorTimestamp === undefined && this.#cursor.seq >= firstSeq) this.#cursorTimestamp = timestamp
     const promise = new Promise<AppendResult>((resolve, reject) => {
@@ -433,7 +432,7 @@ export class DurableLog extends EventEmitter<LogEvents> {
     }
     if (sizes.length === 0)
       return new SpillwayError('SPW_ERR_BAD_REQUEST', 'append needs at least one record')
-    let bytes = 0
+    let bytes = FRAME_HEADER_BYTES
     for (const size of sizes) {
       if (size > this.options.maxRecordBytes) {
         this.#stats.refusedTooLarge++
@@ -443,7 +442,7 @@ export class DurableLog extends EventEmitter<LogEvents> {
           { details: { bytes: size, max: this.options.maxRecordBytes } },
         )
       }
-      bytes += size + RECORD_HEADER_BYTES
+      bytes += size + ENTRY_HEADER_BYTES
     }
     if (state === 'disk-full' || this.#diskBytes + this.#queuedBytes + bytes > this.options.maxBytes) {
       this.#stats.refusedFull++
@@ -580,27 +579,27 @@ export class DurableLog extends EventEmitter<LogEvents> {
     let bytes = 0
     let at = position
     for (let index = lo; index < tail.size; index++) {
-      const { view: chunk, value: c } = tail.at(index) as RingEntry<CachedChunk>
-      // the records must lie exactly where the reader is: same segment, inside this chunk
-      if (c.segment !== at.segment || at.offset < c.offset || at.offset >= c.offset + chunk.length) break
-      let o = at.offset - c.offset
-      while (o < chunk.length && out.length < maxRecords && bytes < maxBytes) {
-        const length = chunk.readUInt32BE(o + 6)
-        const seq = chunk.readBigUInt64BE(o + 10)
-        if (seq !== at.seq || seq >= durable) return this.#served(out)
-        const size = RECORD_HEADER_BYTES + length
-        const next: LogPosition = { seq: seq + 1n, segment: c.segment, offset: c.offset + o + size }
-        out.push({
-          seq,
-          timestamp: readMillis(chunk, o + 18),
-          payload: chunk.subarray(o + RECORD_HEADER_BYTES, o + size),
-          next,
-        })
-        bytes += size
-        at = next
+      // one cached chunk is one frame, one append; the reader is at its start (or inside it, at its start)
+      const { view: frame, value: c } = tail.at(index) as RingEntry<CachedChunk>
+      if (c.segment !== at.segment || at.offset !== c.offset) break
+      const count = frame.readUInt32BE(26)
+      const timestamp = readMillis(frame, 18)
+      const end: LogPosition = { seq: c.endSeq, segment: c.segment, offset: c.offset + frame.length }
+      let o = FRAME_HEADER_BYTES
+      for (let i = 0; i < count; i++) {
+        const size = frame.readUInt32BE(o)
+        const seq = c.firstSeq + BigInt(i)
+        o += ENTRY_HEADER_BYTES
+        if (seq >= at.seq) {
+          if (seq !== at.seq || seq >= durable || out.length >= maxRecords || bytes >= maxBytes)
+            return this.#served(out)
+          const next = i === count - 1 ? end : { seq: seq + 1n, segment: c.segment, offset: c.offset }
+          out.push({ seq, timestamp, payload: frame.subarray(o, o + size), next })
+          bytes += ENTRY_HEADER_BYTES + size
+          at = next
+        }
         o += size
       }
-      if (o < chunk.length) break
     }
     return this.#served(out)
   }
@@ -969,7 +968,7 @@ export class LogReader {
       if (cached.length > 0) {
         for (const r of cached) {
           out.push(r)
-          bytes += RECORD_HEADER_BYTES + r.payload.length
+          bytes += ENTRY_HEADER_BYTES + r.payload.length
         }
         this.#position = (cached.at(-1) as LogRecord).next
         if (out.length >= maxRecords || bytes >= maxBytes) return out
@@ -1007,13 +1006,14 @@ export class LogReader {
               continue
             }
             const { record } = item
+            // inside a frame the position stays at the frame's start; after its last record, past it
             const next: LogPosition = {
               seq: record.seq + 1n,
               segment: segment.base,
-              offset: record.offset + record.size,
+              offset: record.last ? record.offset + record.size : record.offset,
             }
             out.push({ seq: record.seq, timestamp: record.timestamp, payload: record.payload, next })
-            bytes += record.size
+            bytes += ENTRY_HEADER_BYTES + record.payload.length
             lastSeq = record.seq
             this.#position = next
             if (out.length >= maxRecords || bytes >= maxBytes) return out

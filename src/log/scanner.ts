@@ -1,20 +1,23 @@
 /**
  * Streams the records of one segment file through a bounded window, resynchronising past damage.
  * Used by recovery (to find the tail), by readers (to deliver) and by `spillway log inspect|dump`.
- * Memory: one window of `chunkBytes`, grown only to fit a single record of at most `maxPayload`.
+ * Memory: one window of `chunkBytes`, grown only to fit a single frame.
  */
 import type { FileHandle } from 'node:fs/promises'
-import {
-  type DecodedRecord,
-  decodeRecordAt,
-  plausibleSeq,
-  RECORD_HEADER_BYTES,
-  RECORD_MAGIC,
-} from './format.ts'
+import { decodeFrameAt, plausibleSeq, RECORD_HEADER_BYTES, RECORD_MAGIC } from './format.ts'
 
-export interface ScannedRecord extends DecodedRecord {
-  /** File offset of the record's first byte. */
+/** One record, and where the frame holding it lies. */
+export interface ScannedRecord {
+  readonly seq: bigint
+  readonly timestamp: number
+  /** A view into the scanned buffer; copy it if it must outlive the next read. */
+  readonly payload: Buffer
+  /** File offset of the first byte of the record's frame. */
   readonly offset: number
+  /** Size of the record's frame. */
+  readonly size: number
+  /** True for the frame's last record: the next record starts after the frame. */
+  readonly last: boolean
 }
 
 export interface Corruption {
@@ -105,17 +108,17 @@ export async function* scanSegmentBatches(
       pending = []
     }
     const view = await window.at(offset, RECORD_HEADER_BYTES)
-    let result = decodeRecordAt(view, 0, options.maxPayload)
+    let result = decodeFrameAt(view, 0, options.maxPayload)
     if (result.kind === 'short' && offset + result.need <= options.end) {
       if (pending.length > 0) {
         yield pending
         pending = []
       }
-      result = decodeRecordAt(await window.at(offset, result.need), 0, options.maxPayload)
+      result = decodeFrameAt(await window.at(offset, result.need), 0, options.maxPayload)
     }
     if (
-      result.kind === 'record' &&
-      (damage === undefined || plausibleSeq(result.record.seq, lastSeq, offset - damage.offset))
+      result.kind === 'frame' &&
+      (damage === undefined || plausibleSeq(result.frame.seq, lastSeq, offset - damage.offset))
     ) {
       if (damage) {
         pending.push({
@@ -129,14 +132,22 @@ export async function* scanSegmentBatches(
         })
         damage = undefined
       }
-      if (lastSeq === undefined || result.record.seq > lastSeq) {
-        pending.push({ kind: 'record', record: { ...result.record, offset } })
-        lastSeq = result.record.seq
+      const { seq, timestamp, payloads, size } = result.frame
+      const lastOfFrame = seq + BigInt(payloads.length - 1)
+      if (lastSeq === undefined || lastOfFrame > lastSeq) {
+        // a reader that starts inside a frame skips the records before its position
+        payloads.forEach((payload, i) => {
+          const recordSeq = seq + BigInt(i)
+          if (lastSeq !== undefined && recordSeq <= lastSeq) return
+          const last = i === payloads.length - 1
+          pending.push({ kind: 'record', record: { seq: recordSeq, timestamp, payload, offset, size, last } })
+        })
+        lastSeq = lastOfFrame
       } else {
-        // a well-formed record that goes backwards can only be stale bytes; treat as damage
-        damage = { offset, reason: `seq ${result.record.seq} does not follow ${lastSeq}` }
+        // a well-formed frame that goes backwards can only be stale bytes; treat as damage
+        damage = { offset, reason: `seq ${seq} does not follow ${lastSeq}` }
       }
-      offset += result.record.size
+      offset += size
       continue
     }
     // Damage (or a short record that runs past the end): remember where it began, then step one byte

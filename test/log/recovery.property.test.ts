@@ -8,11 +8,14 @@ import { cp, mkdtemp, open, readdir, readFile, rm, stat, truncate, writeFile } f
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
+import { crc32c } from '@node-rs/crc32'
 import fc from 'fast-check'
 import {
-  decodeRecordAt,
+  decodeFrameAt,
+  ENTRY_HEADER_BYTES,
+  encodeFrame,
   encodeRecord,
-  RECORD_HEADER_BYTES,
+  FRAME_HEADER_BYTES,
   SEGMENT_HEADER_BYTES,
 } from '../../src/log/format.ts'
 import { type CorruptionReport, DurableLog, type LogRecord } from '../../src/log/log.ts'
@@ -38,26 +41,74 @@ const payloadArb = fc.uint8Array({ minLength: 0, maxLength: 300 }).map((a) => Bu
 test('framing: encode then decode is the identity, and any single-bit flip is detected', () => {
   fc.assert(
     fc.property(
-      payloadArb,
-      fc.bigInt({ min: 0n, max: 2n ** 63n }),
+      fc.array(payloadArb, { minLength: 1, maxLength: 5 }),
+      fc.bigInt({ min: 0n, max: 2n ** 62n }),
       fc.nat(),
       fc.nat(),
-      (payload, seq, ts, bit) => {
-        const frame = encodeRecord(seq, ts, payload)
-        const decoded = decodeRecordAt(frame, 0, 1 << 20)
-        assert.equal(decoded.kind, 'record')
-        if (decoded.kind !== 'record') return
-        assert.equal(decoded.record.seq, seq)
-        assert.equal(decoded.record.timestamp, ts)
-        assert.deepEqual(decoded.record.payload, payload)
+      (payloads, seq, ts, bit) => {
+        const frame = encodeFrame(seq, ts, payloads)
+        const decoded = decodeFrameAt(frame, 0, 1 << 20)
+        assert.equal(decoded.kind, 'frame')
+        if (decoded.kind !== 'frame') return
+        assert.equal(decoded.frame.seq, seq)
+        assert.equal(decoded.frame.timestamp, ts)
+        assert.equal(decoded.frame.size, frame.length)
+        assert.deepEqual(decoded.frame.payloads, payloads)
         const flipped = Buffer.from(frame)
         const at = bit % (flipped.length * 8)
         flipped[at >> 3] = (flipped[at >> 3] as number) ^ (1 << (at & 7))
-        assert.notEqual(decodeRecordAt(flipped, 0, 1 << 20).kind, 'record', `flip of bit ${at} detected`)
+        assert.notEqual(decodeFrameAt(flipped, 0, 1 << 20).kind, 'frame', `flip of bit ${at} detected`)
       },
     ),
     { numRuns: soak ? 20_000 : 1000 },
   )
+})
+
+test('framing: a record over the maximum, or entries that do not add up, are refused', () => {
+  assert.deepEqual(decodeFrameAt(encodeFrame(0n, 0, [Buffer.alloc(10)]), 0, 9), {
+    kind: 'invalid',
+    reason: 'a record of 10 bytes exceeds the maximum 9',
+  })
+  // a frame whose count disagrees with its entries, with a CRC that matches: refused all the same
+  const frame = encodeFrame(0n, 0, [Buffer.from('a'), Buffer.from('b')])
+  frame.writeUInt32BE(3, 26)
+  frame.writeUInt32BE(crc32c(frame.subarray(5)), 1)
+  assert.equal(decodeFrameAt(frame, 0, 100).kind, 'invalid')
+})
+
+test('framing: records of version 1 (written by spillway 0.1) are still read, one per frame', () => {
+  fc.assert(
+    fc.property(payloadArb, fc.bigInt({ min: 0n, max: 2n ** 62n }), fc.nat(), (payload, seq, ts) => {
+      const decoded = decodeFrameAt(encodeRecord(seq, ts, payload), 0, 1 << 20)
+      assert.deepEqual(decoded, {
+        kind: 'frame',
+        frame: { seq, timestamp: ts, payloads: [payload], size: 26 + payload.length },
+      })
+    }),
+  )
+})
+
+test('a log left by spillway 0.1 (version-1 records) is read, then appended to in frames', async () => {
+  await withDir(async (dir) => {
+    const log = await DurableLog.open({ dir })
+    await log.close()
+    const [segment] = await segmentFiles(dir)
+    assert.ok(segment)
+    const old = [Buffer.from('zero'), Buffer.from('one')].map((p, i) => encodeRecord(BigInt(i), 5, p))
+    await writeFile(join(dir, segment), Buffer.concat([await readFile(join(dir, segment)), ...old]))
+    const reopened = await DurableLog.open({ dir })
+    await reopened.append([Buffer.from('two'), Buffer.from('three')])
+    assert.deepEqual(
+      (await readAll(reopened)).map((r) => [r.seq, r.payload.toString()]),
+      [
+        [0n, 'zero'],
+        [1n, 'one'],
+        [2n, 'two'],
+        [3n, 'three'],
+      ],
+    )
+    await reopened.close()
+  })
 })
 
 test('a torn tail at every byte offset keeps exactly the complete records', async () => {
@@ -65,16 +116,18 @@ test('a torn tail at every byte offset keeps exactly the complete records', asyn
     const source = join(dir, 'source')
     const log = await DurableLog.open({ dir: source })
     const payloads = Array.from({ length: 12 }, (_, i) => Buffer.alloc(3 + ((i * 7) % 29), i + 1))
-    for (const p of payloads) await log.append([p])
+    // appends of 1, 2 and 3 records: an append is one frame, on disk whole or not at all
+    const appends = [payloads.slice(0, 1), payloads.slice(1, 3), payloads.slice(3, 6), payloads.slice(6)]
+    for (const a of appends) await log.append(a)
     await log.close()
     const [segment] = await segmentFiles(source)
     assert.ok(segment)
     const size = (await stat(join(source, segment))).size
-    const ends: number[] = []
+    const ends: number[] = [] // per record: the end of its frame
     let offset = SEGMENT_HEADER_BYTES
-    for (const p of payloads) {
-      offset += RECORD_HEADER_BYTES + p.length
-      ends.push(offset)
+    for (const a of appends) {
+      offset += FRAME_HEADER_BYTES + a.reduce((n, p) => n + ENTRY_HEADER_BYTES + p.length, 0)
+      for (const _ of a) ends.push(offset)
     }
     assert.equal(offset, size)
 
@@ -85,7 +138,11 @@ test('a torn tail at every byte offset keeps exactly the complete records', asyn
       const reopened = await DurableLog.open({ dir: work })
       const records = await readAll(reopened)
       const complete = ends.filter((end) => end <= cut).length
-      assert.equal(records.length, complete, `cut at ${cut}: ${complete} complete records survive`)
+      assert.equal(
+        records.length,
+        complete,
+        `cut at ${cut}: the ${complete} records of complete appends survive`,
+      )
       records.forEach((r, i) => {
         assert.equal(r.seq, BigInt(i))
         assert.deepEqual(r.payload, payloads[i])
@@ -102,30 +159,32 @@ test('a torn tail at every byte offset keeps exactly the complete records', asyn
 test('random bit flips: undamaged records all survive in order, damaged ones are reported, none invented', async () => {
   await fc.assert(
     fc.asyncProperty(
-      fc.array(payloadArb, { minLength: 5, maxLength: 60 }),
+      fc.array(fc.array(payloadArb, { minLength: 1, maxLength: 3 }), { minLength: 5, maxLength: 40 }),
       fc.array(fc.tuple(fc.nat(), fc.nat({ max: 7 })), { minLength: 1, maxLength: 6 }),
-      async (payloads, flips) => {
+      async (appends, flips) => {
+        const payloads = appends.flat()
         await withDir(async (dir) => {
           const log = await DurableLog.open({ dir, segmentBytes: 4096 })
-          for (const p of payloads) await log.append([p])
+          for (const a of appends) await log.append(a)
           await log.close()
-          // Map every record to its file and byte range, then damage bytes inside records.
+          // Map every frame (one append) to its file, byte range and records, then damage bytes inside frames.
           const files = await segmentFiles(dir)
-          const ranges: { file: string; start: number; end: number; index: number }[] = []
+          const ranges: { file: string; start: number; end: number; records: number[] }[] = []
           let index = 0
           for (const file of files) {
             const bytes = await readFile(join(dir, file))
             let offset = SEGMENT_HEADER_BYTES
             while (offset < bytes.length) {
-              const decoded = decodeRecordAt(bytes, offset, 1 << 20)
-              assert.equal(decoded.kind, 'record')
-              if (decoded.kind !== 'record') return
-              ranges.push({ file, start: offset, end: offset + decoded.record.size, index })
-              index++
-              offset += decoded.record.size
+              const decoded = decodeFrameAt(bytes, offset, 1 << 20)
+              assert.equal(decoded.kind, 'frame')
+              if (decoded.kind !== 'frame') return
+              const records = decoded.frame.payloads.map(() => index++)
+              ranges.push({ file, start: offset, end: offset + decoded.frame.size, records })
+              offset += decoded.frame.size
             }
           }
-          assert.equal(ranges.length, payloads.length)
+          assert.equal(ranges.length, appends.length)
+          assert.equal(index, payloads.length)
           // two flips of the same bit cancel out: a record is damaged only if its bytes end up different
           const masks = new Map<string, { range: (typeof ranges)[number]; mask: number }>()
           for (const [pick, bit] of flips) {
@@ -142,7 +201,9 @@ test('random bit flips: undamaged records all survive in order, damaged ones are
             const mask = (masks.get(key)?.mask ?? 0) ^ (1 << bit)
             masks.set(key, { range, mask })
           }
-          const damaged = new Set([...masks.values()].filter((m) => m.mask !== 0).map((m) => m.range.index))
+          const damaged = new Set(
+            [...masks.values()].filter((m) => m.mask !== 0).flatMap((m) => m.range.records),
+          )
           const reports: CorruptionReport[] = []
           const reopened = await DurableLog.open({ dir, segmentBytes: 4096 })
           reopened.on('corruption', (r) => reports.push(r))
