@@ -15,7 +15,7 @@ import {
   readStringArray,
   rejectUnknownKeys,
 } from '../options.ts'
-import type { AckMode } from '../producer/options.ts'
+import { type AckMode, readDeadLetterTopics } from '../producer/options.ts'
 
 export interface KeyConfig {
   /** The write key (Segment) or API key (REST Proxy). */
@@ -35,7 +35,13 @@ export interface GatewayConfig {
   readonly host: string
   readonly port: number
   readonly tls: { readonly key: string; readonly cert: string } | undefined
-  readonly kafka: { readonly brokers: readonly string[]; readonly clientId: string } | undefined
+  readonly kafka:
+    | {
+        readonly brokers: readonly string[]
+        readonly clientId: string
+        readonly deadLetterTopics: Readonly<Record<string, string>>
+      }
+    | undefined
   readonly ack: AckMode
   readonly log: ResolvedLogOptions
   readonly deliveryTimeoutMs: number
@@ -91,6 +97,10 @@ export const configHelp: readonly [string, string][] = [
     'bootstrap "host:port" list (env SPILLWAY_BROKERS, comma-separated); absent = keep events in the local log',
   ],
   ['kafka.clientId', 'client id (default spillway-gateway)'],
+  [
+    'kafka.deadLetterTopics',
+    '{ topic|"*": dead-letter topic }: where events Kafka will never take go (default: the dead-letter log)',
+  ],
   ['ack', '"durable" (default): answer after fsync; "kafka": after Kafka acks; "memory" (env SPILLWAY_ACK)'],
   [
     'log.dir',
@@ -194,7 +204,7 @@ export function resolveGatewayConfig(input: unknown): GatewayConfig {
   const tls = o.tls === undefined ? undefined : readObject(o.tls, 'tls')
   if (tls) rejectUnknownKeys(tls, 'tls', ['key', 'cert'])
   const kafka = o.kafka === undefined ? undefined : readObject(o.kafka, 'kafka')
-  if (kafka) rejectUnknownKeys(kafka, 'kafka', ['brokers', 'clientId'])
+  if (kafka) rejectUnknownKeys(kafka, 'kafka', ['brokers', 'clientId', 'deadLetterTopics'])
   const limits = readObject(o.limits, 'limits')
   rejectUnknownKeys(limits, 'limits', [
     'maxBodyBytes',
@@ -233,7 +243,11 @@ export function resolveGatewayConfig(input: unknown): GatewayConfig {
     port: readInteger(o.port, 'port', 8080, { min: 0, max: 65535 }),
     tls: tls ? { key: readString(tls.key, 'tls.key'), cert: readString(tls.cert, 'tls.cert') } : undefined,
     kafka: brokers
-      ? { brokers, clientId: readString(kafka?.clientId, 'kafka.clientId', 'spillway-gateway') }
+      ? {
+          brokers,
+          clientId: readString(kafka?.clientId, 'kafka.clientId', 'spillway-gateway'),
+          deadLetterTopics: readDeadLetterTopics(kafka?.deadLetterTopics, true, 'kafka.deadLetterTopics'),
+        }
       : undefined,
     ack,
     log: resolveLogOptions({ ...log, dir: readString(log.dir, 'log.dir', './.spillway/log') }, 'log'),

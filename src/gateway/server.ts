@@ -82,7 +82,13 @@ export async function createGateway(
     })
   const registry = new Registry()
   const producer = await createProducer({
-    ...(config.kafka ? { brokers: config.kafka.brokers, clientId: config.kafka.clientId } : {}),
+    ...(config.kafka
+      ? {
+          brokers: config.kafka.brokers,
+          clientId: config.kafka.clientId,
+          deadLetterTopics: config.kafka.deadLetterTopics,
+        }
+      : {}),
     ack: config.ack,
     log: config.log,
     maxEventBytes: config.limits.maxEventBytes + 4096,

@@ -158,19 +158,24 @@ export function resolveProducerOptions(input: unknown): ResolvedProducerOptions 
       ['auto', 'worker', 'main'] as const,
       'auto',
     ),
-    deadLetterTopics: readDeadLetterTopics(o.deadLetterTopics, o.log !== undefined),
+    deadLetterTopics: readDeadLetterTopics(o.deadLetterTopics, o.log !== undefined, 'deadLetterTopics'),
   }
 }
 
 const TOPIC_NAME = /^[a-zA-Z0-9._-]{1,249}$/
 const isTopicName = (name: string): boolean => TOPIC_NAME.test(name) && name !== '.' && name !== '..'
 
-function readDeadLetterTopics(value: unknown, hasLog: boolean): Readonly<Record<string, string>> {
+/** Dead-letter routes (see ProducerOptions.deadLetterTopics), named `name` in error messages. */
+export function readDeadLetterTopics(
+  value: unknown,
+  hasLog: boolean,
+  name: string,
+): Readonly<Record<string, string>> {
   if (value === undefined) return {}
-  const routes = readObject(value, 'deadLetterTopics')
+  const routes = readObject(value, name)
   const out: Record<string, string> = {}
   for (const [source, target] of Object.entries(routes)) {
-    const key = `deadLetterTopics.${source}`
+    const key = `${name}.${source}`
     if (source !== '*' && !isTopicName(source))
       throw invalid(key, source, "a Kafka topic name or '*' as the key")
     if (typeof target !== 'string' || !isTopicName(target)) throw invalid(key, target, 'a Kafka topic name')
@@ -179,11 +184,7 @@ function readDeadLetterTopics(value: unknown, hasLog: boolean): Readonly<Record<
     out[source] = target
   }
   if (Object.keys(out).length > 0 && !hasLog)
-    throw invalid(
-      'deadLetterTopics',
-      value,
-      'routes only together with `log` (dead letters wait there for Kafka)',
-    )
+    throw invalid(name, value, 'routes only together with `log` (dead letters wait there for Kafka)')
   return out
 }
 

@@ -1,6 +1,7 @@
 /** Confluent REST Proxy v3 produce over plain HTTP: success shapes, streaming, error shapes. */
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
+import { resolveGatewayConfig } from '../../src/gateway/config.ts'
 import { post, startGateway } from '../helpers/gateway.ts'
 import { createTopic, readTopic, testKafka } from '../helpers/kafka.ts'
 
@@ -103,4 +104,33 @@ test('REST Proxy v3 error shapes: error_code and message, with the right HTTP st
     assert.equal(r.json.error_code, status)
     assert.match(String(r.json.message), message)
   }
+})
+
+test('kafka.deadLetterTopics: a record its topic will never take goes on to the dead-letter topic', async (t) => {
+  const kafka = testKafka()
+  const topic = await createTopic(t, 'rest-small', { config: { 'max.message.bytes': '2048' } })
+  const dlq = await createTopic(t, 'rest-dlq')
+  const { url } = await startGateway(t, {
+    kafka: { brokers: kafka.bootstrap, deadLetterTopics: { [topic]: dlq } },
+    clusterId: 'lkc-test',
+  })
+  const endpoint = `${url}/v3/clusters/lkc-test/topics/${topic}/records`
+  const big = await post(endpoint, JSON.stringify({ value: { type: 'STRING', data: 'x'.repeat(10_000) } }))
+  assert.equal(big.status, 200, 'accepted: durable in the log, whatever Kafka will say')
+  const small = await post(endpoint, JSON.stringify({ value: { type: 'STRING', data: 'fits' } }))
+  assert.equal(small.status, 200)
+  const [letter] = await readTopic(dlq, { expected: 1, idleMs: 800, timeoutMs: 30_000 })
+  assert.equal(letter?.value.length, 10_000)
+  const header = (name: string) => letter?.headerEntries.find(([k]) => k.toString() === name)?.[1].toString()
+  assert.equal(header('spillway-original-topic'), topic)
+  assert.match(header('spillway-dead-letter-reason') ?? '', /MESSAGE_TOO_LARGE|RECORD_LIST_TOO_LARGE/)
+  const delivered = await readTopic(topic, { expected: 1, idleMs: 800 })
+  assert.deepEqual(
+    delivered.map((m) => m.value.toString()),
+    ['fits'],
+  )
+  assert.throws(
+    () => resolveGatewayConfig({ kafka: { brokers: kafka.bootstrap, deadLetterTopics: { [topic]: topic } } }),
+    { code: 'SPW_ERR_INVALID_OPTION', message: new RegExp(`option kafka.deadLetterTopics.${topic} is`) },
+  )
 })
