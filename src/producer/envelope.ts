@@ -27,9 +27,13 @@
 import { readMillis, writeMillis } from '../log/format.ts'
 import {
   encodeRecordBody,
+  headerSize,
+  keyValueSize,
   headerNameBytes as nameBytes,
   readRecordBody,
   varintSize,
+  writeHeader,
+  writeKeyValue,
   writeVarint,
 } from '../transport/record-batch.ts'
 
@@ -92,17 +96,9 @@ function keptHeaders(e: Envelope): number {
 }
 
 export function envelopeSize(e: Envelope): number {
-  const idLength = Buffer.byteLength(e.id)
-  const headers = keptHeaders(e)
-  let size = FIXED_BYTES + nameBytes(e.topic).length
-  size += e.key === undefined ? 1 : varintSize(e.key.length) + e.key.length
-  size += varintSize(e.value.length) + e.value.length + varintSize(headers + 1)
-  size += 1 + ID_HEADER_BYTES.length + varintSize(idLength) + idLength
-  for (const [name, value] of e.headers) {
-    if (name === ID_HEADER) continue
-    const length = nameBytes(name).length
-    size += varintSize(length) + length + varintSize(value.length) + value.length
-  }
+  let size = FIXED_BYTES + nameBytes(e.topic).length + keyValueSize(e.key, e.value)
+  size += varintSize(keptHeaders(e) + 1) + headerSize(ID_HEADER, Buffer.byteLength(e.id))
+  for (const [name, value] of e.headers) if (name !== ID_HEADER) size += headerSize(name, value.length)
   return size
 }
 
@@ -121,34 +117,14 @@ export function writeEnvelope(e: Envelope, out: Buffer, start: number, size: num
   let o = start + 3 + topic.length
   writeMillis(out, e.timestamp, o)
   out.writeInt32BE(e.partition ?? -1, o + 8)
-  o += 12
-  if (e.key === undefined) {
-    out[o++] = 1 // zig-zag -1: no key
-  } else {
-    o = writeVarint(out, o, e.key.length)
-    out.set(e.key, o)
-    o += e.key.length
-  }
-  o = writeVarint(out, o, e.value.length)
-  out.set(e.value, o)
-  o += e.value.length
+  o = writeKeyValue(out, o + 12, e.key, e.value)
   o = writeVarint(out, o, keptHeaders(e) + 1)
+  // the id header first, its value written as text straight into place
   out[o++] = ID_HEADER_BYTES.length * 2
   out.set(ID_HEADER_BYTES, o)
-  o += ID_HEADER_BYTES.length
-  const idLength = Buffer.byteLength(e.id)
-  o = writeVarint(out, o, idLength)
+  o = writeVarint(out, o + ID_HEADER_BYTES.length, Buffer.byteLength(e.id))
   o += out.write(e.id, o, 'utf8')
-  for (const [name, value] of e.headers) {
-    if (name === ID_HEADER) continue
-    const nameBuffer = nameBytes(name)
-    o = writeVarint(out, o, nameBuffer.length)
-    out.set(nameBuffer, o)
-    o += nameBuffer.length
-    o = writeVarint(out, o, value.length)
-    out.set(value, o)
-    o += value.length
-  }
+  for (const [name, value] of e.headers) if (name !== ID_HEADER) o = writeHeader(out, o, name, value)
   if (o !== start + size) throw new Error(`envelope size mismatch: wrote ${o - start} of ${size} bytes`)
 }
 

@@ -113,6 +113,25 @@ interface Prepared {
   readonly size: number
 }
 
+/** A poison record as a dead letter: its event with `headers` (and `topic`, if given). */
+function deadLetterOf(
+  record: PoisonedRecord,
+  headers: readonly (readonly [string, Buffer])[],
+  topic?: string,
+): Envelope {
+  const e = record.envelope
+  if (e) return { ...e, topic: topic || e.topic, headers }
+  // an envelope that cannot be decoded is kept whole, as the value
+  return {
+    id: `undecodable-${record.seq}`,
+    topic: '',
+    key: undefined,
+    value: record.payload,
+    headers,
+    timestamp: Date.now(),
+  }
+}
+
 /** An event refused at admission, with the id it came with (if any). */
 interface Invalid {
   readonly error: SpillwayError
@@ -522,16 +541,7 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
       ['spillway-dead-letter-reason', Buffer.from(record.reason)],
       ['spillway-original-topic', Buffer.from(e?.topic ?? '')],
     ]
-    const letter: Envelope = e
-      ? { ...e, headers }
-      : {
-          id: `undecodable-${record.seq}`,
-          topic: '',
-          key: undefined,
-          value: record.payload,
-          headers,
-          timestamp: Date.now(),
-        }
+    const letter = deadLetterOf(record, headers)
     if (route && this.#outbox) {
       // the dead-letter topic chooses its own partition from the key
       await this.#outbox.log.append([encodeEnvelope({ ...letter, topic: route, partition: undefined })])
@@ -549,16 +559,7 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
       ...(e?.headers ?? []),
       ['spillway-dead-letter-topic-error', Buffer.from(`${e?.topic ?? '?'}: ${record.reason}`)],
     ]
-    const letter: Envelope = e
-      ? { ...e, topic: original || e.topic, headers }
-      : {
-          id: `undecodable-${record.seq}`,
-          topic: '',
-          key: undefined,
-          value: record.payload,
-          headers,
-          timestamp: Date.now(),
-        }
+    const letter = deadLetterOf(record, headers, original)
     await (this.#deadLetterLog as DurableLog).append([encodeEnvelope(letter)])
   }
 

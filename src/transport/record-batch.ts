@@ -102,12 +102,8 @@ export function recordBodySize(
   value: Buffer,
   headers: readonly (readonly [string, Buffer])[],
 ): number {
-  let size = key === undefined ? 1 : varintSize(key.length) + key.length
-  size += varintSize(value.length) + value.length + varintSize(headers.length)
-  for (const [name, headerValue] of headers) {
-    const nameLength = headerNameBytes(name).length
-    size += varintSize(nameLength) + nameLength + varintSize(headerValue.length) + headerValue.length
-  }
+  let size = keyValueSize(key, value) + varintSize(headers.length)
+  for (const [name, headerValue] of headers) size += headerSize(name, headerValue.length)
   return size
 }
 
@@ -119,28 +115,41 @@ export function writeRecordBody(
   value: Buffer,
   headers: readonly (readonly [string, Buffer])[],
 ): number {
-  let o = at
-  if (key === undefined) {
-    buffer[o++] = 1 // zig-zag -1
-  } else {
-    o = writeVarint(buffer, o, key.length)
-    buffer.set(key, o)
-    o += key.length
-  }
-  o = writeVarint(buffer, o, value.length)
-  buffer.set(value, o)
-  o += value.length
-  o = writeVarint(buffer, o, headers.length)
-  for (const [name, headerValue] of headers) {
-    const nameBytes = headerNameBytes(name)
-    o = writeVarint(buffer, o, nameBytes.length)
-    buffer.set(nameBytes, o)
-    o += nameBytes.length
-    o = writeVarint(buffer, o, headerValue.length)
-    buffer.set(headerValue, o)
-    o += headerValue.length
-  }
+  let o = writeVarint(buffer, writeKeyValue(buffer, at, key, value), headers.length)
+  for (const [name, headerValue] of headers) o = writeHeader(buffer, o, name, headerValue)
   return o
+}
+
+/** A varint length, then the bytes: how Kafka writes keys, values, header names and header values. */
+function writeSized(buffer: Buffer, at: number, bytes: Uint8Array): number {
+  const o = writeVarint(buffer, at, bytes.length)
+  buffer.set(bytes, o)
+  return o + bytes.length
+}
+
+/** Bytes of a record's key (or its absence) and value. */
+export function keyValueSize(key: Buffer | undefined, value: Buffer): number {
+  return (
+    (key === undefined ? 1 : varintSize(key.length) + key.length) + varintSize(value.length) + value.length
+  )
+}
+
+/** Writes a record's key (or its absence) and value at `at`; returns the offset after them. */
+export function writeKeyValue(buffer: Buffer, at: number, key: Buffer | undefined, value: Buffer): number {
+  if (key !== undefined) return writeSized(buffer, writeSized(buffer, at, key), value)
+  buffer[at] = 1 // zig-zag -1: no key
+  return writeSized(buffer, at + 1, value)
+}
+
+/** Bytes of one header with a value of `valueLength` bytes. */
+export function headerSize(name: string, valueLength: number): number {
+  const nameLength = headerNameBytes(name).length
+  return varintSize(nameLength) + nameLength + varintSize(valueLength) + valueLength
+}
+
+/** Writes one header at `at`; returns the offset after it. */
+export function writeHeader(buffer: Buffer, at: number, name: string, value: Uint8Array): number {
+  return writeSized(buffer, writeSized(buffer, at, headerNameBytes(name)), value)
 }
 
 export function encodeRecordBody(
