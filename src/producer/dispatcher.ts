@@ -319,6 +319,8 @@ export class Dispatcher extends EventEmitter<{
     // Partition by key exactly like the Java client; keyless records rotate across partitions.
     const outbound: { index: number; record: OutboundRecord }[] = []
     const topics = new Map<string, number>()
+    /** Why a topic can take nothing (missing, invalid, not authorised), as Kafka said it. */
+    const refusedTopics = new Map<string, string>()
     const partitionBytes = new Map<string, number[]>()
     const partitionLimit = this.options.partitionBytes ?? DEFAULT_PARTITION_BYTES
     let end = records.length
@@ -336,11 +338,12 @@ export class Dispatcher extends EventEmitter<{
             break
           }
           topics.set(topic, -1)
+          refusedTopics.set(topic, (error as Error).message)
         }
       }
       const count = topics.get(topic) as number
       if (count < 0) {
-        poison.set(i, `topic ${topic} does not exist or is invalid`)
+        poison.set(i, refusedTopics.get(topic) ?? `topic ${topic} cannot take records`)
         continue
       }
       if (e.partition !== undefined && e.partition >= count) {

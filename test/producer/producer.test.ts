@@ -3,9 +3,11 @@ import dc from 'node:diagnostics_channel'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { Admin } from '@platformatic/kafka'
+import { KafkaCluster } from '../../scripts/kafka/cluster.ts'
+import type { Envelope } from '../../src/producer/envelope.ts'
 import { createProducer, type SpillwayProducer } from '../../src/producer/producer.ts'
 import { tempDir } from '../helpers/fs.ts'
-import { createTopic, readTopic, testKafka } from '../helpers/kafka.ts'
+import { createTopic, kafkaTool, randomName, readTopic, testKafka } from '../helpers/kafka.ts'
 
 function header(message: { headerEntries: [Buffer, Buffer][] }, name: string): string | undefined {
   return message.headerEntries.find(([k]) => k.toString() === name)?.[1].toString()
@@ -241,6 +243,78 @@ test('dead-letter topics: poison events go on to their routed topic with the rea
   assert.equal(click?.topic, clicks, 'under its own topic')
   const error = click?.headers.find(([k]) => k === 'spillway-dead-letter-topic-error')?.[1].toString()
   assert.match(error ?? '', new RegExp(`^${smallDlq}: .*(MESSAGE_TOO_LARGE|RECORD_LIST_TOO_LARGE)`))
+})
+
+test('topics the producer may not write to: their events are dead-lettered as not authorised, the other topic flows', async (t) => {
+  // A broker with Kafka's authorizer. Where no ACL names a resource, everyone may do anything (every
+  // client here is User:ANONYMOUS on the plaintext listener). `hidden` has only a deny of Write, so it
+  // cannot even be described: metadata refuses it. `readonly` may be described but not written: the
+  // produce request itself is refused.
+  const cluster = await KafkaCluster.start({
+    config: {
+      'authorizer.class.name': 'org.apache.kafka.metadata.authorizer.StandardAuthorizer',
+      'allow.everyone.if.no.acl.found': 'true',
+    },
+  })
+  t.after(() => cluster.stop())
+  const [open, hidden, readonly] = [randomName('open'), randomName('hidden'), randomName('readonly')]
+  const admin = new Admin({ clientId: 'spillway-test', bootstrapBrokers: cluster.bootstrap })
+  t.after(() => admin.close())
+  await admin.createTopics({ topics: [open, hidden, readonly], partitions: 1, replicas: 1 })
+  const acl = (...args: string[]) =>
+    kafkaTool('org.apache.kafka.tools.AclCommand', [
+      '--bootstrap-server',
+      cluster.bootstrap[0] as string,
+      '--add',
+      ...args,
+    ])
+  await acl(
+    '--deny-principal',
+    'User:ANONYMOUS',
+    '--operation',
+    'Write',
+    '--topic',
+    hidden,
+    '--topic',
+    readonly,
+  )
+  await acl('--allow-principal', 'User:ANONYMOUS', '--operation', 'Describe', '--topic', readonly)
+  const dir = await tempDir(t)
+  const producer = await createProducer({ brokers: cluster.bootstrap, log: { dir }, transportLingerMs: 0 })
+  t.after(() => producer.close())
+  const reasons = new Map<string | undefined, string>()
+  producer.on('status', (s) => {
+    if (s.type === 'dead-letter') reasons.set(s.topic, s.reason)
+  })
+  const [denied] = await producer.sendTo([
+    { topic: hidden, event: { value: 'not allowed here', headers: { origin: 'test' } } },
+    { topic: open, event: { value: 'allowed' } },
+    { topic: readonly, event: { value: 'nor here' } },
+  ])
+  await producer.send(open, [{ value: 'after' }])
+  assert.ok(await producer.flush(20_000), 'the line keeps moving past the denied topics')
+  const values = (await readTopic(open, { expected: 2, idleMs: 800, bootstrap: cluster.bootstrap })).map(
+    (m) => m.value.toString(),
+  )
+  assert.deepEqual(values, ['allowed', 'after'])
+  assert.equal(producer.stats().deadLettered, 2)
+  t.diagnostic(`reasons: ${[...reasons.values()].join('; ')}`)
+  assert.match(reasons.get(hidden) ?? '', /^metadata for .*TOPIC_AUTHORIZATION_FAILED/)
+  assert.match(reasons.get(readonly) ?? '', /TOPIC_AUTHORIZATION_FAILED/)
+  assert.doesNotMatch(reasons.get(readonly) ?? '', /^metadata/, 'refused by the produce request itself')
+  await producer.close()
+  const { dumpLog } = await import('../../src/log/inspect.ts')
+  const { decodeEnvelope } = await import('../../src/producer/envelope.ts')
+  const letters: Envelope[] = []
+  for await (const r of dumpLog(join(dir, 'dead-letter'))) letters.push(decodeEnvelope(r.payload))
+  assert.deepEqual(
+    letters.map((l) => l.topic),
+    [hidden, readonly],
+  )
+  assert.equal(letters[0]?.id, denied?.id)
+  const header = (name: string) => letters[0]?.headers.find(([k]) => k === name)?.[1].toString()
+  assert.equal(header('origin'), 'test', 'original headers kept')
+  assert.match(header('spillway-dead-letter-reason') ?? '', /TOPIC_AUTHORIZATION_FAILED/)
 })
 
 test('restart: undelivered records in the log are delivered after start, in order, with the same ids', async (t) => {
