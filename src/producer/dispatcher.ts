@@ -83,8 +83,6 @@ interface PreparedBatch {
   readonly kind: 'batch'
   readonly start: LogPosition
   readonly records: LogRecord[]
-  /** Each record's envelope as delivery reads it; undefined when it cannot be read. */
-  readonly events: (StoredEvent | undefined)[]
   /** Records that can never be delivered, by index, with the reason. */
   readonly poison: Map<number, string>
   readonly outbound: { index: number; record: OutboundRecord }[]
@@ -318,9 +316,8 @@ export class Dispatcher extends EventEmitter<{
 
     // Partition by key exactly like the Java client; keyless records rotate across partitions.
     const outbound: { index: number; record: OutboundRecord }[] = []
-    const topics = new Map<string, number>()
-    /** Why a topic can take nothing (missing, invalid, not authorised), as Kafka said it. */
-    const refusedTopics = new Map<string, string>()
+    /** Each topic's partition count, or why it can take nothing (missing, invalid, not authorised). */
+    const topics = new Map<string, number | string>()
     const partitionBytes = new Map<string, number[]>()
     const partitionLimit = this.options.partitionBytes ?? DEFAULT_PARTITION_BYTES
     let end = records.length
@@ -337,13 +334,12 @@ export class Dispatcher extends EventEmitter<{
             metadataError = (error as Error).message
             break
           }
-          topics.set(topic, -1)
-          refusedTopics.set(topic, (error as Error).message)
+          topics.set(topic, (error as Error).message)
         }
       }
-      const count = topics.get(topic) as number
-      if (count < 0) {
-        poison.set(i, refusedTopics.get(topic) ?? `topic ${topic} cannot take records`)
+      const count = topics.get(topic) as number | string
+      if (typeof count === 'string') {
+        poison.set(i, count)
         continue
       }
       if (e.partition !== undefined && e.partition >= count) {
@@ -371,7 +367,6 @@ export class Dispatcher extends EventEmitter<{
       kind: 'batch',
       start,
       records,
-      events,
       poison,
       outbound,
       metadataError,
@@ -624,7 +619,6 @@ function cut(batch: PreparedBatch, n: number): PreparedBatch {
   return {
     ...batch,
     records: batch.records.slice(0, n),
-    events: batch.events.slice(0, n),
     poison: new Map([...batch.poison].filter(([i]) => i < n)),
     outbound: batch.outbound.filter((o) => o.index < n),
   }

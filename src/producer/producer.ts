@@ -536,8 +536,8 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
       ...(route ? { deadLetterTopic: route } : {}),
     })
     if (!this.#deadLetterLog) return // memory/kafka modes: counted, reported on the status stream and to kafka-mode callers
-    const headers: [string, Buffer][] = [
-      ...(e?.headers ?? []).map(([k, v]) => [k, v] as [string, Buffer]),
+    const headers: (readonly [string, Buffer])[] = [
+      ...(e?.headers ?? []),
       ['spillway-dead-letter-reason', Buffer.from(record.reason)],
       ['spillway-original-topic', Buffer.from(e?.topic ?? '')],
     ]
