@@ -74,7 +74,18 @@ export async function fsyncDirectory(dir: string): Promise<void> {
   }
 }
 
-export async function writeCheckpoint(dir: string, position: LogPosition): Promise<void> {
+/**
+ * Replaces the checkpoint: its bytes are durable before the rename, so a crash leaves the old checkpoint
+ * or the new one, never a torn one. The rename itself becomes durable with the directory's next fsync
+ * (`syncDirectory`, or the one the log makes before it removes a delivered segment). Until then a crash
+ * may bring back the previous checkpoint, which only means replaying records already delivered; and
+ * the previous checkpoint never points into a removed segment.
+ */
+export async function writeCheckpoint(
+  dir: string,
+  position: LogPosition,
+  syncDirectory = true,
+): Promise<void> {
   const temp = join(dir, TEMP_FILE)
   const handle = await open(temp, 'w')
   try {
@@ -84,7 +95,7 @@ export async function writeCheckpoint(dir: string, position: LogPosition): Promi
     await handle.close()
   }
   await rename(temp, join(dir, CHECKPOINT_FILE))
-  await fsyncDirectory(dir)
+  if (syncDirectory) await fsyncDirectory(dir)
 }
 
 /** A temp file left by a crash mid-write is never the truth: the renamed file is. */

@@ -21,7 +21,7 @@ import {
 } from '../transport/transport.ts'
 import type { Backlog, BacklogReader } from './backlog.ts'
 import { decodeEnvelope, type Envelope, readStoredEvent, type StoredEvent } from './envelope.ts'
-import { partitionForKey } from './partitioner.ts'
+import { partitionForKeyAt } from './partitioner.ts'
 
 export interface DispatcherOptions {
   readonly batchBytes: number
@@ -77,6 +77,14 @@ const PROBE_BYTES = 64 * 1024
 /** Under Kafka's default max.message.bytes (1 MiB + 12), with room for the batch and record framing. */
 const DEFAULT_PARTITION_BYTES = 1_000_000
 const PROBE_RECORDS = 100
+const OK: RecordOutcome = { kind: 'ok' }
+/** A record the transport answered nothing for: it may have gone out. */
+const NO_OUTCOME: RecordOutcome = {
+  kind: 'error',
+  errorClass: 'retriable',
+  reason: 'no outcome',
+  ambiguous: true,
+}
 
 /** A batch read from the backlog and made ready for Kafka. */
 interface PreparedBatch {
@@ -349,8 +357,8 @@ export class Dispatcher extends EventEmitter<{
       const partition =
         e.partition !== undefined
           ? e.partition
-          : e.key !== undefined
-            ? partitionForKey(e.key, count)
+          : e.keyStart >= 0
+            ? partitionForKeyAt(e.body, e.keyStart, e.keyEnd, count)
             : this.#roundRobin++ % count
       const perPartition = partitionBytes.get(topic) ?? []
       partitionBytes.set(topic, perPartition)
@@ -434,7 +442,7 @@ export class Dispatcher extends EventEmitter<{
         if (o.kind === 'ok' || !o.ambiguous) this.#maybeWritten.delete(r.seq)
       })
     }
-    const toSend = outbound.filter((o) => !alreadyOk.has(o.index))
+    const toSend = alreadyOk.size > 0 ? outbound.filter((o) => !alreadyOk.has(o.index)) : outbound
 
     let bytes = 0
     for (const r of records) bytes += r.payload.length
@@ -443,9 +451,12 @@ export class Dispatcher extends EventEmitter<{
     if (this.#deps.sentMark && lastSeq >= this.#replayBelow) {
       await this.#deps.sentMark.write(lastSeq + 1n)
     }
-    for (const o of toSend) {
-      const seq = (records[o.index] as LogRecord).seq
-      if (seq < this.#replayBelow || this.#maybeWritten.delete(seq)) this.stats.replayed++
+    // replays: records sent before the last restart, or sent before and maybe written
+    if (this.#maybeWritten.size > 0 || (records[0] as LogRecord).seq < this.#replayBelow) {
+      for (const o of toSend) {
+        const seq = (records[o.index] as LogRecord).seq
+        if (seq < this.#replayBelow || this.#maybeWritten.delete(seq)) this.stats.replayed++
+      }
     }
 
     let outcomes: RecordOutcome[] = []
@@ -471,32 +482,27 @@ export class Dispatcher extends EventEmitter<{
       }
     }
     this.stats.inflightBytes = 0
-    const byIndex = new Map<number, RecordOutcome>()
-    for (const i of alreadyOk) byIndex.set(i, { kind: 'ok' })
-    toSend.forEach((o, k) => {
-      byIndex.set(
-        o.index,
-        outcomes[k] ?? { kind: 'error', errorClass: 'retriable', reason: 'no outcome', ambiguous: true },
-      )
-    })
-    for (const [i, outcome] of byIndex) {
+    /** Each record's outcome by its index in `records`; none for records that were not sent. */
+    const byIndex: (RecordOutcome | undefined)[] = new Array(records.length)
+    for (const i of alreadyOk) byIndex[i] = OK
+    let poisonAnswers = 0
+    for (let k = 0; k < toSend.length; k++) {
+      const outcome = outcomes[k] ?? NO_OUTCOME
+      const i = (toSend[k] as (typeof toSend)[number]).index
+      byIndex[i] = outcome
       if (outcome.kind === 'error' && outcome.errorClass === 'poison') {
         // A poison answer for a multi-record request may be caused by one record: isolate before blaming.
         poison.set(i, outcome.reason)
+        poisonAnswers++
       }
     }
-    if (
-      poison.size > 0 &&
-      [...byIndex.values()].some((o) => o.kind === 'error' && o.errorClass === 'poison')
-    ) {
-      await this.#isolatePoison(outbound, byIndex, poison)
-    }
+    if (poisonAnswers > 0) await this.#isolatePoison(outbound, byIndex, poison)
 
     // The first record that is neither acknowledged nor poison decides where the cursor stops.
     let firstFail = -1
     for (let i = 0; i < records.length; i++) {
-      const outcome = byIndex.get(i)
-      if (poison.has(i)) continue
+      const outcome = byIndex[i]
+      if (poison.size > 0 && poison.has(i)) continue
       if (outcome?.kind !== 'ok') {
         firstFail = i
         break
@@ -526,13 +532,13 @@ export class Dispatcher extends EventEmitter<{
     }
     this.#commit(records, settledEnd, countPoison(poison, settledEnd))
     if (firstFail >= 0) {
-      const failed = byIndex.get(firstFail)
+      const failed = byIndex[firstFail]
       const reason = failed?.kind === 'error' ? failed.reason : 'send failed'
       // Everything from firstFail on goes again; re-sending one that was or may have been written is a replay.
       const lateSeqs: bigint[] = []
       const lateOutcomes: Promise<RecordOutcome>[] = []
       for (let i = firstFail; i < records.length; i++) {
-        const o = byIndex.get(i)
+        const o = byIndex[i]
         const seq = (records[i] as LogRecord).seq
         if (o && (o.kind === 'ok' || o.ambiguous)) this.#maybeWritten.add(seq)
         if (o?.kind === 'error' && o.late) {
@@ -574,11 +580,11 @@ export class Dispatcher extends EventEmitter<{
   /** Re-sends each record of a topic that got a poison answer on its own, to find the real culprit(s). */
   async #isolatePoison(
     outbound: { index: number; record: OutboundRecord }[],
-    byIndex: Map<number, RecordOutcome>,
+    byIndex: (RecordOutcome | undefined)[],
     poison: Map<number, string>,
   ): Promise<void> {
     const suspects = outbound.filter((o) => {
-      const outcome = byIndex.get(o.index)
+      const outcome = byIndex[o.index]
       return outcome?.kind === 'error' && outcome.errorClass === 'poison'
     })
     if (suspects.length <= 1) return
@@ -595,7 +601,7 @@ export class Dispatcher extends EventEmitter<{
         reason: 'no outcome',
         ambiguous: true,
       }
-      byIndex.set(s.index, result)
+      byIndex[s.index] = result
       if (result.kind === 'error' && result.errorClass === 'poison') poison.set(s.index, result.reason)
       else poison.delete(s.index)
     }

@@ -26,11 +26,13 @@
  */
 import { readMillis, writeMillis } from '../log/format.ts'
 import {
+  checkRecordBody,
   encodeRecordBody,
   headerSize,
   keyValueSize,
   headerNameBytes as nameBytes,
   readRecordBody,
+  readVarint,
   varintSize,
   writeHeader,
   writeKeyValue,
@@ -57,10 +59,11 @@ export interface StoredEvent {
   readonly topic: string
   readonly partition: number | undefined
   readonly timestamp: number
-  /** A view of the key, for choosing the partition. */
-  readonly key: Buffer | undefined
   /** Kafka's record from the key on, with the spillway-id header first. */
   readonly body: Buffer
+  /** Where the key is in `body`, [keyStart, keyEnd), for choosing the partition; -1 for no key. */
+  readonly keyStart: number
+  readonly keyEnd: number
 }
 
 const VERSION_1 = 1
@@ -143,30 +146,33 @@ function readHead(bytes: Buffer): { topic: string; timestamp: number; partition:
 
 /**
  * What delivery needs of a stored envelope, without decoding its value and headers: for version 2 the
- * body is a view of the stored bytes. Throws on anything malformed.
+ * body is a view of the stored bytes, and the key is found inside it (a view per part costs more than
+ * reading the part). Throws on anything malformed.
  */
 export function readStoredEvent(bytes: Buffer): StoredEvent {
   if (bytes[0] === VERSION_1) {
     const e = decodeEnvelope(bytes)
-    return {
-      topic: e.topic,
-      partition: e.partition,
-      timestamp: e.timestamp,
-      key: e.key,
-      body: encodeRecordBody(e.key, e.value, [[ID_HEADER, Buffer.from(e.id)], ...e.headers]),
-    }
+    return stored(
+      e.topic,
+      e.partition,
+      e.timestamp,
+      encodeRecordBody(e.key, e.value, [[ID_HEADER, Buffer.from(e.id)], ...e.headers]),
+    )
   }
   if (bytes[0] !== VERSION) throw new Error(`unknown envelope version ${bytes[0]}`)
   const head = readHead(bytes)
-  const body = bytes.subarray(head.bodyAt)
-  const { key } = readRecordBody(body, false)
-  return {
-    topic: head.topic,
-    partition: head.partition < 0 ? undefined : head.partition,
-    timestamp: head.timestamp,
-    key,
-    body,
-  }
+  return stored(
+    head.topic,
+    head.partition < 0 ? undefined : head.partition,
+    head.timestamp,
+    bytes.subarray(head.bodyAt),
+  )
+}
+
+function stored(topic: string, partition: number | undefined, timestamp: number, body: Buffer): StoredEvent {
+  const keyStart = checkRecordBody(body)
+  const keyEnd = keyStart < 0 ? -1 : keyStart + readVarint(body, 0, body.length).value
+  return { topic, partition, timestamp, body, keyStart, keyEnd }
 }
 
 /** Decodes an envelope of either version; throws on anything malformed. */

@@ -154,6 +154,8 @@ interface AckWaiter {
 }
 
 const utf8 = new TextEncoder()
+/** Most events carry no headers: they share one empty list. */
+const NO_HEADERS: readonly [string, Buffer][] = Object.freeze([])
 
 function toBuffer(value: EventInput['value']): Buffer {
   if (Buffer.isBuffer(value)) return value
@@ -359,7 +361,7 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
     }
     if (e.key !== undefined && typeof e.key !== 'string' && !Buffer.isBuffer(e.key))
       return badEvent(e, index, 'key', 'must be a string or bytes')
-    const headers: [string, Buffer][] = []
+    let headers: [string, Buffer][] | undefined
     if (e.headers !== undefined) {
       if (typeof e.headers !== 'object' || e.headers === null)
         return badEvent(e, index, 'headers', 'must be an object')
@@ -368,6 +370,7 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
         const value = e.headers[name]
         if (typeof value !== 'string' && !Buffer.isBuffer(value))
           return badEvent(e, index, `headers.${name}`, 'must be a string or bytes')
+        headers ??= []
         headers.push([name, typeof value === 'string' ? Buffer.from(value) : value])
       }
     }
@@ -394,7 +397,7 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
       topic,
       key: e.key === undefined ? undefined : typeof e.key === 'string' ? Buffer.from(e.key) : e.key,
       value,
-      headers,
+      headers: headers ?? NO_HEADERS,
       timestamp: Math.floor(timestamp),
       partition: e.partition,
     }

@@ -172,44 +172,67 @@ export interface RecordBodyView {
 }
 
 /**
- * Reads a record body, checking every length against the bytes there are; throws on anything malformed.
- * With `names` false the headers are checked but not decoded (the list comes back empty).
+ * Checks every length of a record body against the bytes there are, without making views of its parts;
+ * throws on anything malformed. Returns where the key's bytes start, or -1 for a record without a key.
  */
-export function readRecordBody(body: Buffer, names = true): RecordBodyView {
+export function checkRecordBody(body: Buffer): number {
   const end = body.length
   const keyLength = readVarint(body, 0, end)
   let o = keyLength.next
-  let key: Buffer | undefined
+  const keyAt = keyLength.value >= 0 ? o : -1
   if (keyLength.value >= 0) {
     if (o + keyLength.value > end) throw new RangeError('record key runs past the end')
-    key = body.subarray(o, o + keyLength.value)
     o += keyLength.value
   } else if (keyLength.value !== -1) throw new RangeError(`record key length ${keyLength.value}`)
   const valueLength = readVarint(body, o, end)
   o = valueLength.next
   if (valueLength.value < 0 || o + valueLength.value > end)
     throw new RangeError('record value runs past the end')
-  const value = body.subarray(o, o + valueLength.value)
   o += valueLength.value
   const count = readVarint(body, o, end)
   o = count.next
   if (count.value < 0) throw new RangeError(`record header count ${count.value}`)
-  const headers: [string, Buffer][] = []
   for (let h = 0; h < count.value; h++) {
     const nameLength = readVarint(body, o, end)
     o = nameLength.next
     if (nameLength.value < 0 || o + nameLength.value > end)
       throw new RangeError('header name runs past the end')
-    const nameStart = o
     o += nameLength.value
-    const nameEnd = o
     const valueLen = readVarint(body, o, end)
     o = valueLen.next
     if (valueLen.value < 0 || o + valueLen.value > end) throw new RangeError('header value runs past the end')
-    if (names) headers.push([body.toString('utf8', nameStart, nameEnd), body.subarray(o, o + valueLen.value)])
     o += valueLen.value
   }
   if (o !== end) throw new RangeError(`record body has ${end - o} bytes after its last header`)
+  return keyAt
+}
+
+/** Reads a record body into views of its key, value and headers; throws on anything malformed. */
+export function readRecordBody(body: Buffer): RecordBodyView {
+  checkRecordBody(body)
+  // every length is checked: read straight through
+  const end = body.length
+  const keyLength = readVarint(body, 0, end)
+  let o = keyLength.next
+  let key: Buffer | undefined
+  if (keyLength.value >= 0) {
+    key = body.subarray(o, o + keyLength.value)
+    o += keyLength.value
+  }
+  const valueLength = readVarint(body, o, end)
+  o = valueLength.next
+  const value = body.subarray(o, o + valueLength.value)
+  o += valueLength.value
+  const count = readVarint(body, o, end)
+  o = count.next
+  const headers: [string, Buffer][] = []
+  for (let h = 0; h < count.value; h++) {
+    const nameLength = readVarint(body, o, end)
+    const name = body.toString('utf8', nameLength.next, nameLength.next + nameLength.value)
+    const valueLen = readVarint(body, nameLength.next + nameLength.value, end)
+    o = valueLen.next + valueLen.value
+    headers.push([name, body.subarray(valueLen.next, o)])
+  }
   return { key, value, headers }
 }
 

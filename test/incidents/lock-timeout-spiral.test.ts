@@ -17,6 +17,7 @@ import { Admin, Producer } from '@platformatic/kafka'
 import { KafkaCluster } from '../../scripts/kafka/cluster.ts'
 import { createProducer, type SendResult } from '../../src/producer/producer.ts'
 import { copiesById, percentile, randomName, readTopic, setTopicConfig } from '../helpers/kafka.ts'
+import { describeMachine, formatMachine, sampleMachine } from '../helpers/machine.ts'
 
 const seconds = process.env.SPILLWAY_SOAK === '1' ? 60 : 8
 
@@ -134,8 +135,11 @@ test('a broker that rejects every produce: durable sends never wait on Kafka, ka
   const loop = monitorEventLoopDelay({ resolution: 1 })
   loop.enable()
   // one after the other, so neither measurement carries the other's work
+  const machineBefore = sampleMachine()
   const memoryLatencies = await runDurable(durable)
+  const machineBetween = sampleMachine()
   const diskLatencies = await runDurable(onDisk)
+  const machineAfter = sampleMachine()
   loop.disable()
   const used = process.cpuUsage(cpu)
   t.diagnostic(
@@ -145,7 +149,9 @@ test('a broker that rejects every produce: durable sends never wait on Kafka, ka
     `event loop delay p99 ${(loop.percentile(99) / 1e6).toFixed(2)} ms, max ${(loop.max / 1e6).toFixed(2)} ms`,
   )
   t.diagnostic(`durable, log on /dev/shm: ${describe(memoryLatencies)}`)
+  t.diagnostic(`  ${formatMachine(describeMachine(machineBefore, machineBetween))}`)
   t.diagnostic(`durable, log on the brokers' disk: ${describe(diskLatencies)}`)
+  t.diagnostic(`  ${formatMachine(describeMachine(machineBetween, machineAfter))}`)
   assert.ok(
     accepted.every((r) => r.status === 'accepted'),
     'every durable send is accepted into the local log',

@@ -212,3 +212,29 @@ test('a directory left with only a torn segment header opens cleanly', async (t)
   )
   assert.ok((await readdir(dir)).every((n) => n !== 'checkpoint.tmp'))
 })
+
+test('the oldest pending timestamp follows the cursor, whether its frame is cached or on disk only', async (t) => {
+  for (const tailCacheBytes of [0, 1024 * 1024]) {
+    const dir = await tempDir(t)
+    let now = 1_000
+    const log = await DurableLog.open({ dir, segmentBytes: 4096, tailCacheBytes, wallClock: () => now })
+    for (let i = 0; i < 30; i++) {
+      await log.append([Buffer.alloc(300, i)])
+      now += 1_000
+    }
+    assert.equal(log.stats().oldestPendingTimestamp, 1_000)
+    const records = await readAll(log)
+    for (const delivered of [1, 7, 13, 29]) {
+      // past segment boundaries too: 300-byte records in 4 KiB segments
+      await log.commit((records[delivered - 1] as LogRecord).next)
+      assert.equal(
+        log.stats().oldestPendingTimestamp,
+        1_000 + delivered * 1_000,
+        `cache of ${tailCacheBytes} bytes, ${delivered} delivered`,
+      )
+    }
+    await log.commit((records.at(-1) as LogRecord).next)
+    assert.equal(log.stats().oldestPendingTimestamp, undefined, 'nothing pending')
+    await log.close()
+  }
+})

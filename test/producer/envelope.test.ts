@@ -8,7 +8,6 @@ import {
   envelopeSize,
   readStoredEvent,
 } from '../../src/producer/envelope.ts'
-import { uuidv7 } from '../../src/producer/uuidv7.ts'
 import { encodeRecordBody } from '../../src/transport/record-batch.ts'
 
 const bytes = fc.uint8Array({ maxLength: 200 }).map((a) => Buffer.from(a))
@@ -88,7 +87,8 @@ test('delivery reads the route and a ready Kafka record body, with the id as the
       assert.equal(stored.topic, e.topic)
       assert.equal(stored.partition, e.partition)
       assert.equal(stored.timestamp, e.timestamp)
-      assert.deepEqual(stored.key, e.key)
+      const key = stored.keyStart < 0 ? undefined : stored.body.subarray(stored.keyStart, stored.keyEnd)
+      assert.deepEqual(key, e.key)
       assert.deepEqual(
         stored.body,
         encodeRecordBody(e.key, e.value, [['spillway-id', Buffer.from(e.id)], ...kept(e)]),
@@ -151,13 +151,4 @@ test('a truncated envelope is refused, never misread', () => {
     assert.throws(() => decodeEnvelope(e.subarray(0, cut)))
     assert.throws(() => readStoredEvent(e.subarray(0, cut)))
   }
-})
-
-test('uuidv7: version 7, RFC 9562 variant, strictly increasing within a millisecond', () => {
-  const ids = Array.from({ length: 5000 }, () => uuidv7(1_700_000_000_000))
-  for (const id of ids)
-    assert.match(id, /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
-  for (let i = 1; i < ids.length; i++)
-    assert.ok((ids[i] as string) > (ids[i - 1] as string), 'sorted by admission')
-  assert.equal(new Set(ids).size, ids.length)
 })
