@@ -40,6 +40,7 @@ import {
 } from '../transport/record-batch.ts'
 
 export const ID_HEADER = 'spillway-id'
+type Header = readonly [string, Buffer]
 const ID_HEADER_BYTES = nameBytes(ID_HEADER)
 
 export interface Envelope {
@@ -94,14 +95,20 @@ function topicAt(bytes: Buffer, start: number, end: number): string {
 /** The caller's headers that are kept: all but one named spillway-id. */
 function keptHeaders(e: Envelope): number {
   let count = 0
-  for (const [name] of e.headers) if (name !== ID_HEADER) count++
+  // indexed loops: destructuring each header in a for…of allocates an iterator per event
+  const headers = e.headers
+  for (let i = 0; i < headers.length; i++) if ((headers[i] as Header)[0] !== ID_HEADER) count++
   return count
 }
 
 export function envelopeSize(e: Envelope): number {
   let size = FIXED_BYTES + nameBytes(e.topic).length + keyValueSize(e.key, e.value)
   size += varintSize(keptHeaders(e) + 1) + headerSize(ID_HEADER, Buffer.byteLength(e.id))
-  for (const [name, value] of e.headers) if (name !== ID_HEADER) size += headerSize(name, value.length)
+  const headers = e.headers
+  for (let i = 0; i < headers.length; i++) {
+    const [name, value] = headers[i] as Header
+    if (name !== ID_HEADER) size += headerSize(name, value.length)
+  }
   return size
 }
 
@@ -127,15 +134,25 @@ export function writeEnvelope(e: Envelope, out: Buffer, start: number, size: num
   out.set(ID_HEADER_BYTES, o)
   o = writeVarint(out, o + ID_HEADER_BYTES.length, Buffer.byteLength(e.id))
   o += out.write(e.id, o, 'utf8')
-  for (const [name, value] of e.headers) if (name !== ID_HEADER) o = writeHeader(out, o, name, value)
+  const headers = e.headers
+  for (let i = 0; i < headers.length; i++) {
+    const [name, value] = headers[i] as Header
+    if (name !== ID_HEADER) o = writeHeader(out, o, name, value)
+  }
   if (o !== start + size) throw new Error(`envelope size mismatch: wrote ${o - start} of ${size} bytes`)
+}
+
+/** Where a version-2 envelope's topic ends (its timestamp starts); throws when its fixed fields run past the end. */
+function headEnd(bytes: Buffer): number {
+  if (bytes.length < FIXED_BYTES) throw new Error(`envelope truncated: ${bytes.length} bytes`)
+  const topicEnd = 3 + bytes.readUInt16BE(1)
+  if (topicEnd + 12 > bytes.length) throw new Error('envelope truncated in its topic')
+  return topicEnd
 }
 
 /** The fixed fields of a version-2 envelope; throws when they run past the end. */
 function readHead(bytes: Buffer): { topic: string; timestamp: number; partition: number; bodyAt: number } {
-  if (bytes.length < FIXED_BYTES) throw new Error(`envelope truncated: ${bytes.length} bytes`)
-  const topicEnd = 3 + bytes.readUInt16BE(1)
-  if (topicEnd + 12 > bytes.length) throw new Error('envelope truncated in its topic')
+  const topicEnd = headEnd(bytes)
   return {
     topic: topicAt(bytes, 3, topicEnd),
     timestamp: readMillis(bytes, topicEnd),
@@ -160,12 +177,13 @@ export function readStoredEvent(bytes: Buffer): StoredEvent {
     )
   }
   if (bytes[0] !== VERSION) throw new Error(`unknown envelope version ${bytes[0]}`)
-  const head = readHead(bytes)
+  const topicEnd = headEnd(bytes)
+  const partition = bytes.readInt32BE(topicEnd + 8)
   return stored(
-    head.topic,
-    head.partition < 0 ? undefined : head.partition,
-    head.timestamp,
-    bytes.subarray(head.bodyAt),
+    topicAt(bytes, 3, topicEnd),
+    partition < 0 ? undefined : partition,
+    readMillis(bytes, topicEnd),
+    bytes.subarray(topicEnd + 12),
   )
 }
 

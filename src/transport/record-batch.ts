@@ -73,8 +73,12 @@ export function writeVarint(buffer: Buffer, offset: number, n: number): number {
   return offset
 }
 
-/** Reads the zig-zag varint at `offset`; throws when it runs past `end` or past 2^53. */
-export function readVarint(buffer: Buffer, offset: number, end: number): { value: number; next: number } {
+/** Where nextVarint reads: one object reused, so walking a record's varints allocates nothing. */
+const scan = { at: 0 }
+
+/** Reads the zig-zag varint at `scan.at` and moves past it; throws when it runs past `end` or past 2^53. */
+function nextVarint(buffer: Buffer, end: number): number {
+  const offset = scan.at
   let z = 0
   let scale = 1
   let at = offset
@@ -86,7 +90,15 @@ export function readVarint(buffer: Buffer, offset: number, end: number): { value
     scale *= 128
     if (scale > 2 ** 49) throw new RangeError(`varint at byte ${offset} is too long`)
   }
-  return { value: z % 2 === 0 ? z / 2 : -(z + 1) / 2, next: at }
+  scan.at = at
+  return z % 2 === 0 ? z / 2 : -(z + 1) / 2
+}
+
+/** Reads the zig-zag varint at `offset`; throws when it runs past `end` or past 2^53. */
+export function readVarint(buffer: Buffer, offset: number, end: number): { value: number; next: number } {
+  scan.at = offset
+  const value = nextVarint(buffer, end)
+  return { value, next: scan.at }
 }
 
 /**
@@ -177,33 +189,27 @@ export interface RecordBodyView {
  */
 export function checkRecordBody(body: Buffer): number {
   const end = body.length
-  const keyLength = readVarint(body, 0, end)
-  let o = keyLength.next
-  const keyAt = keyLength.value >= 0 ? o : -1
-  if (keyLength.value >= 0) {
-    if (o + keyLength.value > end) throw new RangeError('record key runs past the end')
-    o += keyLength.value
-  } else if (keyLength.value !== -1) throw new RangeError(`record key length ${keyLength.value}`)
-  const valueLength = readVarint(body, o, end)
-  o = valueLength.next
-  if (valueLength.value < 0 || o + valueLength.value > end)
-    throw new RangeError('record value runs past the end')
-  o += valueLength.value
-  const count = readVarint(body, o, end)
-  o = count.next
-  if (count.value < 0) throw new RangeError(`record header count ${count.value}`)
-  for (let h = 0; h < count.value; h++) {
-    const nameLength = readVarint(body, o, end)
-    o = nameLength.next
-    if (nameLength.value < 0 || o + nameLength.value > end)
-      throw new RangeError('header name runs past the end')
-    o += nameLength.value
-    const valueLen = readVarint(body, o, end)
-    o = valueLen.next
-    if (valueLen.value < 0 || o + valueLen.value > end) throw new RangeError('header value runs past the end')
-    o += valueLen.value
+  scan.at = 0
+  const keyLength = nextVarint(body, end)
+  const keyAt = keyLength >= 0 ? scan.at : -1
+  if (keyLength >= 0) {
+    if (scan.at + keyLength > end) throw new RangeError('record key runs past the end')
+    scan.at += keyLength
+  } else if (keyLength !== -1) throw new RangeError(`record key length ${keyLength}`)
+  const valueLength = nextVarint(body, end)
+  if (valueLength < 0 || scan.at + valueLength > end) throw new RangeError('record value runs past the end')
+  scan.at += valueLength
+  const count = nextVarint(body, end)
+  if (count < 0) throw new RangeError(`record header count ${count}`)
+  for (let h = 0; h < count; h++) {
+    const nameLength = nextVarint(body, end)
+    if (nameLength < 0 || scan.at + nameLength > end) throw new RangeError('header name runs past the end')
+    scan.at += nameLength
+    const valueLen = nextVarint(body, end)
+    if (valueLen < 0 || scan.at + valueLen > end) throw new RangeError('header value runs past the end')
+    scan.at += valueLen
   }
-  if (o !== end) throw new RangeError(`record body has ${end - o} bytes after its last header`)
+  if (scan.at !== end) throw new RangeError(`record body has ${end - scan.at} bytes after its last header`)
   return keyAt
 }
 
