@@ -87,13 +87,19 @@ const NO_OUTCOME: RecordOutcome = {
 }
 
 /** A batch read from the backlog and made ready for Kafka. */
+/** A record on its way to Kafka, with its index in the batch's log records. */
+interface Outbound extends OutboundRecord {
+  readonly index: number
+}
+
 interface PreparedBatch {
   readonly kind: 'batch'
   readonly start: LogPosition
   readonly records: LogRecord[]
   /** Records that can never be delivered, by index, with the reason. */
   readonly poison: Map<number, string>
-  readonly outbound: { index: number; record: OutboundRecord }[]
+  /** What goes to Kafka, each with its index in `records`. */
+  readonly outbound: Outbound[]
   /** Set when a topic's partition count could not be fetched: the batch is tried again later. */
   readonly metadataError: string | undefined
   /** The dispatcher's signal count when the read began. */
@@ -323,7 +329,7 @@ export class Dispatcher extends EventEmitter<{
     })
 
     // Partition by key exactly like the Java client; keyless records rotate across partitions.
-    const outbound: { index: number; record: OutboundRecord }[] = []
+    const outbound: Outbound[] = []
     /** Each topic's partition count, or why it can take nothing (missing, invalid, not authorised). */
     const topics = new Map<string, number | string>()
     const partitionBytes = new Map<string, number[]>()
@@ -369,7 +375,7 @@ export class Dispatcher extends EventEmitter<{
         break
       }
       perPartition[partition] = bytes
-      outbound.push({ index: i, record: { topic, partition, timestamp: e.timestamp, body: e.body } })
+      outbound.push({ topic, partition, timestamp: e.timestamp, body: e.body, index: i })
     }
     const batch: PreparedBatch = {
       kind: 'batch',
@@ -462,10 +468,7 @@ export class Dispatcher extends EventEmitter<{
     let outcomes: RecordOutcome[] = []
     if (toSend.length > 0) {
       const request = withDeadline(
-        this.#deps.transport().send(
-          toSend.map((o) => o.record),
-          this.options.deadlineMs,
-        ),
+        this.#deps.transport().send(toSend, this.options.deadlineMs),
         this.options.deadlineMs + 1000,
         'send',
       )
@@ -579,7 +582,7 @@ export class Dispatcher extends EventEmitter<{
 
   /** Re-sends each record of a topic that got a poison answer on its own, to find the real culprit(s). */
   async #isolatePoison(
-    outbound: { index: number; record: OutboundRecord }[],
+    outbound: Outbound[],
     byIndex: (RecordOutcome | undefined)[],
     poison: Map<number, string>,
   ): Promise<void> {
@@ -591,7 +594,7 @@ export class Dispatcher extends EventEmitter<{
     for (const s of suspects) {
       const [outcome] = await this.#deps
         .transport()
-        .send([s.record], this.options.deadlineMs)
+        .send([s], this.options.deadlineMs)
         .catch((): RecordOutcome[] => [
           { kind: 'error', errorClass: 'retriable', reason: 'isolation send failed', ambiguous: true },
         ])

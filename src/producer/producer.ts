@@ -107,9 +107,8 @@ const channels = {
   refused: dc.channel('spillway:producer:refused'),
 }
 
-/** An admitted event: its envelope, and the size of its encoding, written straight into the log. */
-interface Prepared {
-  readonly envelope: Envelope
+/** An admitted event: its envelope, with the size of its encoding, written straight into the log. */
+interface Prepared extends Envelope {
   readonly size: number
 }
 
@@ -314,7 +313,7 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
         'error' in p
           ? this.#refuse(p.id, p.error)
           : this.#refuse(
-              p.envelope.id,
+              p.id,
               new SpillwayError(
                 'SPW_ERR_BAD_REQUEST',
                 'refused because another event in the same request is invalid',
@@ -392,7 +391,8 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
     } catch (error) {
       return badEvent(e, index, 'value', `cannot be serialised: ${(error as Error).message}`)
     }
-    const envelope: Envelope = {
+    // one object per event: the envelope, and then its encoded size, which decides here
+    const envelope: { -readonly [K in keyof Prepared]: Prepared[K] } = {
       id: e.id ?? uuidv7(now),
       topic,
       key: e.key === undefined ? undefined : typeof e.key === 'string' ? Buffer.from(e.key) : e.key,
@@ -400,9 +400,10 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
       headers: headers ?? NO_HEADERS,
       timestamp: Math.floor(timestamp),
       partition: e.partition,
+      size: 0,
     }
-    // its encoded size decides here; the log writes the encoding in place
     const size = envelopeSize(envelope)
+    envelope.size = size
     if (size > this.options.maxEventBytes) {
       const field = `events[${index}].value`
       return {
@@ -414,11 +415,11 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
         ),
       }
     }
-    return { envelope, size }
+    return envelope
   }
 
   async #admit(prepared: readonly Prepared[]): Promise<SendResult[]> {
-    const envelopes = prepared.map((p) => p.envelope)
+    const envelopes: readonly Envelope[] = prepared
     const mode = this.options.ack
     if (mode === 'kafka' && !this.breaker.isClosed()) {
       const error = new SpillwayError(
@@ -436,7 +437,7 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
         sizes: prepared.map((p) => p.size),
         write: (i, target, offset) => {
           const p = prepared[i] as Prepared
-          writeEnvelope(p.envelope, target, offset, p.size)
+          writeEnvelope(p, target, offset, p.size)
         },
       })
     } catch (error) {
@@ -469,7 +470,7 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
     return new SpillwayError('SPW_ERR_LOG_IO', `append failed: ${(error as Error).message}`, { cause: error })
   }
 
-  async #awaitAck(envelopes: Envelope[], firstSeq: bigint): Promise<SendResult[]> {
+  async #awaitAck(envelopes: readonly Envelope[], firstSeq: bigint): Promise<SendResult[]> {
     const end = firstSeq + BigInt(envelopes.length)
     const poisoned = new Map<bigint, string>()
     let timer: NodeJS.Timeout | undefined
