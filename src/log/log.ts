@@ -11,7 +11,7 @@
  */
 import dc from 'node:diagnostics_channel'
 import { EventEmitter } from 'node:events'
-import { constants } from 'node:fs'
+import { constants, writevSync } from 'node:fs'
 import { type FileHandle, mkdir, open, readdir, rm, stat, statfs } from 'node:fs/promises'
 import { join } from 'node:path'
 import { SpillwayError } from '../errors.ts'
@@ -112,6 +112,11 @@ export interface LogStats {
   readonly cachedReads: number
   /** Bytes held in the tail cache. */
   readonly tailCacheBytes: number
+  /**
+   * Appends are written on the caller's thread: the log is in memory (tmpfs), where a write is a copy
+   * that costs less than the hand-off to the thread pool and back. Elsewhere they go through the pool.
+   */
+  readonly inlineWrites: boolean
 }
 
 interface Segment {
@@ -157,6 +162,8 @@ export interface LogEvents {
 export interface DurableLogOpenOptions extends LogOptions {
   /** Wall clock for record timestamps (injected in tests). */
   readonly wallClock?: () => number
+  /** Write appends on the caller's thread (LogStats.inlineWrites); detected from the filesystem when absent. */
+  readonly inlineWrites?: boolean
 }
 
 function emptyBatch(): Batch {
@@ -200,6 +207,8 @@ export class DurableLog extends EventEmitter<LogEvents> {
   }
   /** Copies of recently written chunks, oldest first, held until delivered. */
   #tail: TailRing<CachedChunk> | undefined
+  /** See LogStats.inlineWrites. */
+  readonly #inlineWrites: boolean
 
   private constructor(init: {
     options: ResolvedLogOptions
@@ -211,6 +220,7 @@ export class DurableLog extends EventEmitter<LogEvents> {
     diskBytes: number
     tornTailBytes: number
     wallClock: () => number
+    inlineWrites: boolean
   }) {
     super()
     this.options = init.options
@@ -223,6 +233,7 @@ export class DurableLog extends EventEmitter<LogEvents> {
     this.#diskBytes = init.diskBytes
     this.#stats.tornTailBytes = init.tornTailBytes
     this.#wallClock = init.wallClock
+    this.#inlineWrites = init.inlineWrites
     const last = this.#segments.at(-1) as Segment
     this.#durable = { seq: init.nextSeq, segment: last.base, offset: last.size }
     const policy = this.options.fsync
@@ -237,12 +248,12 @@ export class DurableLog extends EventEmitter<LogEvents> {
    * truncates a torn tail, finishes interrupted retention, and starts a fresh active segment.
    */
   static async open(input: DurableLogOpenOptions): Promise<DurableLog> {
-    const { wallClock, ...rest } = input
+    const { wallClock, inlineWrites, ...rest } = input
     const options = resolveLogOptions(rest)
     await mkdir(options.dir, { recursive: true })
     const lock = await lockDirectory(options.dir)
     try {
-      return await DurableLog.#recover(options, lock, wallClock ?? Date.now)
+      return await DurableLog.#recover(options, lock, wallClock ?? Date.now, inlineWrites)
     } catch (error) {
       await lock.release()
       throw error
@@ -253,6 +264,7 @@ export class DurableLog extends EventEmitter<LogEvents> {
     options: ResolvedLogOptions,
     lock: DirectoryLock,
     wallClock: () => number,
+    inlineWrites: boolean | undefined,
   ): Promise<DurableLog> {
     const dir = options.dir
     await removeTempCheckpoint(dir)
@@ -343,7 +355,7 @@ export class DurableLog extends EventEmitter<LogEvents> {
 
     const activePath = join(dir, segmentFileName(nextSeq))
     const active = await open(activePath, segmentWriteFlags(options.fsync))
-    await writeFully(active, [encodeSegmentHeader(nextSeq)], SEGMENT_HEADER_BYTES, 0)
+    await writeFully(active, [encodeSegmentHeader(nextSeq)], SEGMENT_HEADER_BYTES, 0, false)
     await active.sync()
     await fsyncDirectory(dir)
     segments.push({ base: nextSeq, path: activePath, size: SEGMENT_HEADER_BYTES })
@@ -361,6 +373,7 @@ export class DurableLog extends EventEmitter<LogEvents> {
       diskBytes,
       tornTailBytes,
       wallClock,
+      inlineWrites: inlineWrites ?? (await isMemoryBacked(options.dir)),
     })
     if (headerDamage) {
       log.#stats.corruptRegions++
@@ -530,7 +543,7 @@ export class DurableLog extends EventEmitter<LogEvents> {
       const position = active.size
       try {
         const started = performance.now()
-        await writeFully(this.#active, run, runBytes, position)
+        await writeFully(this.#active, run, runBytes, position, this.#inlineWrites)
         // under 'always' the segment is opened with O_DSYNC: the write returns once the data is on disk
         if (this.options.fsync === 'always' && index >= batch.chunks.length)
           this.#synced(performance.now() - started)
@@ -666,7 +679,7 @@ export class DurableLog extends EventEmitter<LogEvents> {
     const path = join(this.options.dir, segmentFileName(base))
     const handle = await open(path, segmentWriteFlags(this.options.fsync))
     try {
-      await writeFully(handle, [encodeSegmentHeader(base)], SEGMENT_HEADER_BYTES, 0)
+      await writeFully(handle, [encodeSegmentHeader(base)], SEGMENT_HEADER_BYTES, 0, false)
       await handle.sync()
       await fsyncDirectory(this.options.dir)
     } catch (error) {
@@ -873,6 +886,7 @@ export class DurableLog extends EventEmitter<LogEvents> {
       oldestPendingTimestamp: this.#cursorTimestamp,
       ...this.#stats,
       tailCacheBytes: this.#tail?.used ?? 0,
+      inlineWrites: this.#inlineWrites,
     }
   }
 
@@ -903,10 +917,6 @@ export class DurableLog extends EventEmitter<LogEvents> {
 }
 
 /**
- * writev may write fewer bytes than asked (a filesystem filling up does exactly that) without an error.
- * Keep writing the rest: either it all lands, or the next call fails with the real errno (ENOSPC).
- */
-/**
  * How a segment is opened for appending. Under fsync 'always' it is O_DSYNC, so one write is also the
  * sync: one trip through the thread pool per group commit instead of two (write, then fdatasync).
  */
@@ -915,16 +925,36 @@ function segmentWriteFlags(fsync: LogOptions['fsync']): number {
   return O_WRONLY | O_CREAT | O_TRUNC | (fsync === 'always' ? O_DSYNC : 0)
 }
 
+/** Filesystems whose files live in memory (statfs f_type): tmpfs and ramfs. */
+const MEMORY_FILESYSTEMS = new Set([0x01021994, 0x858458f6])
+
+async function isMemoryBacked(dir: string): Promise<boolean> {
+  if (process.platform !== 'linux') return false
+  try {
+    return MEMORY_FILESYSTEMS.has((await statfs(dir)).type)
+  } catch {
+    return false
+  }
+}
+
+/**
+ * writev may write fewer bytes than asked (a filesystem filling up does exactly that) without an error.
+ * Keep writing the rest: either it all lands, or the next call fails with the real errno (ENOSPC).
+ * `inline` writes on this thread (see LogStats.inlineWrites).
+ */
 async function writeFully(
   file: FileHandle,
   chunks: Buffer[],
   total: number,
   position: number,
+  inline: boolean,
 ): Promise<void> {
   let written = 0
   let pending = chunks
   while (written < total) {
-    const { bytesWritten } = await file.writev(pending, position + written)
+    const bytesWritten = inline
+      ? writevSync(file.fd, pending, position + written)
+      : (await file.writev(pending, position + written)).bytesWritten
     if (bytesWritten === 0) throw Object.assign(new Error('write made no progress'), { code: 'ENOSPC' })
     written += bytesWritten
     if (written < total) {

@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process'
 import { mkdtemp, rm, rmdir, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { test } from 'node:test'
+import { type TestContext, test } from 'node:test'
 import { isSpillwayError } from '../../src/errors.ts'
 import { DurableLog } from '../../src/log/log.ts'
 
@@ -20,7 +20,14 @@ function tryMount(dir: string): string | undefined {
   }
 }
 
-test('a full filesystem: clean refusal, nothing acknowledged lost, recovery when space returns', async (t) => {
+for (const inlineWrites of [true, false]) {
+  const how = inlineWrites ? 'written inline (as tmpfs is by default)' : 'written through the thread pool'
+  test(`a full filesystem, appends ${how}: clean refusal, nothing acknowledged lost, recovery when space returns`, async (t) => {
+    await fullDisk(t, inlineWrites)
+  })
+}
+
+async function fullDisk(t: TestContext, inlineWrites: boolean): Promise<void> {
   const mountpoint = await mkdtemp(join(tmpdir(), 'spillway-fulldisk-'))
   const failure = tryMount(mountpoint)
   if (failure !== undefined) {
@@ -35,7 +42,13 @@ test('a full filesystem: clean refusal, nothing acknowledged lost, recovery when
   const filler = join(mountpoint, 'filler')
   await writeFile(filler, Buffer.alloc(1024 * 1024))
   const dir = join(mountpoint, 'log')
-  const log = await DurableLog.open({ dir, maxBytes: 100 * 1024 * 1024, segmentBytes: 256 * 1024 })
+  const log = await DurableLog.open({
+    dir,
+    maxBytes: 100 * 1024 * 1024,
+    segmentBytes: 256 * 1024,
+    ...(inlineWrites ? {} : { inlineWrites }),
+  })
+  assert.equal(log.stats().inlineWrites, inlineWrites, 'a log on tmpfs writes inline unless told otherwise')
 
   const acked: Buffer[] = []
   let refusal: unknown
@@ -91,4 +104,4 @@ test('a full filesystem: clean refusal, nothing acknowledged lost, recovery when
   got.forEach((g, i) => {
     assert.ok(g.equals(acked[i] as Buffer), `record ${i} byte-exact`)
   })
-})
+}

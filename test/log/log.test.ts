@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
-import { readdir } from 'node:fs/promises'
+import { existsSync } from 'node:fs'
+import { mkdtemp, readdir, rm, statfs } from 'node:fs/promises'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { isSpillwayError } from '../../src/errors.ts'
@@ -236,5 +237,30 @@ test('the oldest pending timestamp follows the cursor, whether its frame is cach
     await log.commit((records.at(-1) as LogRecord).next)
     assert.equal(log.stats().oldestPendingTimestamp, undefined, 'nothing pending')
     await log.close()
+  }
+})
+
+test('a log on tmpfs writes appends inline, one on disk through the thread pool; both read back and reopen', async (t) => {
+  const dirs: [string, boolean][] = [[await tempDir(t), false]]
+  if (existsSync('/dev/shm')) {
+    const shm = await mkdtemp(join('/dev/shm', 'spillway-'))
+    t.after(() => rm(shm, { recursive: true, force: true }))
+    dirs.push([shm, true])
+  }
+  for (const [dir, inline] of dirs) {
+    const onTmpfs = (await statfs(dir)).type === 0x01021994
+    const log = await DurableLog.open({ dir, segmentBytes: 4096 })
+    assert.equal(log.stats().inlineWrites, onTmpfs, `${dir}: inline exactly when on tmpfs`)
+    if (inline) assert.ok(onTmpfs, '/dev/shm is a tmpfs')
+    const payloads = Array.from({ length: 100 }, (_, i) => Buffer.from(`record-${i}`))
+    await Promise.all(payloads.map((p) => log.append([p])))
+    assert.deepEqual(
+      (await readAll(log)).map((r) => r.payload.toString()),
+      payloads.map((p) => p.toString()),
+    )
+    await log.close()
+    const reopened = await DurableLog.open({ dir, segmentBytes: 4096 })
+    assert.equal((await readAll(reopened)).length, 100)
+    await reopened.close()
   }
 })
