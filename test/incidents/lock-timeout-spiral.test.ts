@@ -20,6 +20,8 @@ import { copiesById, percentile, randomName, readTopic, setTopicConfig } from '.
 import { describeMachine, formatMachine, sampleMachine } from '../helpers/machine.ts'
 
 const seconds = process.env.SPILLWAY_SOAK === '1' ? 60 : 8
+/** Above this share of CPU time taken by the hypervisor, latency says more about the host than the code. */
+const MAX_STEAL_PERCENT = 10
 
 test('a broker that rejects every produce: durable sends never wait on Kafka, kafka mode fails fast, exactly-once after recovery', async (t) => {
   const cluster = await KafkaCluster.start({
@@ -148,8 +150,9 @@ test('a broker that rejects every produce: durable sends never wait on Kafka, ka
   t.diagnostic(
     `event loop delay p99 ${(loop.percentile(99) / 1e6).toFixed(2)} ms, max ${(loop.max / 1e6).toFixed(2)} ms`,
   )
+  const memoryMachine = describeMachine(machineBefore, machineBetween)
   t.diagnostic(`durable, log on /dev/shm: ${describe(memoryLatencies)}`)
-  t.diagnostic(`  ${formatMachine(describeMachine(machineBefore, machineBetween))}`)
+  t.diagnostic(`  ${formatMachine(memoryMachine)}`)
   t.diagnostic(`durable, log on the brokers' disk: ${describe(diskLatencies)}`)
   t.diagnostic(`  ${formatMachine(describeMachine(machineBetween, machineAfter))}`)
   assert.ok(
@@ -158,9 +161,22 @@ test('a broker that rejects every produce: durable sends never wait on Kafka, ka
   )
   const p99 = percentile(memoryLatencies, 99)
   // The structural promise: no send waits on the Kafka client (whose request timeout is 1 s, and whose lock
-  // waits were ~65 s in the incident). The 5 ms p99 target is tracked in BENCHMARKS.md; here the bound
-  // leaves room for scheduling noise on a 2-core machine running four JVMs.
+  // waits were ~65 s in the incident).
   assert.ok(p99 < 50, `durable p99 send latency ${p99.toFixed(2)} ms stays far from any Kafka client wait`)
+  // The 5 ms target, whenever the machine lets this process run: on a virtual machine whose hypervisor
+  // takes a large share of the CPU time (steal), a send waits for a CPU however little it does, and the
+  // figure measures the host, not spillway. BENCHMARKS.md records both, run by run.
+  const steal = memoryMachine?.stealPercent ?? 0
+  if (steal <= MAX_STEAL_PERCENT) {
+    assert.ok(
+      p99 < 5,
+      `durable p99 send latency ${p99.toFixed(2)} ms is under 5 ms (steal ${steal.toFixed(1)}%)`,
+    )
+  } else {
+    t.diagnostic(
+      `the 5 ms p99 is not judged in this run: the hypervisor took ${steal.toFixed(1)}% of the CPU time (limit ${MAX_STEAL_PERCENT}%)`,
+    )
+  }
   assert.ok(Math.max(...memoryLatencies) < 250, 'no durable send comes near the Kafka client timeout')
   assert.ok(Math.max(...diskLatencies) < 250, 'on a real disk no send comes near the Kafka client timeout')
   for (const producer of [durable, onDisk]) {
