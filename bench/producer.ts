@@ -33,7 +33,7 @@ const DURABLE = {
 } as const
 const WARMUP = Number(process.argv[3] ?? 200_000)
 /** Every contender runs once per round, in turn, so a slow spell of the machine hits all of them. */
-const ROUNDS = Number(process.argv[4] ?? 3)
+const ROUNDS = Number(process.argv[4] ?? 5)
 const BATCH = 100
 const CONCURRENCY = 8
 const value = Buffer.alloc(1024, 'x')

@@ -133,6 +133,8 @@ interface Waiter {
 
 interface Batch {
   chunks: Buffer[]
+  /** How many of the chunks are regions of the write arena (released once the batch is written). */
+  arenaChunks: number
   bytes: number
   waiters: Waiter[]
   lastSeq: bigint
@@ -167,7 +169,7 @@ export interface DurableLogOpenOptions extends LogOptions {
 }
 
 function emptyBatch(): Batch {
-  return { chunks: [], bytes: 0, waiters: [], lastSeq: -1n }
+  return { chunks: [], arenaChunks: 0, bytes: 0, waiters: [], lastSeq: -1n }
 }
 
 export class DurableLog extends EventEmitter<LogEvents> {
@@ -207,6 +209,8 @@ export class DurableLog extends EventEmitter<LogEvents> {
   }
   /** Copies of recently written chunks, oldest first, held until delivered. */
   #tail: TailRing<CachedChunk> | undefined
+  /** Where appended frames are built until they are written. */
+  #arena: TailRing<undefined> | undefined
   /** See LogStats.inlineWrites. */
   readonly #inlineWrites: boolean
 
@@ -404,7 +408,12 @@ export class DurableLog extends EventEmitter<LogEvents> {
     if (refusal) return Promise.reject(refusal)
     // one frame per append: on disk whole or not at all, one CRC for all its records
     const bytes = frameSize(sizes)
-    const chunk = Buffer.allocUnsafe(bytes)
+    // A frame lives only until it is written (the tail cache keeps a copy): it is built in a region of
+    // the write arena, taken and given back in order, so appends leave no buffers behind for the
+    // garbage collector (their external memory was what triggered most of its full collections).
+    this.#arena ??= new TailRing<undefined>(WRITE_ARENA_BYTES)
+    const slot = this.#arena.reserve(bytes, undefined)
+    const chunk = slot ? slot.view : Buffer.allocUnsafe(bytes)
     const timestamp = this.#wallClock()
     const firstSeq = this.#nextSeq
     writeFrameHeader(chunk, 0, firstSeq, timestamp, sizes.length, bytes)
@@ -427,6 +436,7 @@ export class DurableLog extends EventEmitter<LogEvents> {
       this.#queue.waiters.push({ resolve, reject, result })
     })
     this.#queue.chunks.push(chunk)
+    if (slot) this.#queue.arenaChunks++
     this.#queue.bytes += bytes
     this.#queue.lastSeq = this.#nextSeq - 1n
     this.#queuedBytes += bytes
@@ -501,6 +511,7 @@ export class DurableLog extends EventEmitter<LogEvents> {
       try {
         await this.#writeBatch(batch)
       } catch (error) {
+        this.#releaseArena(batch)
         this.#queuedBytes -= batch.bytes
         this.#failedBatchBytes = batch.bytes
         // the seqs of a failed batch are never reused; readers simply never see them
@@ -508,6 +519,7 @@ export class DurableLog extends EventEmitter<LogEvents> {
         for (const w of batch.waiters) w.reject(failure)
         continue
       }
+      this.#releaseArena(batch)
       this.#queuedBytes -= batch.bytes
       const policy = this.options.fsync
       if (typeof policy === 'object') {
@@ -517,6 +529,11 @@ export class DurableLog extends EventEmitter<LogEvents> {
         for (const w of batch.waiters) w.resolve(w.result)
       }
     }
+  }
+
+  /** A batch is written (or failed): its frames' arena regions, the oldest ones, are free again. */
+  #releaseArena(batch: Batch): void {
+    for (let i = 0; i < batch.arenaChunks; i++) this.#arena?.releaseOldest()
   }
 
   async #writeBatch(batch: Batch): Promise<void> {
@@ -924,6 +941,9 @@ function segmentWriteFlags(fsync: LogOptions['fsync']): number {
   const { O_WRONLY, O_CREAT, O_TRUNC, O_DSYNC } = constants
   return O_WRONLY | O_CREAT | O_TRUNC | (fsync === 'always' ? O_DSYNC : 0)
 }
+
+/** The write arena's size: frames waiting for their write; a frame that finds it full gets a buffer of its own. */
+const WRITE_ARENA_BYTES = 4 * 1024 * 1024
 
 /** Filesystems whose files live in memory (statfs f_type): tmpfs and ramfs. */
 const MEMORY_FILESYSTEMS = new Set([0x01021994, 0x858458f6])

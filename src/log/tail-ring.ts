@@ -49,7 +49,13 @@ export class TailRing<T> {
 
   /** Copies `bytes` in and returns the entry, or undefined when there is no room for them now. */
   take(bytes: Buffer, value: T): RingEntry<T> | undefined {
-    const length = bytes.length
+    const entry = this.reserve(bytes.length, value)
+    if (entry) bytes.copy(entry.view)
+    return entry
+  }
+
+  /** Reserves `length` bytes for the caller to fill in place, or undefined when there is no room now. */
+  reserve(length: number, value: T): RingEntry<T> | undefined {
     if (length === 0 || length > this.capacity) return undefined
     let start: number
     const oldest = this.at(0)
@@ -71,7 +77,6 @@ export class TailRing<T> {
       }
     }
     this.#buffer ??= Buffer.allocUnsafeSlow(this.capacity)
-    bytes.copy(this.#buffer, start)
     const entry = { region: { start, length }, view: this.#buffer.subarray(start, start + length), value }
     this.#entries.push(entry)
     this.#used += length
