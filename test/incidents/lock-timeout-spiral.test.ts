@@ -4,7 +4,8 @@
  * NOT_ENOUGH_REPLICAS. (Kafka 4 caps min.insync.replicas at the replication factor, so a single broker
  * cannot reproduce this.) Under a steady send rate
  * the request path must not wait on the Kafka client: durable sends stay fast, kafka-mode sends fail fast,
- * and once the fault clears every accepted event is delivered exactly once.
+ * and once the fault clears every accepted event is delivered exactly once. The 5 ms p99 is judged in a
+ * window where the hypervisor left the machine its CPU (test/helpers/machine.ts measures the steal).
  */
 import assert from 'node:assert/strict'
 import { existsSync } from 'node:fs'
@@ -17,11 +18,13 @@ import { Admin, Producer } from '@platformatic/kafka'
 import { KafkaCluster } from '../../scripts/kafka/cluster.ts'
 import { createProducer, type SendResult } from '../../src/producer/producer.ts'
 import { copiesById, percentile, randomName, readTopic, setTopicConfig } from '../helpers/kafka.ts'
-import { describeMachine, formatMachine, sampleMachine } from '../helpers/machine.ts'
+import { describeMachine, formatMachine, type MachineReport, sampleMachine } from '../helpers/machine.ts'
 
 const seconds = process.env.SPILLWAY_SOAK === '1' ? 60 : 8
 /** Above this share of CPU time taken by the hypervisor, latency says more about the host than the code. */
 const MAX_STEAL_PERCENT = 10
+/** Windows the /dev/shm producer may measure while waiting for one with little steal. */
+const MEMORY_WINDOWS = process.env.SPILLWAY_SOAK === '1' ? 1 : 3
 
 test('a broker that rejects every produce: durable sends never wait on Kafka, kafka mode fails fast, exactly-once after recovery', async (t) => {
   const cluster = await KafkaCluster.start({
@@ -136,9 +139,17 @@ test('a broker that rejects every produce: durable sends never wait on Kafka, ka
   const wall = performance.now()
   const loop = monitorEventLoopDelay({ resolution: 1 })
   loop.enable()
-  // one after the other, so neither measurement carries the other's work
-  const machineBefore = sampleMachine()
-  const memoryLatencies = await runDurable(durable)
+  // One after the other, so neither measurement carries the other's work. The /dev/shm producer measures
+  // up to MEMORY_WINDOWS windows and stops at the first in which the hypervisor left the machine its CPU
+  // (chosen by the steal alone, never by the latencies); every window's sends count below.
+  const memoryWindows: { latencies: number[]; machine: MachineReport | undefined }[] = []
+  for (let w = 0; w < MEMORY_WINDOWS; w++) {
+    const before = sampleMachine()
+    const latencies = await runDurable(durable)
+    const machine = describeMachine(before, sampleMachine())
+    memoryWindows.push({ latencies, machine })
+    if ((machine?.stealPercent ?? 0) <= MAX_STEAL_PERCENT) break
+  }
   const machineBetween = sampleMachine()
   const diskLatencies = await runDurable(onDisk)
   const machineAfter = sampleMachine()
@@ -150,23 +161,29 @@ test('a broker that rejects every produce: durable sends never wait on Kafka, ka
   t.diagnostic(
     `event loop delay p99 ${(loop.percentile(99) / 1e6).toFixed(2)} ms, max ${(loop.max / 1e6).toFixed(2)} ms`,
   )
-  const memoryMachine = describeMachine(machineBefore, machineBetween)
-  t.diagnostic(`durable, log on /dev/shm: ${describe(memoryLatencies)}`)
-  t.diagnostic(`  ${formatMachine(memoryMachine)}`)
+  for (const [w, window] of memoryWindows.entries()) {
+    t.diagnostic(`durable, log on /dev/shm, window ${w + 1}: ${describe(window.latencies)}`)
+    t.diagnostic(`  ${formatMachine(window.machine)}`)
+  }
   t.diagnostic(`durable, log on the brokers' disk: ${describe(diskLatencies)}`)
   t.diagnostic(`  ${formatMachine(describeMachine(machineBetween, machineAfter))}`)
   assert.ok(
     accepted.every((r) => r.status === 'accepted'),
     'every durable send is accepted into the local log',
   )
-  const p99 = percentile(memoryLatencies, 99)
   // The structural promise: no send waits on the Kafka client (whose request timeout is 1 s, and whose lock
   // waits were ~65 s in the incident).
-  assert.ok(p99 < 50, `durable p99 send latency ${p99.toFixed(2)} ms stays far from any Kafka client wait`)
+  for (const { latencies } of memoryWindows) {
+    const p99 = percentile(latencies, 99)
+    assert.ok(p99 < 50, `durable p99 send latency ${p99.toFixed(2)} ms stays far from any Kafka client wait`)
+    assert.ok(Math.max(...latencies) < 250, 'no durable send comes near the Kafka client timeout')
+  }
   // The 5 ms target, whenever the machine lets this process run: on a virtual machine whose hypervisor
   // takes a large share of the CPU time (steal), a send waits for a CPU however little it does, and the
   // figure measures the host, not spillway. BENCHMARKS.md records both, run by run.
-  const steal = memoryMachine?.stealPercent ?? 0
+  const last = memoryWindows.at(-1) as (typeof memoryWindows)[number]
+  const p99 = percentile(last.latencies, 99)
+  const steal = last.machine?.stealPercent ?? 0
   if (steal <= MAX_STEAL_PERCENT) {
     assert.ok(
       p99 < 5,
@@ -174,10 +191,9 @@ test('a broker that rejects every produce: durable sends never wait on Kafka, ka
     )
   } else {
     t.diagnostic(
-      `the 5 ms p99 is not judged in this run: the hypervisor took ${steal.toFixed(1)}% of the CPU time (limit ${MAX_STEAL_PERCENT}%)`,
+      `the 5 ms p99 is not judged in this run: in each of ${memoryWindows.length} windows the hypervisor took more than ${MAX_STEAL_PERCENT}% of the CPU time`,
     )
   }
-  assert.ok(Math.max(...memoryLatencies) < 250, 'no durable send comes near the Kafka client timeout')
   assert.ok(Math.max(...diskLatencies) < 250, 'on a real disk no send comes near the Kafka client timeout')
   for (const producer of [durable, onDisk]) {
     const stats = producer.stats()
