@@ -416,17 +416,23 @@ export class DurableLog extends EventEmitter<LogEvents> {
     const chunk = slot ? slot.view : Buffer.allocUnsafe(bytes)
     const timestamp = this.#wallClock()
     const firstSeq = this.#nextSeq
-    writeFrameHeader(chunk, 0, firstSeq, timestamp, sizes.length, bytes)
-    let offset = FRAME_HEADER_BYTES
-    const list = Array.isArray(payloads) ? (payloads as readonly Buffer[]) : undefined
-    for (let i = 0; i < sizes.length; i++) {
-      const size = sizes[i] as number
-      chunk.writeUInt32BE(size, offset)
-      offset += ENTRY_HEADER_BYTES
-      // a writer encodes straight into the chunk: no buffer per payload, no copy
-      if (list) (list[i] as Buffer).copy(chunk, offset)
-      else (payloads as PayloadWriter).write(i, chunk, offset)
-      offset += size
+    try {
+      writeFrameHeader(chunk, 0, firstSeq, timestamp, sizes.length, bytes)
+      let offset = FRAME_HEADER_BYTES
+      const list = Array.isArray(payloads) ? (payloads as readonly Buffer[]) : undefined
+      for (let i = 0; i < sizes.length; i++) {
+        const size = sizes[i] as number
+        chunk.writeUInt32BE(size, offset)
+        offset += ENTRY_HEADER_BYTES
+        // a writer encodes straight into the chunk: no buffer per payload, no copy
+        if (list) (list[i] as Buffer).copy(chunk, offset)
+        else (payloads as PayloadWriter).write(i, chunk, offset)
+        offset += size
+      }
+    } catch (error) {
+      // a writer that throws appends nothing; its region goes back, or the arena's order would slip
+      if (slot) this.#arena.releaseNewest()
+      throw error
     }
     sealFrame(chunk, 0, bytes)
     this.#nextSeq += BigInt(sizes.length)

@@ -83,6 +83,17 @@ export class TailRing<T> {
     return entry
   }
 
+  /** Gives back the newest region: one just reserved that will not be used after all. */
+  releaseNewest(): void {
+    if (this.size === 0) return
+    const newest = this.#entries.pop() as RingEntry<T>
+    this.#used -= newest.region.length
+    if (this.#first === this.#entries.length) {
+      this.#entries = []
+      this.#first = 0
+    }
+  }
+
   /** Frees the oldest region; regions go back in the order they were taken. */
   releaseOldest(): void {
     const oldest = this.at(0)

@@ -276,6 +276,17 @@ test('frames built in the write arena: concurrent appends past its size, and its
     payloads.push(b)
     return b
   }
+  // a payload writer that throws appends nothing and leaves the arena as it was
+  assert.throws(
+    () =>
+      log.append({
+        sizes: [100, 100],
+        write: (index) => {
+          if (index === 1) throw new Error('encoding failed')
+        },
+      }),
+    /encoding failed/,
+  )
   let i = 0
   // 64 appends of ~300 KiB at once: ~19 MiB in flight against a 4 MiB arena, so most find it full
   await Promise.all(Array.from({ length: 64 }, () => log.append([make(i++, 300 * 1024)])))

@@ -7,6 +7,7 @@ import { TailRing } from '../../src/log/tail-ring.ts'
 const step = fc.oneof(
   fc.record({ op: fc.constant('take' as const), length: fc.integer({ min: 1, max: 300 }) }),
   fc.record({ op: fc.constant('release' as const) }),
+  fc.record({ op: fc.constant('undo' as const) }),
 )
 
 test('live regions never overlap, keep their bytes, and an empty ring takes anything that fits', () => {
@@ -19,6 +20,9 @@ test('live regions never overlap, keep their bytes, and an empty ring takes anyt
         if (s.op === 'release') {
           ring.releaseOldest()
           live.shift()
+        } else if (s.op === 'undo') {
+          ring.releaseNewest()
+          live.pop()
         } else {
           fill = (fill + 1) % 256
           const wasEmpty = live.length === 0
