@@ -86,12 +86,12 @@ const NO_OUTCOME: RecordOutcome = {
   ambiguous: true,
 }
 
-/** A batch read from the backlog and made ready for Kafka. */
 /** A record on its way to Kafka, with its index in the batch's log records. */
 interface Outbound extends OutboundRecord {
   readonly index: number
 }
 
+/** A batch read from the backlog and made ready for Kafka. */
 interface PreparedBatch {
   readonly kind: 'batch'
   readonly start: LogPosition
