@@ -109,7 +109,8 @@ const channels = {
 
 /** An admitted event: its envelope, with the size of its encoding, written straight into the log. */
 interface Prepared extends Envelope {
-  readonly size: number
+  /** Set once the envelope exists: its size is computed from it. */
+  size: number
 }
 
 /** A poison record as a dead letter: its event with `headers` (and `topic`, if given). */
@@ -392,7 +393,7 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
       return badEvent(e, index, 'value', `cannot be serialised: ${(error as Error).message}`)
     }
     // one object per event: the envelope, and then its encoded size, which decides here
-    const envelope: { -readonly [K in keyof Prepared]: Prepared[K] } = {
+    const envelope: Prepared = {
       id: e.id ?? uuidv7(now),
       topic,
       key: e.key === undefined ? undefined : typeof e.key === 'string' ? Buffer.from(e.key) : e.key,
