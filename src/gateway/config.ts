@@ -16,6 +16,8 @@ import {
   rejectUnknownKeys,
 } from '../options.ts'
 import { type AckMode, readDeadLetterTopics } from '../producer/options.ts'
+import { isTopicName, TOPIC_NAME_RULE } from '../topic-name.ts'
+import { CONNECTION_KEYS, type ConnectionOptions, readConnection } from '../transport/connection.ts'
 
 export interface KeyConfig {
   /** The write key (Segment) or API key (REST Proxy). */
@@ -36,11 +38,7 @@ export interface GatewayConfig {
   readonly port: number
   readonly tls: { readonly key: string; readonly cert: string } | undefined
   readonly kafka:
-    | {
-        readonly brokers: readonly string[]
-        readonly clientId: string
-        readonly deadLetterTopics: Readonly<Record<string, string>>
-      }
+    | (ConnectionOptions & { readonly deadLetterTopics: Readonly<Record<string, string>> })
     | undefined
   readonly ack: AckMode
   readonly log: ResolvedLogOptions
@@ -97,6 +95,14 @@ export const configHelp: readonly [string, string][] = [
     'bootstrap "host:port" list (env SPILLWAY_BROKERS, comma-separated); absent = keep events in the local log',
   ],
   ['kafka.clientId', 'client id (default spillway-gateway)'],
+  [
+    'kafka.tls',
+    'true, or { ca|caFile, cert|certFile, key|keyFile, servername, rejectUnauthorized }: TLS to the brokers',
+  ],
+  [
+    'kafka.sasl',
+    '{ mechanism: PLAIN|SCRAM-SHA-256|SCRAM-SHA-512, username, password|passwordFile } (env SPILLWAY_SASL_PASSWORD)',
+  ],
   [
     'kafka.deadLetterTopics',
     '{ topic|"*": dead-letter topic }: where events Kafka will never take go (default: the dead-letter log)',
@@ -171,6 +177,13 @@ export function applyEnvironment(
   if (env.SPILLWAY_PORT) out.port = Number(env.SPILLWAY_PORT)
   if (env.SPILLWAY_BROKERS)
     out.kafka = { ...readObject(out.kafka, 'kafka'), brokers: env.SPILLWAY_BROKERS.split(',') }
+  if (env.SPILLWAY_SASL_PASSWORD) {
+    const kafka = readObject(out.kafka, 'kafka')
+    out.kafka = {
+      ...kafka,
+      sasl: { ...readObject(kafka.sasl, 'kafka.sasl'), password: env.SPILLWAY_SASL_PASSWORD },
+    }
+  }
   if (env.SPILLWAY_ACK) out.ack = env.SPILLWAY_ACK
   if (env.SPILLWAY_LOG_DIR) out.log = { ...readObject(out.log, 'log'), dir: env.SPILLWAY_LOG_DIR }
   if (env.SPILLWAY_KEYS) {
@@ -183,11 +196,9 @@ export function applyEnvironment(
   return out
 }
 
-const topicName = /^[a-zA-Z0-9._-]{1,249}$/
-
 function readTopic(value: unknown, key: string, fallback?: string): string {
   const topic = readString(value, key, fallback)
-  if (!topicName.test(topic)) throw invalid(key, topic, 'a Kafka topic name ([a-zA-Z0-9._-], at most 249)')
+  if (!isTopicName(topic)) throw invalid(key, topic, TOPIC_NAME_RULE)
   return topic
 }
 
@@ -204,7 +215,7 @@ export function resolveGatewayConfig(input: unknown): GatewayConfig {
   const tls = o.tls === undefined ? undefined : readObject(o.tls, 'tls')
   if (tls) rejectUnknownKeys(tls, 'tls', ['key', 'cert'])
   const kafka = o.kafka === undefined ? undefined : readObject(o.kafka, 'kafka')
-  if (kafka) rejectUnknownKeys(kafka, 'kafka', ['brokers', 'clientId', 'deadLetterTopics'])
+  if (kafka) rejectUnknownKeys(kafka, 'kafka', [...CONNECTION_KEYS, 'deadLetterTopics'])
   const limits = readObject(o.limits, 'limits')
   rejectUnknownKeys(limits, 'limits', [
     'maxBodyBytes',
@@ -229,7 +240,8 @@ export function resolveGatewayConfig(input: unknown): GatewayConfig {
     if (names.has(k.name)) throw invalid('keys', k.name, 'unique key names')
     names.add(k.name)
   }
-  const brokers = kafka?.brokers === undefined ? undefined : readStringArray(kafka.brokers, 'kafka.brokers')
+  const connection = kafka ? readConnection(kafka, 'kafka', 'spillway-gateway') : undefined
+  const brokers = connection?.brokers
   const ack = readEnum(o.ack, 'ack', ['durable', 'kafka', 'memory'] as const, 'durable')
   if (ack !== 'durable' && !brokers) throw invalid('ack', ack, '"durable" when kafka.brokers is not set')
   const high = readNumber(readiness.high, 'readiness.high', 0.9, { min: 0.01, max: 1 })
@@ -242,10 +254,9 @@ export function resolveGatewayConfig(input: unknown): GatewayConfig {
     host: readString(o.host, 'host', '127.0.0.1'),
     port: readInteger(o.port, 'port', 8080, { min: 0, max: 65535 }),
     tls: tls ? { key: readString(tls.key, 'tls.key'), cert: readString(tls.cert, 'tls.cert') } : undefined,
-    kafka: brokers
+    kafka: connection
       ? {
-          brokers,
-          clientId: readString(kafka?.clientId, 'kafka.clientId', 'spillway-gateway'),
+          ...connection,
           deadLetterTopics: readDeadLetterTopics(kafka?.deadLetterTopics, true, 'kafka.deadLetterTopics'),
         }
       : undefined,

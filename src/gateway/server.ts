@@ -14,6 +14,7 @@ import pino, { type Logger } from 'pino'
 import { isSpillwayError, SpillwayError } from '../errors.ts'
 import { createProducer, type SpillwayProducer } from '../producer/producer.ts'
 import { Counter, Gauge, Registry } from '../telemetry/metrics.ts'
+import { isTopicName, TOPIC_NAME_RULE } from '../topic-name.ts'
 import { closeAllTransports } from '../transport/registry.ts'
 import { basicAuth, charge, KeyRing, mayWrite } from './auth.ts'
 import { parseJson, parseJsonStream } from './body.ts'
@@ -40,8 +41,6 @@ function routeKind(url: string | undefined): RouteKind {
   if (url?.startsWith('/v3/')) return 'rest'
   return 'ops'
 }
-
-const topicName = /^[a-zA-Z0-9._-]{1,249}$/
 
 function toSpillwayError(error: unknown): SpillwayError {
   if (isSpillwayError(error)) return error
@@ -86,6 +85,8 @@ export async function createGateway(
       ? {
           brokers: config.kafka.brokers,
           clientId: config.kafka.clientId,
+          ...(config.kafka.tls ? { tls: config.kafka.tls } : {}),
+          ...(config.kafka.sasl ? { sasl: config.kafka.sasl } : {}),
           deadLetterTopics: config.kafka.deadLetterTopics,
         }
       : {}),
@@ -292,8 +293,11 @@ export async function createGateway(
     }
     const credentials = basicAuth(request.headers.authorization)
     const principal = keys.authenticate(credentials?.user, credentials?.password ?? '')
-    if (!topicName.test(topic))
-      throw new SpillwayError('SPW_ERR_BAD_REQUEST', `topic name ${JSON.stringify(topic)} is invalid`)
+    if (!isTopicName(topic))
+      throw new SpillwayError(
+        'SPW_ERR_BAD_REQUEST',
+        `topic name ${JSON.stringify(topic)} is not ${TOPIC_NAME_RULE}`,
+      )
     if (!config.restTopics.includes('*') && !config.restTopics.includes(topic)) {
       throw new SpillwayError('SPW_ERR_UNKNOWN_TOPIC', `topic ${topic} is not served by this gateway`, {
         details: { topic },

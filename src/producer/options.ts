@@ -5,15 +5,9 @@ import {
   resolveBreakerOptions,
 } from '../breaker/breaker.ts'
 import { type LogOptions, type ResolvedLogOptions, resolveLogOptions } from '../log/options.ts'
-import {
-  invalid,
-  readEnum,
-  readInteger,
-  readObject,
-  readString,
-  readStringArray,
-  rejectUnknownKeys,
-} from '../options.ts'
+import { invalid, readEnum, readInteger, readObject, readString, rejectUnknownKeys } from '../options.ts'
+import { isTopicName } from '../topic-name.ts'
+import { readConnection, type SaslInput, type TlsInput, type TlsOptions } from '../transport/connection.ts'
 import type { SaslOptions, TransportThread } from '../transport/transport.ts'
 
 export type AckMode = 'durable' | 'kafka' | 'memory'
@@ -22,8 +16,10 @@ export interface ProducerOptions {
   /** Bootstrap brokers, "host:port". Leave out to keep events in the local log only (no delivery). */
   readonly brokers?: readonly string[]
   readonly clientId?: string
-  readonly tls?: Readonly<Record<string, unknown>>
-  readonly sasl?: SaslOptions
+  /** TLS to the brokers: `true`, or { ca|caFile, cert|certFile, key|keyFile, servername, rejectUnauthorized }. */
+  readonly tls?: TlsInput
+  /** SASL: { mechanism: PLAIN | SCRAM-SHA-256 | SCRAM-SHA-512, username, password|passwordFile }. */
+  readonly sasl?: SaslInput
   /** When send() answers. Default 'durable'. */
   readonly ack?: AckMode
   /** The local log (required for 'durable'). */
@@ -65,8 +61,8 @@ export interface ProducerOptions {
 export interface ResolvedProducerOptions {
   readonly brokers: readonly string[] | undefined
   readonly clientId: string
-  readonly tls: Readonly<Record<string, unknown>> | undefined
-  readonly sasl: ProducerOptions['sasl']
+  readonly tls: TlsOptions | undefined
+  readonly sasl: SaslOptions | undefined
   readonly ack: AckMode
   readonly log: ResolvedLogOptions | undefined
   readonly memoryBytes: number
@@ -111,23 +107,19 @@ export function resolveProducerOptions(input: unknown): ResolvedProducerOptions 
   const o = readObject(input, 'options')
   rejectUnknownKeys(o, '', KEYS)
   const ack = readEnum(o.ack, 'ack', ['durable', 'kafka', 'memory'] as const, 'durable')
-  const brokers = o.brokers === undefined ? undefined : readStringArray(o.brokers, 'brokers')
-  for (const b of brokers ?? []) {
-    if (!/^[^:\s]+:\d{1,5}$/.test(b)) throw invalid('brokers', b, '"host:port" entries')
-  }
+  const connection = readConnection(o, '', 'spillway')
+  const brokers = connection?.brokers
   if (ack !== 'durable' && brokers === undefined)
     throw invalid('brokers', undefined, `a broker list: ack "${ack}" needs Kafka`)
   if (ack === 'durable' && o.log === undefined)
     throw invalid('log', undefined, 'an object with at least { dir } for ack "durable"')
   const batch = readObject(o.batch, 'batch')
   rejectUnknownKeys(batch, 'batch', ['maxBytes', 'maxRecords', 'lingerMs', 'maxPartitionBytes'])
-  const sasl = o.sasl === undefined ? undefined : readSasl(o.sasl)
-  const tls = o.tls === undefined ? undefined : readObject(o.tls, 'tls')
   return {
     brokers,
     clientId: readString(o.clientId, 'clientId', 'spillway'),
-    tls,
-    sasl,
+    tls: connection?.tls,
+    sasl: connection?.sasl,
     ack,
     log: o.log === undefined ? undefined : resolveLogOptions(o.log, 'log'),
     memoryBytes: readInteger(o.memoryBytes, 'memoryBytes', 64 * MiB, { min: 64 * 1024 }),
@@ -162,9 +154,6 @@ export function resolveProducerOptions(input: unknown): ResolvedProducerOptions 
   }
 }
 
-const TOPIC_NAME = /^[a-zA-Z0-9._-]{1,249}$/
-const isTopicName = (name: string): boolean => TOPIC_NAME.test(name) && name !== '.' && name !== '..'
-
 /** Dead-letter routes (see ProducerOptions.deadLetterTopics), named `name` in error messages. */
 export function readDeadLetterTopics(
   value: unknown,
@@ -186,19 +175,4 @@ export function readDeadLetterTopics(
   if (Object.keys(out).length > 0 && !hasLog)
     throw invalid(name, value, 'routes only together with `log` (dead letters wait there for Kafka)')
   return out
-}
-
-function readSasl(value: unknown): ProducerOptions['sasl'] {
-  const s = readObject(value, 'sasl')
-  rejectUnknownKeys(s, 'sasl', ['mechanism', 'username', 'password'])
-  return {
-    mechanism: readEnum(
-      s.mechanism,
-      'sasl.mechanism',
-      ['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512'] as const,
-      'PLAIN',
-    ),
-    username: readString(s.username, 'sasl.username'),
-    password: readString(s.password, 'sasl.password'),
-  }
 }

@@ -13,6 +13,7 @@ import { isSpillwayError, SpillwayError } from '../errors.ts'
 import { DurableLog, type LogStats } from '../log/log.ts'
 import { StateMachine } from '../state-machine.ts'
 import { Histogram, type MetricSpec, Registry, registerSourcedMetrics } from '../telemetry/metrics.ts'
+import { isTopicName, TOPIC_NAME_RULE } from '../topic-name.ts'
 import { acquireTransport, type TransportLease, transportStats } from '../transport/registry.ts'
 import { type Backlog, MemoryBacklog } from './backlog.ts'
 import { Dispatcher, type DispatcherDeps, type PoisonedRecord } from './dispatcher.ts'
@@ -150,7 +151,8 @@ interface AckWaiter {
   readonly end: bigint
   readonly start: bigint
   readonly poisoned: Map<bigint, string>
-  readonly resolve: () => void
+  /** Settles the send: events with a seq below `deliveredBelow` reached Kafka, the others did not. */
+  readonly resolve: (deliveredBelow: bigint, why: 'acked' | 'timeout' | 'closed') => void
 }
 
 const utf8 = new TextEncoder()
@@ -178,6 +180,8 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
   readonly #lease: TransportLease | undefined
   readonly #dispatcher: Dispatcher | undefined
   #waiters: AckWaiter[] = []
+  readonly #metricLabels: Readonly<Record<string, string>>
+  #unregisterMetrics: (() => void) | undefined
   #accepted = 0
   #refused = 0
   #refusedByCode: Record<string, number> = {}
@@ -189,6 +193,7 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
     deadLetterLog: DurableLog | undefined
     outboxLog?: DurableLog | undefined
     registry: Registry | undefined
+    metricLabels?: Readonly<Record<string, string>> | undefined
   }) {
     super()
     const options = init.options
@@ -196,9 +201,12 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
     this.lifecycle = new StateMachine<ProducerState>('producer', 'running', LIFECYCLE)
     this.breaker = new Breaker(options.breaker)
     this.metrics = init.registry ?? new Registry()
+    this.#metricLabels = init.metricLabels ?? {}
     this.#log = init.log
     this.#deadLetterLog = init.deadLetterLog
     this.#outbox = init.outboxLog ? { log: init.outboxLog } : undefined
+    // first, before any delivery starts: a clash on a shared registry throws here with nothing to undo
+    this.#registerMetrics()
     if (options.ack === 'durable') {
       this.#backlog = init.log as DurableLog
     } else {
@@ -256,7 +264,6 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
         this.#outbox.dispatcher.start()
       }
     }
-    this.#registerMetrics()
   }
 
   /**
@@ -334,17 +341,12 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
 
   #prepare(topic: string, e: EventInput, index: number, now: number): Prepared | Invalid {
     if (topic !== this.#validTopic) {
-      if (
-        typeof topic !== 'string' ||
-        topic.length === 0 ||
-        topic.length > 249 ||
-        !/^[a-zA-Z0-9._-]+$/.test(topic)
-      ) {
+      if (!isTopicName(topic)) {
         return {
           id: typeof e?.id === 'string' ? e.id : undefined,
           error: new SpillwayError(
             'SPW_ERR_BAD_REQUEST',
-            `topic ${JSON.stringify(topic)} is not a valid Kafka topic name`,
+            `topic ${JSON.stringify(topic)} is not ${TOPIC_NAME_RULE}`,
             { details: { field: 'topic' } },
           ),
         }
@@ -475,18 +477,24 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
     const end = firstSeq + BigInt(envelopes.length)
     const poisoned = new Map<bigint, string>()
     let timer: NodeJS.Timeout | undefined
-    const acked = await new Promise<boolean>((resolve) => {
-      const waiter: AckWaiter = { start: firstSeq, end, poisoned, resolve: () => resolve(true) }
+    const settled = await new Promise<{ below: bigint; why: 'acked' | 'timeout' | 'closed' }>((resolve) => {
+      const waiter: AckWaiter = {
+        start: firstSeq,
+        end,
+        poisoned,
+        resolve: (below, why) => resolve({ below, why }),
+      }
       this.#waiters.push(waiter)
       if (this.#backlog.cursor.seq >= end) this.#settleWaiters(this.#backlog.cursor.seq)
       timer = setTimeout(() => {
         this.#waiters = this.#waiters.filter((w) => w !== waiter)
-        resolve(false)
+        resolve({ below: firstSeq, why: 'timeout' })
       }, this.options.deliveryTimeoutMs)
     })
     clearTimeout(timer)
     return envelopes.map((e, i) => {
-      const reason = poisoned.get(firstSeq + BigInt(i))
+      const seq = firstSeq + BigInt(i)
+      const reason = poisoned.get(seq)
       if (reason !== undefined) {
         return this.#refuse(
           e.id,
@@ -495,7 +503,16 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
           }),
         )
       }
-      if (!acked) {
+      if (seq >= settled.below && settled.why === 'closed') {
+        return this.#refuse(
+          e.id,
+          new SpillwayError(
+            'SPW_ERR_CLOSED',
+            'the producer closed before Kafka acknowledged this event; it was not delivered, send it again',
+          ),
+        )
+      }
+      if (seq >= settled.below) {
         return this.#refuse(
           e.id,
           new SpillwayError(
@@ -516,7 +533,7 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
     if (this.#waiters.length === 0) return
     const keep: AckWaiter[] = []
     for (const w of this.#waiters) {
-      if (w.end <= next) w.resolve()
+      if (w.end <= next) w.resolve(w.end, 'acked')
       else keep.push(w)
     }
     this.#waiters = keep
@@ -594,10 +611,15 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
         await outbox.drained(Math.min(timeoutMs, 1000))
         await outbox.stop()
       }
-      for (const w of this.#waiters) w.resolve()
+      // what Kafka acknowledged is accepted; the rest was never delivered (the memory backlog goes with
+      // the producer) and is refused as retriable, never reported as acked
+      this.#settleWaiters(this.#backlog.cursor.seq)
+      const delivered = this.#backlog.cursor.seq
+      for (const w of this.#waiters) w.resolve(delivered, 'closed')
       this.#waiters = []
     } finally {
       // "must I close the transport?" does not depend on whether sending worked
+      this.#unregisterMetrics?.()
       await this.#lease?.release()
       await this.#log?.close()
       await this.#deadLetterLog?.close()
@@ -817,15 +839,19 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
         key: 'memoryMaxBytes',
       },
     ]
-    registerSourcedMetrics(this.metrics, specs, flat)
-    if (this.#log && !this.metrics.getSingleMetric('spillway_log_fsync_seconds')) {
-      const fsync = new Histogram({
-        name: 'spillway_log_fsync_seconds',
-        help: 'fdatasync latency of the local log (the cost of a durable ack)',
-        buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
-        registers: [this.metrics],
-      })
-      this.#log.on('fsync', (ms) => fsync.observe(ms / 1000))
+    const labels = this.#metricLabels
+    this.#unregisterMetrics = registerSourcedMetrics(this.metrics, specs, flat, labels)
+    if (this.#log) {
+      const fsync =
+        (this.metrics.getSingleMetric('spillway_log_fsync_seconds') as Histogram | undefined) ??
+        new Histogram({
+          name: 'spillway_log_fsync_seconds',
+          help: 'fdatasync latency of the local log (the cost of a durable ack)',
+          buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+          labelNames: Object.keys(labels),
+          registers: [this.metrics],
+        })
+      this.#log.on('fsync', (ms) => fsync.observe(labels, ms / 1000))
     }
   }
 }
@@ -866,9 +892,13 @@ function sentMarkFile(path: string): NonNullable<DispatcherDeps['sentMark']> {
 
 /** Creates a producer. With `ack: 'durable'` it opens (and recovers) the local log first. */
 export async function createProducer(
-  options: ProducerOptions & { readonly registry?: Registry },
+  options: ProducerOptions & {
+    readonly registry?: Registry
+    /** Labels on this producer's metrics, to tell it apart from other components sharing `registry`. */
+    readonly metricLabels?: Readonly<Record<string, string>>
+  },
 ): Promise<SpillwayProducer> {
-  const { registry, ...rest } = options
+  const { registry, metricLabels, ...rest } = options
   const resolved = resolveProducerOptions(rest)
   let log: DurableLog | undefined
   let deadLetterLog: DurableLog | undefined
@@ -894,5 +924,11 @@ export async function createProducer(
       throw error
     }
   }
-  return new SpillwayProducer({ options: resolved, log, deadLetterLog, outboxLog, registry })
+  try {
+    return new SpillwayProducer({ options: resolved, log, deadLetterLog, outboxLog, registry, metricLabels })
+  } catch (error) {
+    // e.g. its metrics clash with another producer's on a shared registry: give the logs back
+    await Promise.allSettled([log?.close(), deadLetterLog?.close(), outboxLog?.close()])
+    throw error
+  }
 }

@@ -5,7 +5,8 @@
  * then closes. `closeAllTransports()` closes everything at once for process shutdown.
  *
  * The table lives on globalThis under a registered symbol, so two copies of this module in one process
- * still share it.
+ * still share it. The symbol names the table's layout version: copies of spillway whose tables differ in
+ * shape keep a table each (and so a Kafka producer each) rather than reading one another's.
  */
 import { createHash } from 'node:crypto'
 import dc from 'node:diagnostics_channel'
@@ -34,7 +35,9 @@ interface Table {
   factory: (options: KafkaConnectionOptions) => Transport
 }
 
-const slot = Symbol.for('spillway.transport-registry')
+/** Bump when Table or Entry change shape. */
+export const REGISTRY_LAYOUT = 1
+const slot = Symbol.for(`spillway.transport-registry.v${REGISTRY_LAYOUT}`)
 const globals = globalThis as unknown as Record<symbol, Table | undefined>
 const table: Table = globals[slot] ?? {
   entries: new Map(),

@@ -2,16 +2,14 @@
  * The narrow interface between spillway and a Kafka client. Only adapters in this folder import a
  * Kafka client; everything above talks to this.
  */
-export interface SaslOptions {
-  readonly mechanism: 'PLAIN' | 'SCRAM-SHA-256' | 'SCRAM-SHA-512'
-  readonly username: string
-  readonly password: string
-}
+import type { SaslOptions, TlsOptions } from './connection.ts'
+
+export type { SaslOptions, TlsOptions }
 
 export interface KafkaConnectionOptions {
   readonly brokers: readonly string[]
   readonly clientId: string
-  readonly tls?: Readonly<Record<string, unknown>>
+  readonly tls?: TlsOptions
   readonly sasl?: SaslOptions
   /** Per-request timeout inside the client, ms. Default 5000. */
   readonly requestTimeoutMs?: number

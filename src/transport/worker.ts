@@ -87,7 +87,6 @@ export class WorkerTransport implements Transport {
   #start(): Worker {
     const worker = new Worker(entry, {
       workerData: { options: this.#options },
-      resourceLimits: JSON.parse(process.env.RL ?? '{}'),
     })
     // The producer counts as created from the start, as the in-thread transport's does.
     this.#state = { initializations: 1, producerId: undefined }
