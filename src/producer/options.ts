@@ -117,7 +117,7 @@ export function resolveProducerOptions(input: unknown): ResolvedProducerOptions 
   rejectUnknownKeys(batch, 'batch', ['maxBytes', 'maxRecords', 'lingerMs', 'maxPartitionBytes'])
   return {
     brokers,
-    clientId: readString(o.clientId, 'clientId', 'spillway'),
+    clientId: connection?.clientId ?? readString(o.clientId, 'clientId', 'spillway'),
     tls: connection?.tls,
     sasl: connection?.sasl,
     ack,

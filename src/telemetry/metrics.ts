@@ -86,12 +86,10 @@ export function registerSourcedMetrics(
       const created: Family = { labelNames, members: [] }
       family = created
       byName.set(spec.name, created)
+      const config = { name: spec.name, help: spec.help, labelNames, registers: [registry] }
       if (spec.type === 'gauge') {
         new Gauge({
-          name: spec.name,
-          help: spec.help,
-          labelNames,
-          registers: [registry],
+          ...config,
           collect() {
             this.reset()
             for (const m of created.members) this.set(m.labels, m.read())
@@ -99,10 +97,7 @@ export function registerSourcedMetrics(
         })
       } else {
         new Counter({
-          name: spec.name,
-          help: spec.help,
-          labelNames,
-          registers: [registry],
+          ...config,
           collect() {
             this.reset()
             for (const m of created.members) this.inc(m.labels, m.read())
