@@ -91,6 +91,26 @@ export const errorCodes = {
   },
   SPW_ERR_RATE_LIMITED: { retriable: true, status: 429, summary: "The key's rate limit is exceeded." },
   SPW_ERR_NOT_FOUND: { retriable: false, status: 404, summary: 'No such route.' },
+  SPW_ERR_KAFKA_AUTH: {
+    retriable: false,
+    status: 503,
+    summary: 'The brokers refused the SASL credentials (wrong user, password or mechanism).',
+  },
+  SPW_ERR_KAFKA_DENIED: {
+    retriable: false,
+    status: 503,
+    summary: "Kafka's ACLs deny this client the operation (a topic, group or cluster authorization failure).",
+  },
+  SPW_ERR_TOPIC_MISSING: {
+    retriable: true,
+    status: 503,
+    summary: 'The topic does not exist in Kafka (yet).',
+  },
+  SPW_ERR_KAFKA_UNSUPPORTED: {
+    retriable: false,
+    status: 503,
+    summary: 'The brokers do not support a request this operation needs (too old a Kafka version).',
+  },
 } as const
 
 export type ErrorCode = keyof typeof errorCodes

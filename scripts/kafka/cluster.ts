@@ -2,10 +2,11 @@
  * Starts and stops real Apache Kafka brokers (KRaft, combined broker+controller) on 127.0.0.1 from the
  * jars that scripts/kafka/install caches. Used by the test runner, the benchmarks and `npm run kafka`.
  *
- * Every node has three listeners:
+ * Every node has three listeners, and a fourth with `secure`:
  *   PLAINTEXT  direct, advertised as itself
  *   PROXIED    advertised as a Toxiproxy port, so a client that bootstraps there talks *only* through the proxy
  *   CONTROLLER KRaft quorum
+ *   SECURE     SASL_SSL with SCRAM-SHA-512, its certificate signed by a CA made for this cluster (secure.ts)
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
 import {
@@ -23,6 +24,7 @@ import { homedir, tmpdir } from 'node:os'
 import { basename, dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { freePort } from '../ports.ts'
+import { makeCertificates, type SecureListener } from './secure.ts'
 
 const here = dirname(fileURLToPath(import.meta.url))
 
@@ -75,6 +77,8 @@ export interface KafkaNode {
   /** What the PROXIED listener advertises: the Toxiproxy listen port for this node. */
   readonly advertisedProxiedPort: number
   readonly controllerPort: number
+  /** The SASL_SSL listener's port (0 when the cluster has none). */
+  readonly securePort: number
   readonly dir: string
   readonly logFile: string
   process: ChildProcess | undefined
@@ -94,6 +98,8 @@ export interface KafkaClusterOptions {
   readonly port?: number
   /** The brokers' scheduling niceness, 0 to 19 (default 10): how far behind client processes they run. */
   readonly nice?: number
+  /** Adds a SASL_SSL listener (SCRAM-SHA-512) with a CA and a user made for this cluster. */
+  readonly secure?: boolean
 }
 
 const running = new Set<ChildProcess>()
@@ -167,6 +173,8 @@ export class KafkaCluster {
   readonly baseDir: string
   readonly #options: Required<Omit<KafkaClusterOptions, 'baseDir' | 'port'>>
   readonly #clusterId: string
+  /** The SASL_SSL listener's CA and user, when the cluster was started with `secure`. */
+  readonly secure: SecureListener | undefined
 
   private constructor(
     nodes: KafkaNode[],
@@ -176,6 +184,7 @@ export class KafkaCluster {
     this.nodes = nodes
     this.baseDir = baseDir
     this.#options = options
+    this.secure = options.secure ? makeCertificates(join(baseDir, 'secure')) : undefined
     this.#clusterId = execFileSync(
       'java',
       ['-cp', kafkaClasspath(), 'kafka.tools.StorageTool', 'random-uuid'],
@@ -194,6 +203,11 @@ export class KafkaCluster {
     return this.nodes.map((n) => `127.0.0.1:${n.port}`)
   }
 
+  /** Bootstrap addresses of the SASL_SSL listener (empty without `secure`). */
+  get secureBootstrap(): string[] {
+    return this.secure ? this.nodes.map((n) => `127.0.0.1:${n.securePort}`) : []
+  }
+
   /** Bootstrap addresses through the proxy (only valid once a proxy forwards advertisedProxiedPort → proxiedPort). */
   get proxiedBootstrap(): string[] {
     return this.nodes.map((n) => `127.0.0.1:${n.advertisedProxiedPort}`)
@@ -206,6 +220,7 @@ export class KafkaCluster {
       startTimeoutMs: options.startTimeoutMs ?? 90_000,
       config: options.config ?? {},
       nice: options.nice ?? 10,
+      secure: options.secure ?? false,
     }
     if (!Number.isInteger(resolved.nice) || resolved.nice < 0 || resolved.nice > 19)
       throw new Error(`nice must be an integer from 0 to 19, got ${resolved.nice}`)
@@ -223,6 +238,7 @@ export class KafkaCluster {
         proxiedPort: await freePort(),
         advertisedProxiedPort: await freePort(),
         controllerPort: await freePort(),
+        securePort: resolved.secure ? await freePort() : 0,
         dir,
         logFile: join(dir, 'broker.log'),
         process: undefined,
@@ -244,13 +260,24 @@ export class KafkaCluster {
     const voters = this.nodes.map((n) => `${n.id}@127.0.0.1:${n.controllerPort}`).join(',')
     const replication = String(Math.min(3, this.nodes.length))
     for (const node of this.nodes) {
+      const secure = this.secure
+      const secureListener = secure ? `,SECURE://127.0.0.1:${node.securePort}` : ''
       const props: Record<string, string> = {
         'process.roles': 'broker,controller',
         'node.id': String(node.id),
         'controller.quorum.voters': voters,
-        listeners: `PLAINTEXT://127.0.0.1:${node.port},PROXIED://127.0.0.1:${node.proxiedPort},CONTROLLER://127.0.0.1:${node.controllerPort}`,
-        'advertised.listeners': `PLAINTEXT://127.0.0.1:${node.port},PROXIED://127.0.0.1:${node.advertisedProxiedPort}`,
-        'listener.security.protocol.map': 'PLAINTEXT:PLAINTEXT,PROXIED:PLAINTEXT,CONTROLLER:PLAINTEXT',
+        listeners: `PLAINTEXT://127.0.0.1:${node.port},PROXIED://127.0.0.1:${node.proxiedPort},CONTROLLER://127.0.0.1:${node.controllerPort}${secureListener}`,
+        'advertised.listeners': `PLAINTEXT://127.0.0.1:${node.port},PROXIED://127.0.0.1:${node.advertisedProxiedPort}${secureListener}`,
+        'listener.security.protocol.map': `PLAINTEXT:PLAINTEXT,PROXIED:PLAINTEXT,CONTROLLER:PLAINTEXT${secure ? ',SECURE:SASL_SSL' : ''}`,
+        ...(secure
+          ? {
+              'listener.name.secure.sasl.enabled.mechanisms': 'SCRAM-SHA-512',
+              'listener.name.secure.scram-sha-512.sasl.jaas.config':
+                'org.apache.kafka.common.security.scram.ScramLoginModule required;',
+              'listener.name.secure.ssl.keystore.type': 'PEM',
+              'listener.name.secure.ssl.keystore.location': secure.keystoreFile,
+            }
+          : {}),
         'controller.listener.names': 'CONTROLLER',
         'inter.broker.listener.name': 'PLAINTEXT',
         'log.dirs': join(node.dir, 'data'),
@@ -291,6 +318,9 @@ export class KafkaCluster {
           this.#clusterId,
           '-c',
           join(node.dir, 'server.properties'),
+          ...(this.secure
+            ? ['--add-scram', `SCRAM-SHA-512=[name=${this.secure.username},password=${this.secure.password}]`]
+            : []),
         ],
         { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' },
       )
@@ -449,10 +479,11 @@ async function main(): Promise<void> {
   if (args.includes('--help') || args.includes('-h')) {
     process.stdout.write(
       [
-        'Usage: npm run kafka -- [--nodes 1|3] [--port N]',
+        'Usage: npm run kafka -- [--nodes 1|3] [--port N] [--secure]',
         '',
         'Starts a real Apache Kafka broker (KRaft) on 127.0.0.1 from the cached jars, prints its',
         'bootstrap address and keeps running until Ctrl-C, then stops it and removes its data.',
+        '--secure adds a SASL_SSL listener (SCRAM-SHA-512) and prints its CA file and credentials.',
         '',
       ].join('\n'),
     )
@@ -464,8 +495,15 @@ async function main(): Promise<void> {
   const port = portArg >= 0 ? Number(args[portArg + 1]) : undefined
   ensureKafkaInstalled()
   process.stderr.write(`spillway: starting Kafka ${kafkaVersion()} with ${nodes} node(s)…\n`)
-  const cluster = await KafkaCluster.start({ nodes, ...(port !== undefined ? { port } : {}) })
+  const secure = args.includes('--secure')
+  const cluster = await KafkaCluster.start({ nodes, secure, ...(port !== undefined ? { port } : {}) })
   process.stdout.write(`bootstrap: ${cluster.bootstrap.join(',')}\n`)
+  if (cluster.secure) {
+    process.stdout.write(
+      `SASL_SSL bootstrap: ${cluster.secureBootstrap.join(',')} (SCRAM-SHA-512 ${cluster.secure.username} / ` +
+        `${cluster.secure.password}, CA ${cluster.secure.caFile})\n`,
+    )
+  }
   for (const node of cluster.nodes) process.stdout.write(`node ${node.id} log: ${node.logFile}\n`)
   const shutdown = async (): Promise<void> => {
     process.stderr.write('spillway: stopping Kafka…\n')

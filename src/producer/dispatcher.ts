@@ -11,14 +11,11 @@
 import dc from 'node:diagnostics_channel'
 import { EventEmitter } from 'node:events'
 import type { Breaker } from '../breaker/breaker.ts'
+import { type ErrorCode, isSpillwayError } from '../errors.ts'
 import type { LogPosition, LogRecord } from '../log/log.ts'
+import type { Cluster } from '../transport/cluster.ts'
 import { withDeadline } from '../transport/deadline.ts'
-import {
-  type OutboundRecord,
-  type RecordOutcome,
-  type Transport,
-  TransportError,
-} from '../transport/transport.ts'
+import type { OutboundRecord, RecordOutcome } from '../transport/transport.ts'
 import type { Backlog, BacklogReader } from './backlog.ts'
 import { decodeEnvelope, type Envelope, readStoredEvent, type StoredEvent } from './envelope.ts'
 import { partitionForKeyAt } from './partitioner.ts'
@@ -40,9 +37,14 @@ export interface DispatcherOptions {
    * records again (the client keeps retrying it with the same sequence numbers meanwhile). Default 30 000.
    */
   readonly lateWaitMs?: number
-  /** How long a topic's partition count is trusted. */
-  readonly metadataTtlMs?: number
 }
+
+/** Metadata answers that mean a topic can take nothing: its records are dead-lettered with the reason. */
+const TOPIC_POISON: ReadonlySet<ErrorCode> = new Set([
+  'SPW_ERR_TOPIC_MISSING',
+  'SPW_ERR_KAFKA_DENIED',
+  'SPW_ERR_POISON',
+])
 
 export interface PoisonedRecord {
   readonly seq: bigint
@@ -53,7 +55,8 @@ export interface PoisonedRecord {
 
 export interface DispatcherDeps {
   readonly backlog: Backlog
-  readonly transport: () => Transport
+  /** The cluster's producer facet sends; its admin facet knows partition counts (one metadata cache). */
+  readonly cluster: () => Pick<Cluster, 'producer' | 'admin'>
   readonly breaker: Breaker
   /** Stores a poison record somewhere safe; a rejection makes the dispatcher retry the batch later. */
   readonly deadLetter: (record: PoisonedRecord) => Promise<void>
@@ -133,7 +136,6 @@ export class Dispatcher extends EventEmitter<{
     lastError: undefined,
   }
   readonly #deps: DispatcherDeps
-  readonly #partitions = new Map<string, { count: number; at: number }>()
   #reader: BacklogReader | undefined
   #running: Promise<void> | undefined
   #stopping = false
@@ -344,7 +346,7 @@ export class Dispatcher extends EventEmitter<{
         try {
           topics.set(topic, await this.#partitionCount(topic))
         } catch (error) {
-          if (!(error instanceof TransportError && error.errorClass === 'poison')) {
+          if (!(isSpillwayError(error) && TOPIC_POISON.has(error.code))) {
             metadataError = (error as Error).message
             break
           }
@@ -391,13 +393,9 @@ export class Dispatcher extends EventEmitter<{
     return cut(batch, end)
   }
 
+  /** From the cluster's metadata cache, which decides how long a count is trusted. */
   async #partitionCount(topic: string): Promise<number> {
-    const cached = this.#partitions.get(topic)
-    const ttl = this.options.metadataTtlMs ?? 30_000
-    if (cached && performance.now() - cached.at < ttl) return cached.count
-    const count = await this.#deps.transport().partitions(topic, this.options.deadlineMs)
-    this.#partitions.set(topic, { count, at: performance.now() })
-    return count
+    return await this.#deps.cluster().admin.partitions(topic, this.options.deadlineMs)
   }
 
   #fail(reason: string, records: number): void {
@@ -468,7 +466,7 @@ export class Dispatcher extends EventEmitter<{
     let outcomes: RecordOutcome[] = []
     if (toSend.length > 0) {
       const request = withDeadline(
-        this.#deps.transport().send(toSend, this.options.deadlineMs),
+        this.#deps.cluster().producer.send(toSend, this.options.deadlineMs),
         this.options.deadlineMs + 1000,
         'send',
       )
@@ -553,8 +551,8 @@ export class Dispatcher extends EventEmitter<{
       if (failed?.kind === 'error' && failed.errorClass === 'fatal') {
         this.stats.rebuilds++
         await this.#deps
-          .transport()
-          .rebuild(reason)
+          .cluster()
+          .producer.rebuild(reason)
           .catch(() => undefined)
       }
       this.#fail(reason, records.length)
@@ -593,8 +591,8 @@ export class Dispatcher extends EventEmitter<{
     if (suspects.length <= 1) return
     for (const s of suspects) {
       const [outcome] = await this.#deps
-        .transport()
-        .send([s], this.options.deadlineMs)
+        .cluster()
+        .producer.send([s], this.options.deadlineMs)
         .catch((): RecordOutcome[] => [
           { kind: 'error', errorClass: 'retriable', reason: 'isolation send failed', ambiguous: true },
         ])

@@ -14,7 +14,7 @@ import { DurableLog, type LogStats } from '../log/log.ts'
 import { StateMachine } from '../state-machine.ts'
 import { Histogram, type MetricSpec, Registry, registerSourcedMetrics } from '../telemetry/metrics.ts'
 import { isTopicName, TOPIC_NAME_RULE } from '../topic-name.ts'
-import { acquireTransport, type TransportLease, transportStats } from '../transport/registry.ts'
+import { acquireCluster, type ClusterLease, transportStats } from '../transport/registry.ts'
 import { type Backlog, MemoryBacklog } from './backlog.ts'
 import { Dispatcher, type DispatcherDeps, type PoisonedRecord } from './dispatcher.ts'
 import { type Envelope, encodeEnvelope, envelopeSize, writeEnvelope } from './envelope.ts'
@@ -177,7 +177,7 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
   /** Dead letters bound for a dead-letter topic, and the dispatcher that delivers them. */
   readonly #outbox: { readonly log: DurableLog; dispatcher?: Dispatcher } | undefined
   readonly #memory: MemoryBacklog | undefined
-  readonly #lease: TransportLease | undefined
+  readonly #lease: ClusterLease | undefined
   readonly #dispatcher: Dispatcher | undefined
   #waiters: AckWaiter[] = []
   readonly #metricLabels: Readonly<Record<string, string>>
@@ -222,10 +222,11 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
         clientId: options.clientId,
         requestTimeoutMs: Math.max(100, Math.floor(options.deliveryTimeoutMs / 2)),
         thread: options.transportThread,
+        metadataMaxAgeMs: options.metadataMaxAgeMs,
         ...(options.tls ? { tls: options.tls } : {}),
         ...(options.sasl ? { sasl: options.sasl } : {}),
       }
-      this.#lease = acquireTransport(connection, {
+      this.#lease = acquireCluster(connection, {
         lingerMs: options.transportLingerMs,
         churnPerMinute: options.churnPerMinute,
       })
@@ -237,11 +238,10 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
         partitionBytes: options.batch.maxPartitionBytes,
         lingerMs: options.batch.lingerMs,
         deadlineMs: options.deliveryTimeoutMs,
-        metadataTtlMs: options.metadataMaxAgeMs,
       }
       this.#dispatcher = new Dispatcher(dispatch, {
         backlog: this.#backlog,
-        transport: () => lease.transport,
+        cluster: () => lease.cluster,
         breaker: this.breaker,
         deadLetter: (record) => this.#deadLetter(record),
         ...(markFile ? { sentMark: sentMarkFile(markFile) } : {}),
@@ -257,7 +257,7 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
         // its own breaker: a dead-letter topic that fails must not hold up the events themselves
         this.#outbox.dispatcher = new Dispatcher(dispatch, {
           backlog: this.#outbox.log,
-          transport: () => lease.transport,
+          cluster: () => lease.cluster,
           breaker: new Breaker(options.breaker),
           deadLetter: (record) => this.#keepDeadLetter(record),
         })
@@ -651,7 +651,7 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
       failedBatches: d?.failedBatches ?? 0,
       rebuilds: d?.rebuilds ?? 0,
       inflightBytes: d?.inflightBytes ?? 0,
-      kafkaProducerInits: this.#lease?.transport.initializations ?? 0,
+      kafkaProducerInits: this.#lease?.cluster.producer.initializations ?? 0,
       transportsCreated: transportStats().created,
       log: this.#log?.stats(),
       memory: memory ? { ...memory, maxBytes: this.options.memoryBytes } : undefined,

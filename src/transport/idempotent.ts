@@ -1,7 +1,7 @@
 /**
  * Idempotent produce requests built by spillway: record batches from record-batch.ts, sent with the
- * client library's connections and protocol parser. The client still finds leaders (metadata) and
- * obtains the producer id (InitProducerId); this class owns the sequence numbers.
+ * client library's connections and protocol parser. Leaders come from the cluster's one metadata cache;
+ * the client obtains the producer id (InitProducerId); this class owns the sequence numbers.
  *
  * Rules:
  * - Sequences are reserved per partition and the request is handed to its connection in the same
@@ -17,7 +17,6 @@
  */
 import dc from 'node:diagnostics_channel'
 import {
-  type Broker,
   type Connection,
   ConnectionPool,
   createAPI,
@@ -27,6 +26,7 @@ import {
   Writer,
 } from '@platformatic/kafka'
 import { classify } from './classify.ts'
+import type { BrokerAddress, MetadataCache } from './metadata-cache.ts'
 import { encodeRecordBatch, type ProducerIdentity } from './record-batch.ts'
 import type { OutboundRecord, RecordOutcome } from './transport.ts'
 
@@ -41,6 +41,12 @@ const DUPLICATE_SEQUENCE_NUMBER = 46
  * is numbered again under a new producer id and sent again.
  */
 const OUT_OF_ORDER = 'OUT_OF_ORDER_SEQUENCE_NUMBER'
+/** Answers that mean the metadata cache is out of date for the topic. */
+const STALE_METADATA = new Set([
+  'NOT_LEADER_OR_FOLLOWER',
+  'UNKNOWN_TOPIC_OR_PARTITION',
+  'FENCED_LEADER_EPOCH',
+])
 /** Answers after which the batch may be in the log although the request failed. */
 const WRITTEN_MAYBE = new Set(['REQUEST_TIMED_OUT', 'NOT_ENOUGH_REPLICAS_AFTER_APPEND'])
 
@@ -133,6 +139,7 @@ export class IdempotentSender {
   readonly #client: Producer<Buffer, Buffer, Buffer, Buffer>
   readonly #options: IdempotentSenderOptions
   readonly #pool: ConnectionPool
+  readonly #metadata: MetadataCache
   #identity: Promise<ProducerIdentity> | undefined
   /** Sends under way, so a replaced sender can close once they have settled. */
   readonly #active = new Set<Promise<unknown>>()
@@ -140,9 +147,14 @@ export class IdempotentSender {
   #turn: Promise<void> = Promise.resolve()
   readonly #sequences = new Map<string, number>()
 
-  constructor(client: Producer<Buffer, Buffer, Buffer, Buffer>, options: IdempotentSenderOptions) {
+  constructor(
+    client: Producer<Buffer, Buffer, Buffer, Buffer>,
+    options: IdempotentSenderOptions,
+    metadata: MetadataCache,
+  ) {
     this.#client = client
     this.#options = options
+    this.#metadata = metadata
     // The broker waits up to requestTimeoutMs for its replicas; the connection gives it a second more to
     // answer before it calls the request lost.
     this.#pool = new ConnectionPool(options.clientId, {
@@ -279,7 +291,7 @@ export class IdempotentSender {
       }
       if (waiting === 0) handedOver()
       await Promise.all(
-        [...byLeader].map(async ([broker, group]) => {
+        [...byLeader.values()].map(async ({ broker, batches: group }) => {
           let connection: Connection
           try {
             connection = await this.#pool.get(broker)
@@ -316,6 +328,8 @@ export class IdempotentSender {
                 .find((t) => t.name === b.topic)
                 ?.partitionResponses.find((p) => p.index === b.partition)?.errorCode
               const outcome = code === undefined ? failure(error) : answerOutcome(code)
+              if (outcome !== undefined && outcome.kind === 'error' && STALE_METADATA.has(outcome.reason))
+                this.#metadata.invalidate(b.topic)
               if (outcome === undefined) settle(b, { kind: 'ok' })
               else fail(b, outcome as RecordOutcome & { kind: 'error' })
             }
@@ -351,19 +365,18 @@ export class IdempotentSender {
     batches: readonly PartitionBatch[],
     refresh: boolean,
     fail: (batch: PartitionBatch, outcome: RecordOutcome & { kind: 'error' }) => void,
-  ): Promise<Map<Broker, PartitionBatch[]>> {
-    const byLeader = new Map<Broker, PartitionBatch[]>()
+  ): Promise<Map<number, { broker: BrokerAddress; batches: PartitionBatch[] }>> {
+    const byLeader = new Map<number, { broker: BrokerAddress; batches: PartitionBatch[] }>()
     const topics = [...new Set(batches.map((b) => b.topic))]
     await Promise.all(
       topics.map(async (topic) => {
         try {
-          const metadata = await this.#client.metadata({ topics: [topic], forceUpdate: refresh })
-          const info = metadata.topics.get(topic)
+          const info = await this.#metadata.topic(topic, { refresh })
           for (const b of batches) {
             if (b.topic !== topic) continue
             const leader = info?.partitions[b.partition]?.leader
-            const broker = leader === undefined ? undefined : metadata.brokers.get(leader)
-            if (broker === undefined) {
+            const broker = leader === undefined ? undefined : this.#metadata.broker(leader)
+            if (leader === undefined || broker === undefined) {
               fail(b, {
                 kind: 'error',
                 errorClass: 'retriable',
@@ -372,9 +385,9 @@ export class IdempotentSender {
               })
               continue
             }
-            const list = byLeader.get(broker)
-            if (list) list.push(b)
-            else byLeader.set(broker, [b])
+            const group = byLeader.get(leader)
+            if (group) group.batches.push(b)
+            else byLeader.set(leader, { broker, batches: [b] })
           }
         } catch (error) {
           // Nothing was sent for this topic on this attempt.

@@ -1,21 +1,22 @@
 /**
- * The @platformatic/kafka adapter. One idempotent producer (acks=all) per transport. The client finds
- * leaders and obtains the producer id; spillway builds the record batches and owns their sequence
- * numbers (idempotent.ts). Its retries of a batch are capped here: spillway's own breaker and log
- * already own retrying.
+ * The @platformatic/kafka adapter: one cluster object with its facets.
+ *
+ * - producer: one idempotent producer (acks=all). The client obtains the producer id; spillway builds
+ *   the record batches and owns their sequence numbers (idempotent.ts). Its retries of a batch are
+ *   capped here: spillway's own breaker and log already own retrying.
+ * - admin: admin.ts, on an Admin client made on first use.
+ * - one MetadataCache (metadata-cache.ts) that both read, fed by the Admin client's Metadata requests.
  */
-import { Admin, Connection, describeProducersV0, ProduceAcks, Producer } from '@platformatic/kafka'
-import { classify } from './classify.ts'
+import { Admin, ProduceAcks, Producer } from '@platformatic/kafka'
+import { PlatformaticAdmin, snapshotOf } from './admin.ts'
+import { clientErrorFacts } from './classify.ts'
+import type { Cluster, ProducerFacet } from './cluster.ts'
 import { withDeadline } from './deadline.ts'
 import { IdempotentSender } from './idempotent.ts'
-import {
-  type KafkaConnectionOptions,
-  type OutboundRecord,
-  type ProducerDescription,
-  type RecordOutcome,
-  type Transport,
-  TransportError,
-} from './transport.ts'
+import { type ClusterSnapshot, MetadataCache } from './metadata-cache.ts'
+import type { KafkaConnectionOptions, OutboundRecord, RecordOutcome } from './transport.ts'
+
+const DEFAULT_METADATA_MAX_AGE_MS = 30_000
 
 function baseOptions(o: KafkaConnectionOptions): Record<string, unknown> {
   const base: Record<string, unknown> = {
@@ -25,23 +26,24 @@ function baseOptions(o: KafkaConnectionOptions): Record<string, unknown> {
     connectTimeout: Math.min(o.requestTimeoutMs ?? 5000, 5000),
     retries: o.clientRetries ?? 2,
     retryDelay: 100,
-    metadataMaxAge: 30_000,
+    // spillway's MetadataCache decides when metadata is stale; the client always asks the broker
+    metadataMaxAge: 0,
   }
   if (o.tls) base.tls = o.tls
   if (o.sasl) base.sasl = { ...o.sasl }
   return base
 }
 
-export class PlatformaticTransport implements Transport {
+class IdempotentProducerFacet implements ProducerFacet {
   readonly #options: KafkaConnectionOptions
+  readonly #metadata: MetadataCache
   #producer: Producer<Buffer, Buffer, Buffer, Buffer>
   #sender: IdempotentSender
-  #admin: Admin | undefined
   #initializations = 1
-  #closed = false
 
-  constructor(options: KafkaConnectionOptions) {
+  constructor(options: KafkaConnectionOptions, metadata: MetadataCache) {
     this.#options = options
+    this.#metadata = metadata
     this.#producer = this.#createProducer()
     this.#sender = this.#createSender(this.#producer)
   }
@@ -57,51 +59,25 @@ export class PlatformaticTransport implements Transport {
   #createSender(producer: Producer<Buffer, Buffer, Buffer, Buffer>): IdempotentSender {
     // A failed batch is sent again with the *same* sequence number, so the broker drops a copy it
     // already has; spillway's own retries go through the log after waiting for the real outcome.
-    return new IdempotentSender(producer, {
-      clientId: this.#options.clientId,
-      requestTimeoutMs: this.#options.requestTimeoutMs ?? 5000,
-      retries: this.#options.clientRetries ?? 2,
-      retryDelayMs: 100,
-      connection: baseOptions(this.#options),
-    })
+    return new IdempotentSender(
+      producer,
+      {
+        clientId: this.#options.clientId,
+        requestTimeoutMs: this.#options.requestTimeoutMs ?? 5000,
+        retries: this.#options.clientRetries ?? 2,
+        retryDelayMs: 100,
+        connection: baseOptions(this.#options),
+      },
+      this.#metadata,
+    )
   }
 
   get initializations(): number {
     return this.#initializations
   }
 
-  /** The idempotent producer id, once the first send has initialised it. */
   get producerId(): bigint | undefined {
     return this.#producer.producerId
-  }
-
-  async partitions(topic: string, deadlineMs: number): Promise<number> {
-    try {
-      const metadata = await withDeadline(
-        // fresh from the broker: the dispatcher keeps the count for metadataMaxAgeMs itself
-        this.#producer.metadata({ topics: [topic], retries: 2, forceUpdate: true }),
-        deadlineMs,
-        'metadata',
-      )
-      const info = metadata.topics.get(topic)
-      if (!info) throw new TransportError(`topic ${topic} does not exist`, 'poison', false)
-      return info.partitionsCount
-    } catch (error) {
-      if (error instanceof TransportError) throw error
-      const c = classify(error)
-      if (/UNKNOWN_TOPIC_OR_PARTITION|unknown topic/i.test(`${c.reason} ${(error as Error).message}`)) {
-        throw new TransportError(`topic ${topic} does not exist`, 'poison', false, error)
-      }
-      if (c.reason.includes('INVALID_TOPIC_EXCEPTION')) {
-        throw new TransportError(`topic name ${JSON.stringify(topic)} is invalid`, 'poison', false, error)
-      }
-      throw new TransportError(
-        `metadata for ${topic} failed: ${c.reason}`,
-        c.errorClass === 'poison' ? 'poison' : 'retriable',
-        false,
-        error,
-      )
-    }
   }
 
   async send(records: readonly OutboundRecord[], deadlineMs: number): Promise<RecordOutcome[]> {
@@ -142,60 +118,63 @@ export class PlatformaticTransport implements Transport {
     void oldSender.closeWhenIdle().then(() => old.close(true).catch(() => undefined))
   }
 
-  async describeProducers(topics: readonly string[], deadlineMs: number): Promise<ProducerDescription[]> {
-    this.#admin ??= new Admin(baseOptions(this.#options) as unknown as ConstructorParameters<typeof Admin>[0])
-    const metadata = await withDeadline(this.#admin.metadata({ topics: [...topics] }), deadlineMs, 'metadata')
-    // DescribeProducers must go to each partition's leader.
-    const byLeader = new Map<number, { name: string; partitionIndexes: number[] }[]>()
-    for (const topic of topics) {
-      const info = metadata.topics.get(topic)
-      if (!info) continue
-      info.partitions.forEach((p, index) => {
-        const list = byLeader.get(p.leader) ?? []
-        let entry = list.find((e) => e.name === topic)
-        if (!entry) {
-          entry = { name: topic, partitionIndexes: [] }
-          list.push(entry)
-        }
-        entry.partitionIndexes.push(index)
-        byLeader.set(p.leader, list)
-      })
+  async close(): Promise<void> {
+    await Promise.allSettled([this.#producer.close(true), this.#sender.close()])
+  }
+}
+
+export class PlatformaticCluster implements Cluster {
+  readonly #options: KafkaConnectionOptions
+  readonly metadata: MetadataCache
+  readonly admin: PlatformaticAdmin
+  #adminClient: Admin | undefined
+  #producer: IdempotentProducerFacet | undefined
+  #closed = false
+
+  constructor(options: KafkaConnectionOptions) {
+    this.#options = options
+    this.metadata = new MetadataCache(
+      (topics) => this.#fetchMetadata(topics),
+      options.metadataMaxAgeMs ?? DEFAULT_METADATA_MAX_AGE_MS,
+    )
+    this.admin = new PlatformaticAdmin(() => this.#admin(), this.metadata)
+  }
+
+  /** The producer facet; its Kafka producer is made on first use, so an admin-only lease makes none. */
+  get producer(): IdempotentProducerFacet {
+    this.#producer ??= new IdempotentProducerFacet(this.#options, this.metadata)
+    return this.#producer
+  }
+
+  /** The producer facet if something has used it (reading it here does not make one). */
+  get producerIfMade(): IdempotentProducerFacet | undefined {
+    return this.#producer
+  }
+
+  #admin(): Admin {
+    if (this.#closed) throw new Error('the cluster connection is closed')
+    this.#adminClient ??= new Admin(
+      baseOptions(this.#options) as unknown as ConstructorParameters<typeof Admin>[0],
+    )
+    return this.#adminClient
+  }
+
+  async #fetchMetadata(topics: readonly string[]): Promise<ClusterSnapshot> {
+    try {
+      return snapshotOf(
+        await this.#admin().metadata({ topics: [...topics], forceUpdate: true, autocreateTopics: false }),
+      )
+    } catch (error) {
+      // a topic that does not exist is an answer, not a failure
+      if (clientErrorFacts(error).names.has('UNKNOWN_TOPIC_OR_PARTITION'))
+        return { clusterId: '', controllerId: -1, brokers: [], topics: [] }
+      throw error
     }
-    const out: ProducerDescription[] = []
-    for (const [leader, request] of byLeader) {
-      const broker = metadata.brokers.get(leader)
-      if (!broker) continue
-      const connection = new Connection(this.#options.clientId)
-      try {
-        await withDeadline(
-          connection.connect(broker.host, broker.port) as Promise<void>,
-          deadlineMs,
-          'connect',
-        )
-        const response = await withDeadline(
-          describeProducersV0.api.async(connection, request),
-          deadlineMs,
-          'DescribeProducers',
-        )
-        for (const t of response.topics) {
-          for (const p of t.partitions) {
-            out.push({
-              topic: t.name,
-              partition: p.partitionIndex,
-              producerIds: p.activeProducers.map((a) => a.producerId),
-            })
-          }
-        }
-      } finally {
-        await connection.close().catch(() => undefined)
-      }
-    }
-    return out
   }
 
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
-    await Promise.allSettled([this.#producer.close(true), this.#sender.close(), this.#admin?.close()])
+    await Promise.allSettled([this.#producer?.close(), this.#adminClient?.close()])
   }
 }

@@ -1,8 +1,9 @@
 /**
- * One Kafka producer per process per cluster configuration, however often spillway producers are
- * created. Leases are reference-counted; when the last one is released the transport lingers
- * (`lingerMs`) so that create/close loops reuse it instead of minting a new producer id each time,
- * then closes. `closeAllTransports()` closes everything at once for process shutdown.
+ * One cluster object per process per cluster key, and so one Kafka producer per cluster, however often
+ * spillway producers, consumers or doctors are created. Leases are reference-counted; when the last one
+ * is released the cluster lingers (`lingerMs`) so that create/close loops reuse it instead of minting a
+ * new producer id each time, then closes. `closeAllTransports()` closes everything at once for process
+ * shutdown.
  *
  * The table lives on globalThis under a registered symbol, so two copies of this module in one process
  * still share it. The symbol names the table's layout version: copies of spillway whose tables differ in
@@ -12,18 +13,14 @@ import { createHash } from 'node:crypto'
 import dc from 'node:diagnostics_channel'
 import { createRequire } from 'node:module'
 import { availableParallelism } from 'node:os'
-import type { PlatformaticTransport } from './platformatic.ts'
-import {
-  AUTO_WORKER_CORES,
-  type KafkaConnectionOptions,
-  type Transport,
-  type TransportThread,
-} from './transport.ts'
-import { WorkerTransport } from './worker.ts'
+import type { Cluster } from './cluster.ts'
+import type { PlatformaticCluster } from './platformatic.ts'
+import { AUTO_WORKER_CORES, type KafkaConnectionOptions, type TransportThread } from './transport.ts'
+import { WorkerCluster } from './worker.ts'
 
 interface Entry {
   readonly key: string
-  readonly transport: Transport
+  readonly cluster: Cluster
   refs: number
   idleTimer: NodeJS.Timeout | undefined
 }
@@ -32,18 +29,18 @@ interface Table {
   entries: Map<string, Entry>
   created: number
   leases: number[]
-  factory: (options: KafkaConnectionOptions) => Transport
+  factory: (options: KafkaConnectionOptions) => Cluster
 }
 
 /** Bump when Table or Entry change shape. */
-export const REGISTRY_LAYOUT = 1
+export const REGISTRY_LAYOUT = 2
 const slot = Symbol.for(`spillway.transport-registry.v${REGISTRY_LAYOUT}`)
 const globals = globalThis as unknown as Record<symbol, Table | undefined>
 const table: Table = globals[slot] ?? {
   entries: new Map(),
   created: 0,
   leases: [],
-  factory: (o) => (resolveThread(o.thread) === 'worker' ? new WorkerTransport(o) : inThread(o)),
+  factory: (o) => (resolveThread(o.thread) === 'worker' ? new WorkerCluster(o) : inThread(o)),
 }
 globals[slot] = table
 
@@ -60,28 +57,34 @@ export function resolveThread(
  * The Kafka client is loaded only where it runs: importing it costs ~60 MB (its compression codecs are
  * WebAssembly), so with the worker transport the main thread never loads it.
  */
-function inThread(options: KafkaConnectionOptions): Transport {
+function inThread(options: KafkaConnectionOptions): Cluster {
   const require = createRequire(import.meta.url)
   const module = import.meta.url.endsWith('.ts') ? './platformatic.ts' : './platformatic.js'
-  const { PlatformaticTransport: InThread } = require(module) as {
-    PlatformaticTransport: typeof PlatformaticTransport
+  const { PlatformaticCluster: InThread } = require(module) as {
+    PlatformaticCluster: typeof PlatformaticCluster
   }
   return new InThread(options)
 }
 
 const churnChannel = dc.channel('spillway:producer:churn')
 
-export interface TransportLease {
-  readonly transport: Transport
+/** A share of a cluster: its facets, until released. */
+export interface ClusterLease {
+  readonly cluster: Cluster
   readonly key: string
-  /** Gives the lease back. Closes the transport after `lingerMs` once no lease holds it. */
+  /** Gives the lease back. Closes the cluster after `lingerMs` once no lease holds it. */
   release(): Promise<void>
 }
 
 export interface AcquireOptions {
   readonly lingerMs?: number
-  /** Warn when more than this many spillway producers are created per minute. Default 60. */
+  /**
+   * Warn when more than this many producer leases are taken per minute. Default 60. Admin-only leases
+   * (`purpose: 'admin'`) mint no producer id and are not counted.
+   */
   readonly churnPerMinute?: number
+  /** What the lease is for. Default 'producer'. */
+  readonly purpose?: 'producer' | 'admin' | 'consumer'
 }
 
 /** A stable identity for "the same cluster": brokers, client id, TLS and SASL identity (secret hashed). */
@@ -97,29 +100,26 @@ export function clusterKey(o: KafkaConnectionOptions): string {
           p: createHash('sha256').update(o.sasl.password).digest('hex'),
         }
       : null,
-    timeouts: [o.requestTimeoutMs ?? null, o.clientRetries ?? null],
+    timeouts: [o.requestTimeoutMs ?? null, o.clientRetries ?? null, o.metadataMaxAgeMs ?? null],
     thread: resolveThread(o.thread),
   }
   return JSON.stringify(identity)
 }
 
-export function acquireTransport(
-  options: KafkaConnectionOptions,
-  acquire: AcquireOptions = {},
-): TransportLease {
+export function acquireCluster(options: KafkaConnectionOptions, acquire: AcquireOptions = {}): ClusterLease {
   const key = clusterKey(options)
   const now = performance.now()
-  table.leases.push(now)
+  if ((acquire.purpose ?? 'producer') === 'producer') table.leases.push(now)
   while (table.leases.length > 0 && (table.leases[0] as number) < now - 60_000) table.leases.shift()
   const limit = acquire.churnPerMinute ?? 60
-  if (table.leases.length > limit) {
+  if (table.leases.length > limit && (acquire.purpose ?? 'producer') === 'producer') {
     const message = `${table.leases.length} spillway producers were created in the last minute (limit ${limit}); create one and share it`
     if (churnChannel.hasSubscribers) churnChannel.publish({ perMinute: table.leases.length, limit })
     if (table.leases.length === limit + 1) process.emitWarning(message, { code: 'SPILLWAY_PRODUCER_CHURN' })
   }
   let entry = table.entries.get(key)
   if (!entry) {
-    entry = { key, transport: table.factory(options), refs: 0, idleTimer: undefined }
+    entry = { key, cluster: table.factory(options), refs: 0, idleTimer: undefined }
     table.entries.set(key, entry)
     table.created++
   }
@@ -129,7 +129,7 @@ export function acquireTransport(
   const held = entry
   let released = false
   return {
-    transport: held.transport,
+    cluster: held.cluster,
     key,
     async release() {
       if (released) return
@@ -139,13 +139,13 @@ export function acquireTransport(
       const linger = acquire.lingerMs ?? 30_000
       if (linger <= 0) {
         table.entries.delete(key)
-        await held.transport.close()
+        await held.cluster.close()
         return
       }
       held.idleTimer = setTimeout(() => {
         if (held.refs === 0 && table.entries.get(key) === held) {
           table.entries.delete(key)
-          void held.transport.close()
+          void held.cluster.close()
         }
       }, linger)
       held.idleTimer.unref()
@@ -153,12 +153,12 @@ export function acquireTransport(
   }
 }
 
-/** Closes every transport now, leased or lingering. For process shutdown. */
+/** Closes every cluster now, leased or lingering. For process shutdown. */
 export async function closeAllTransports(): Promise<void> {
   const entries = [...table.entries.values()]
   table.entries.clear()
   for (const e of entries) clearTimeout(e.idleTimer)
-  await Promise.allSettled(entries.map((e) => e.transport.close()))
+  await Promise.allSettled(entries.map((e) => e.cluster.close()))
 }
 
 export function transportStats(): { transports: number; created: number; createdLastMinute: number } {

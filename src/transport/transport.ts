@@ -1,6 +1,7 @@
 /**
- * The narrow interface between spillway and a Kafka client. Only adapters in this folder import a
- * Kafka client; everything above talks to this.
+ * The types every part of transport/ shares: how to reach a cluster, the records going out and their
+ * outcomes. Only adapters in this folder import a Kafka client; everything above talks to a Cluster
+ * (cluster.ts) and its facets.
  */
 import type { SaslOptions, TlsOptions } from './connection.ts'
 
@@ -17,6 +18,8 @@ export interface KafkaConnectionOptions {
   readonly clientRetries?: number
   /** Where the Kafka client runs (see TransportThread). Default 'auto'. */
   readonly thread?: TransportThread
+  /** How long the cluster's topic metadata (partition counts, leaders) is trusted. Default 30 000. */
+  readonly metadataMaxAgeMs?: number
 }
 
 /**
@@ -65,26 +68,7 @@ export type OutcomeOf<Late> =
 
 export type RecordOutcome = OutcomeOf<Promise<RecordOutcome>>
 
-export interface ProducerDescription {
-  readonly topic: string
-  readonly partition: number
-  readonly producerIds: readonly bigint[]
-}
-
-export interface Transport {
-  /** Number of Kafka producers this transport has created (1, plus one per fatal rebuild). */
-  readonly initializations: number
-  /** Partition count of a topic as the broker reports it now, or a classified error (unknown topic = poison). */
-  partitions(topic: string, deadlineMs: number): Promise<number>
-  /** Sends records; one outcome per record, in input order. Never waits past deadlineMs. */
-  send(records: readonly OutboundRecord[], deadlineMs: number): Promise<RecordOutcome[]>
-  /** Rebuilds the Kafka producer after a fatal error (new producer id). */
-  rebuild(reason: string): Promise<void>
-  /** DescribeProducers (KIP-664) for every partition of the topics. */
-  describeProducers(topics: readonly string[], deadlineMs: number): Promise<ProducerDescription[]>
-  close(): Promise<void>
-}
-
+/** A failure inside transport/; what leaves it is a SpillwayError (classify.ts, toSpillwayError). */
 export class TransportError extends Error {
   readonly errorClass: ErrorClass
   readonly ambiguous: boolean

@@ -1,40 +1,19 @@
 /**
- * The transport for machines with cores to spare: the Kafka client runs in a worker thread, so the CPU
+ * The cluster for machines with cores to spare: the Kafka client runs in a worker thread, so the CPU
  * it spends building and parsing requests (tens of ms for a 4 MiB batch) runs beside the main thread
  * instead of on it, and send() latency does not depend on what the client is doing.
  *
- * It is still exactly one Kafka producer per transport: the worker hosts one PlatformaticTransport.
- * Records cross as one transferred buffer (see wire.ts). If the worker dies, the calls under way end
- * as ambiguous retriable failures (the dispatcher then retries from the log) and the next call starts
- * a new worker: a new Kafka producer, counted in `initializations` like a rebuild.
+ * Its facets are built from the operation table (operations.ts): every method packs its arguments,
+ * crosses, and unpacks the answer. It is still exactly one Kafka producer per cluster: the worker hosts
+ * one PlatformaticCluster. If the worker dies, the calls under way end as ambiguous retriable failures
+ * (the dispatcher then retries from the log) and the next call starts a new worker: a new Kafka
+ * producer, counted in `initializations` like a rebuild.
  */
 import { Worker } from 'node:worker_threads'
-import {
-  type KafkaConnectionOptions,
-  type OutboundRecord,
-  type ProducerDescription,
-  type RecordOutcome,
-  type Transport,
-  TransportError,
-} from './transport.ts'
-import {
-  errorFromWire,
-  fromWire,
-  type PackedRecords,
-  packRecords,
-  unpackOutcomes,
-  type WireError,
-  type WireOutcome,
-  type WireOutcomes,
-} from './wire.ts'
-
-export type WorkerRequest = { readonly id: number } & (
-  | { readonly op: 'send'; readonly records: PackedRecords; readonly deadlineMs: number }
-  | { readonly op: 'partitions'; readonly topic: string; readonly deadlineMs: number }
-  | { readonly op: 'rebuild'; readonly reason: string }
-  | { readonly op: 'describeProducers'; readonly topics: readonly string[]; readonly deadlineMs: number }
-  | { readonly op: 'close' }
-)
+import type { AdminFacet, Cluster, ProducerFacet } from './cluster.ts'
+import { codecOf, type FacetName, type LateTickets, OPERATIONS, type OperationRequest } from './operations.ts'
+import { type KafkaConnectionOptions, type RecordOutcome, TransportError } from './transport.ts'
+import { errorFromWire, fromWire, type WireError, type WireOutcome } from './wire.ts'
 
 type WorkerState = { readonly initializations: number; readonly producerId: bigint | undefined }
 
@@ -43,7 +22,7 @@ export type WorkerReply = { readonly id: number; readonly state: WorkerState } &
   | { readonly ok: false; readonly error: WireError }
 )
 
-type LateReply = { readonly late: number; readonly outcome: WireOutcome }
+export type LateReply = { readonly late: number; readonly outcome: WireOutcome }
 
 // Source runs as .ts (Node strips types), the published package as .js.
 const entry = new URL(
@@ -52,9 +31,7 @@ const entry = new URL(
 )
 const CLOSE_WAIT_MS = 10_000
 
-type Request = WorkerRequest extends infer R ? (R extends WorkerRequest ? Omit<R, 'id'> : never) : never
-
-export class WorkerTransport implements Transport {
+export class WorkerCluster implements Cluster {
   readonly #options: KafkaConnectionOptions
   #worker: Worker | undefined
   readonly #pending = new Map<number, { resolve(value: unknown): void; reject(error: Error): void }>()
@@ -64,19 +41,37 @@ export class WorkerTransport implements Transport {
   #retiredInitializations = 0
   #state: WorkerState = { initializations: 0, producerId: undefined }
   #closed = false
+  readonly producer: ProducerFacet
+  readonly admin: AdminFacet
+  readonly #tickets: LateTickets = {
+    ticket: () => {
+      throw new Error('late tickets are issued by the worker')
+    },
+    late: (ticket) => new Promise((resolve) => this.#late.set(ticket, resolve)),
+  }
 
   constructor(options: KafkaConnectionOptions) {
     this.#options = options
     this.#worker = this.#start()
+    this.producer = Object.defineProperties(this.#facet('producer') as unknown as ProducerFacet, {
+      initializations: { get: () => this.#retiredInitializations + this.#state.initializations },
+      producerId: { get: () => this.#state.producerId },
+    })
+    this.admin = this.#facet('admin') as unknown as AdminFacet
   }
 
-  get initializations(): number {
-    return this.#retiredInitializations + this.#state.initializations
-  }
-
-  /** The idempotent producer id, once the first send has initialised it. */
-  get producerId(): bigint | undefined {
-    return this.#state.producerId
+  /** An object with one method per operation of the facet, each a call to the worker. */
+  #facet(facet: FacetName): Record<string, (...args: unknown[]) => Promise<unknown>> {
+    const methods: Record<string, (...args: unknown[]) => Promise<unknown>> = {}
+    for (const op of Object.keys(OPERATIONS[facet])) {
+      const codec = codecOf(facet, op)
+      methods[op] = async (...args) => {
+        const packed = codec.args ? codec.args.pack(args) : { value: args, transfer: [] }
+        const value = await this.#call(facet, op, packed.value, packed.transfer)
+        return codec.result ? codec.result.unpack(value, this.#tickets) : value
+      }
+    }
+    return methods
   }
 
   /** The worker's thread id, while one runs (for tests and diagnostics). */
@@ -85,10 +80,8 @@ export class WorkerTransport implements Transport {
   }
 
   #start(): Worker {
-    const worker = new Worker(entry, {
-      workerData: { options: this.#options },
-    })
-    // The producer counts as created from the start, as the in-thread transport's does.
+    const worker = new Worker(entry, { workerData: { options: this.#options } })
+    // The producer counts as created from the start, as the in-thread cluster's does once used.
     this.#state = { initializations: 1, producerId: undefined }
     worker.unref()
     worker.on('message', (message: WorkerReply | LateReply) => {
@@ -125,7 +118,12 @@ export class WorkerTransport implements Transport {
     return worker
   }
 
-  #call(request: Request, transfer: ArrayBuffer[] = []): Promise<unknown> {
+  #call(
+    facet: FacetName | 'cluster',
+    op: string,
+    args: unknown,
+    transfer: ArrayBuffer[] = [],
+  ): Promise<unknown> {
     if (this.#closed) return Promise.reject(new TransportError('the transport is closed', 'retriable', false))
     this.#worker ??= this.#start()
     const worker = this.#worker
@@ -133,32 +131,8 @@ export class WorkerTransport implements Transport {
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject })
       worker.ref()
-      worker.postMessage({ ...request, id }, transfer)
+      worker.postMessage({ id, facet, op, args } as OperationRequest | ClusterRequest, transfer)
     })
-  }
-
-  #lateOutcome(ticket: number): Promise<RecordOutcome> {
-    return new Promise((resolve) => this.#late.set(ticket, resolve))
-  }
-
-  async send(records: readonly OutboundRecord[], deadlineMs: number): Promise<RecordOutcome[]> {
-    const packed = packRecords(records)
-    const wire = (await this.#call({ op: 'send', records: packed, deadlineMs }, [
-      packed.buffer,
-    ])) as WireOutcomes
-    return unpackOutcomes(wire, (ticket) => this.#lateOutcome(ticket))
-  }
-
-  async partitions(topic: string, deadlineMs: number): Promise<number> {
-    return (await this.#call({ op: 'partitions', topic, deadlineMs })) as number
-  }
-
-  async rebuild(reason: string): Promise<void> {
-    await this.#call({ op: 'rebuild', reason })
-  }
-
-  async describeProducers(topics: readonly string[], deadlineMs: number): Promise<ProducerDescription[]> {
-    return (await this.#call({ op: 'describeProducers', topics, deadlineMs })) as ProducerDescription[]
   }
 
   /** Ends the worker thread at once, the way a crash would. For tests of that path. */
@@ -166,7 +140,7 @@ export class WorkerTransport implements Transport {
     await this.#worker?.terminate()
   }
 
-  /** Closes the Kafka producer in the worker (bounded wait), then ends the thread. */
+  /** Closes the Kafka clients in the worker (bounded wait), then ends the thread. */
   async close(): Promise<void> {
     if (this.#closed) return
     const worker = this.#worker
@@ -174,11 +148,19 @@ export class WorkerTransport implements Transport {
       this.#closed = true
       return
     }
-    const closing = this.#call({ op: 'close' }).catch(() => undefined)
+    const closing = this.#call('cluster', 'close', []).catch(() => undefined)
     this.#closed = true
     let timer: NodeJS.Timeout | undefined
     await Promise.race([closing, new Promise((resolve) => (timer = setTimeout(resolve, CLOSE_WAIT_MS)))])
     clearTimeout(timer)
     await worker.terminate()
   }
+}
+
+/** The one request that is not a facet operation: closing the cluster in the worker. */
+export interface ClusterRequest {
+  readonly id: number
+  readonly facet: 'cluster'
+  readonly op: 'close'
+  readonly args: unknown
 }

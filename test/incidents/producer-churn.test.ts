@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { test } from 'node:test'
 import { Producer } from '@platformatic/kafka'
 import { createProducer } from '../../src/producer/producer.ts'
-import { PlatformaticTransport } from '../../src/transport/platformatic.ts'
+import { PlatformaticCluster } from '../../src/transport/platformatic.ts'
 import { closeAllTransports, transportStats } from '../../src/transport/registry.ts'
 import { copiesById, createTopic, readTopic, testKafka } from '../helpers/kafka.ts'
 
@@ -49,9 +49,9 @@ test(`${CYCLES} create/send/close cycles use one Kafka producer id, and the chur
   assert.equal(copies.size, CYCLES, 'every cycle delivered its event')
   assert.ok(ids.every((id) => copies.get(id) === 1))
 
-  const inspector = new PlatformaticTransport({ brokers: kafka.bootstrap, clientId: 'spillway-inspector' })
+  const inspector = new PlatformaticCluster({ brokers: kafka.bootstrap, clientId: 'spillway-inspector' })
   t.after(() => inspector.close())
-  const described = await inspector.describeProducers([topic], 10_000)
+  const described = await inspector.admin.describeProducers([topic], 10_000)
   assert.equal(described.length, 3, 'every partition described')
   const producerIds = new Set(described.flatMap((d) => d.producerIds.map(String)))
   t.diagnostic(`active producer ids on ${topic}: ${[...producerIds].join(', ')}`)
@@ -65,7 +65,7 @@ test(`${CYCLES} create/send/close cycles use one Kafka producer id, and the chur
     await raw.close()
   }
   const controlIds = new Set(
-    (await inspector.describeProducers([control], 10_000)).flatMap((d) => d.producerIds.map(String)),
+    (await inspector.admin.describeProducers([control], 10_000)).flatMap((d) => d.producerIds.map(String)),
   )
   assert.equal(controlIds.size, 3, 'a producer per record shows up as one producer id each')
 })

@@ -4,7 +4,9 @@ import dc from 'node:diagnostics_channel'
 import { test } from 'node:test'
 import { Admin, Producer } from '@platformatic/kafka'
 import { KafkaCluster } from '../../scripts/kafka/cluster.ts'
+import { snapshotOf } from '../../src/transport/admin.ts'
 import { IdempotentSender, type IdempotentSenderOptions } from '../../src/transport/idempotent.ts'
+import { MetadataCache } from '../../src/transport/metadata-cache.ts'
 import type { OutboundRecord } from '../../src/transport/transport.ts'
 import { createTopic, randomName, readTopic, testKafka } from '../helpers/kafka.ts'
 import { idRecord, outbound } from '../helpers/outbound.ts'
@@ -17,14 +19,21 @@ function sender(brokers: string[], clientId: string, options: Partial<Idempotent
     timeout: 1000,
     retries: 0,
   })
-  const s = new IdempotentSender(client, {
-    clientId,
-    requestTimeoutMs: 1000,
-    retries: 2,
-    retryDelayMs: 100,
-    connection: {},
-    ...options,
-  })
+  const s = new IdempotentSender(
+    client,
+    {
+      clientId,
+      requestTimeoutMs: 1000,
+      retries: 2,
+      retryDelayMs: 100,
+      connection: {},
+      ...options,
+    },
+    new MetadataCache(
+      async (topics) => snapshotOf(await client.metadata({ topics: [...topics], forceUpdate: true })),
+      30_000,
+    ),
+  )
   return {
     sender: s,
     close: async () => {

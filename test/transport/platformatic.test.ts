@@ -1,5 +1,5 @@
 /** The @platformatic/kafka adapter on the caller's thread, against the real broker. */
-import { PlatformaticTransport } from '../../src/transport/platformatic.ts'
-import { transportContract } from '../helpers/transport-contract.ts'
+import { PlatformaticCluster } from '../../src/transport/platformatic.ts'
+import { clusterContract } from '../helpers/cluster-contract.ts'
 
-transportContract((brokers, clientId) => new PlatformaticTransport({ brokers, clientId }))
+clusterContract((brokers, clientId) => new PlatformaticCluster({ brokers, clientId }))

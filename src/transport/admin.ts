@@ -1,0 +1,344 @@
+/**
+ * The admin facet over @platformatic/kafka: read-only cluster calls for the producer (partition counts),
+ * the consumer and the doctor. Requests that must reach one broker (DescribeProducers to each leader,
+ * ConsumerGroupDescribe to each coordinator) use the client's own authenticated connections, so TLS and
+ * SASL apply to them as to everything else. Failures reject with a SpillwayError (errors.ts).
+ */
+import {
+  type Admin,
+  ConfigResourceTypes,
+  ConfigSources,
+  type Connection,
+  consumerGroupDescribeV0,
+  describeProducersV0,
+  FindCoordinatorKeyTypes,
+} from '@platformatic/kafka'
+import { SpillwayError } from '../errors.ts'
+import { toSpillwayError } from './classify.ts'
+import type {
+  AdminFacet,
+  CommittedOffset,
+  ConfigDescription,
+  ConfigQuery,
+  GroupDescription,
+  GroupListing,
+  ListedOffset,
+  LogDirPartition,
+  OffsetQuery,
+  ProducerDescription,
+} from './cluster.ts'
+import { withDeadline } from './deadline.ts'
+import type { ClusterSnapshot, MetadataCache } from './metadata-cache.ts'
+
+type AdminClient = Admin
+type ListedTopic = {
+  name: string
+  partitions: { partitionIndex: number; offset: bigint; timestamp: bigint }[]
+}
+
+/** The client's metadata answer in spillway's terms. */
+export function snapshotOf(metadata: Awaited<ReturnType<AdminClient['metadata']>>): ClusterSnapshot {
+  return {
+    clusterId: metadata.id,
+    controllerId: metadata.controllerId,
+    brokers: [...metadata.brokers].map(([nodeId, b]) => ({
+      nodeId,
+      host: b.host,
+      port: b.port,
+      rack: b.rack ?? null,
+    })),
+    topics: [...metadata.topics].map(([name, t]) => ({
+      name,
+      partitions: t.partitions.map((p, partition) => ({
+        partition,
+        leader: p.leader,
+        leaderEpoch: p.leaderEpoch,
+        replicas: p.replicas,
+        isr: p.isr,
+        offlineReplicas: p.offlineReplicas,
+      })),
+    })),
+  }
+}
+
+const SOURCE_NAMES = new Map<number, string>([
+  [ConfigSources.DYNAMIC_TOPIC_CONFIG, 'topic'],
+  [ConfigSources.DYNAMIC_BROKER_CONFIG, 'dynamic-broker'],
+  [ConfigSources.DYNAMIC_DEFAULT_BROKER_CONFIG, 'dynamic-default-broker'],
+  [ConfigSources.STATIC_BROKER_CONFIG, 'static-broker'],
+  [ConfigSources.DEFAULT_CONFIG, 'default'],
+])
+
+function callbackApi<T>(call: (callback: (error: unknown, value: T) => void) => void): Promise<T> {
+  return new Promise((resolve, reject) => call((error, value) => (error ? reject(error) : resolve(value))))
+}
+
+export class PlatformaticAdmin implements AdminFacet {
+  readonly #client: () => AdminClient
+  readonly #metadata: MetadataCache
+
+  /** `client` is made on first use: a producer-only lease never opens admin connections. */
+  constructor(client: () => AdminClient, metadata: MetadataCache) {
+    this.#client = client
+    this.#metadata = metadata
+  }
+
+  /** Runs one admin call under a deadline; any failure becomes a coded SpillwayError. */
+  async #run<T>(what: string, deadlineMs: number, work: () => Promise<T>): Promise<T> {
+    try {
+      return await withDeadline(work(), deadlineMs, what)
+    } catch (error) {
+      throw toSpillwayError(error, what)
+    }
+  }
+
+  async partitions(topic: string, deadlineMs: number): Promise<number> {
+    const info = await this.#run(`metadata for ${topic}`, deadlineMs, () => this.#metadata.topic(topic))
+    if (!info) {
+      throw new SpillwayError('SPW_ERR_TOPIC_MISSING', `topic ${topic} does not exist`, {
+        details: { topic },
+      })
+    }
+    return info.partitions.length
+  }
+
+  async metadata(topics: readonly string[], deadlineMs: number): Promise<ClusterSnapshot> {
+    return await this.#run('metadata', deadlineMs, async () => {
+      const client = this.#client()
+      const names = topics.length > 0 ? [...topics] : await client.listTopics({ includeInternals: true })
+      const snapshot = snapshotOf(await client.metadata({ topics: names, forceUpdate: true }))
+      this.#metadata.remember(snapshot)
+      return snapshot
+    })
+  }
+
+  /** The authenticated connection to one broker, from the client's pool. */
+  async #connection(nodeId: number): Promise<Connection> {
+    const connections = await this.#client().connectToBrokers([nodeId])
+    const connection = connections.get(nodeId)
+    if (!connection) throw new SpillwayError('SPW_ERR_UNAVAILABLE', `broker ${nodeId} cannot be reached`)
+    return connection
+  }
+
+  async describeProducers(topics: readonly string[], deadlineMs: number): Promise<ProducerDescription[]> {
+    return await this.#run('DescribeProducers', deadlineMs, async () => {
+      const snapshot = snapshotOf(await this.#client().metadata({ topics: [...topics], forceUpdate: true }))
+      // DescribeProducers must go to each partition's leader.
+      const byLeader = new Map<number, { name: string; partitionIndexes: number[] }[]>()
+      for (const t of snapshot.topics) {
+        for (const p of t.partitions) {
+          const list = byLeader.get(p.leader) ?? []
+          let entry = list.find((e) => e.name === t.name)
+          if (!entry) {
+            entry = { name: t.name, partitionIndexes: [] }
+            list.push(entry)
+          }
+          entry.partitionIndexes.push(p.partition)
+          byLeader.set(p.leader, list)
+        }
+      }
+      const answers = await Promise.all(
+        [...byLeader].map(async ([leader, request]) => {
+          const connection = await this.#connection(leader)
+          return await describeProducersV0.api.async(connection, request)
+        }),
+      )
+      const out: ProducerDescription[] = []
+      for (const response of answers) {
+        for (const t of response.topics) {
+          for (const p of t.partitions) {
+            const producers = p.activeProducers.map((a) => ({
+              producerId: a.producerId,
+              producerEpoch: a.producerEpoch,
+              lastSequence: a.lastSequence,
+              lastTimestamp: a.lastTimestamp,
+            }))
+            out.push({
+              topic: t.name,
+              partition: p.partitionIndex,
+              producerIds: producers.map((a) => a.producerId),
+              producers,
+            })
+          }
+        }
+      }
+      return out
+    })
+  }
+
+  async listOffsets(queries: readonly OffsetQuery[], deadlineMs: number): Promise<ListedOffset[]> {
+    return await this.#run('ListOffsets', deadlineMs, async () => {
+      const byTopic = new Map<string, { partitionIndex: number; timestamp: bigint }[]>()
+      for (const q of queries) {
+        const list = byTopic.get(q.topic) ?? []
+        list.push({ partitionIndex: q.partition, timestamp: q.timestamp })
+        byTopic.set(q.topic, list)
+      }
+      const listed = await this.#client().listOffsets({
+        topics: [...byTopic].map(([name, partitions]) => ({ name, partitions })),
+      })
+      return (listed as ListedTopic[]).flatMap((t) =>
+        t.partitions.map((p) => ({
+          topic: t.name,
+          partition: p.partitionIndex,
+          offset: p.offset,
+          timestamp: p.timestamp,
+        })),
+      )
+    })
+  }
+
+  async describeConfigs(queries: readonly ConfigQuery[], deadlineMs: number): Promise<ConfigDescription[]> {
+    return await this.#run('DescribeConfigs', deadlineMs, async () => {
+      const described = await this.#client().describeConfigs({
+        resources: queries.map((q) => ({
+          resourceType: q.type === 'topic' ? ConfigResourceTypes.TOPIC : ConfigResourceTypes.BROKER,
+          resourceName: q.name,
+          configurationKeys: q.keys ? [...q.keys] : null,
+        })),
+      })
+      return described.map(
+        (d): ConfigDescription => ({
+          type: d.resourceType === ConfigResourceTypes.TOPIC ? 'topic' : 'broker',
+          name: d.resourceName,
+          entries: d.configs.map((c) => ({
+            name: c.name,
+            value: c.value ?? null,
+            source: SOURCE_NAMES.get(c.configSource) ?? 'unknown',
+            sensitive: c.isSensitive,
+          })),
+        }),
+      )
+    })
+  }
+
+  async describeLogDirs(topics: readonly string[], deadlineMs: number): Promise<LogDirPartition[]> {
+    return await this.#run('DescribeLogDirs', deadlineMs, async () => {
+      const client = this.#client()
+      const snapshot = snapshotOf(await client.metadata({ topics: [...topics], forceUpdate: true }))
+      const described = await client.describeLogDirs({
+        topics: snapshot.topics.map((t) => ({
+          name: t.name,
+          partitions: t.partitions.map((p) => p.partition),
+        })),
+      })
+      const out: LogDirPartition[] = []
+      for (const broker of described) {
+        for (const dir of broker.results) {
+          for (const t of dir.topics) {
+            for (const p of t.partitions) {
+              if (p.isFutureKey) continue
+              out.push({
+                broker: broker.broker,
+                dir: dir.logDir,
+                topic: t.name,
+                partition: p.partitionIndex,
+                bytes: p.partitionSize,
+              })
+            }
+          }
+        }
+      }
+      return out
+    })
+  }
+
+  async listGroups(deadlineMs: number): Promise<GroupListing[]> {
+    return await this.#run('ListGroups', deadlineMs, async () => {
+      const groups = await this.#client().listGroups({ types: ['classic', 'consumer'] })
+      return [...groups.values()].map((g) => ({
+        groupId: g.id,
+        state: String(g.state),
+        type: g.groupType ?? 'classic',
+        protocolType: g.protocolType,
+      }))
+    })
+  }
+
+  async describeGroups(groupIds: readonly string[], deadlineMs: number): Promise<GroupDescription[]> {
+    return await this.#run('DescribeGroups', deadlineMs, async () => {
+      const client = this.#client()
+      const listed = await client.listGroups({ types: ['classic', 'consumer'] })
+      const consumerGroups = groupIds.filter((id) => listed.get(id)?.groupType === 'consumer')
+      const classicGroups = groupIds.filter((id) => !consumerGroups.includes(id))
+      const out: GroupDescription[] = []
+      if (classicGroups.length > 0) {
+        const described = await client.describeGroups({ groups: classicGroups })
+        for (const g of described.values()) {
+          out.push({
+            groupId: g.id,
+            type: 'classic',
+            state: String(g.state),
+            epoch: -1,
+            members: [...g.members.values()].map((m) => ({
+              memberId: m.id,
+              clientId: m.clientId,
+              clientHost: m.clientHost,
+              memberEpoch: -1,
+              assignment: [...(m.assignments?.values() ?? [])].map((a) => ({
+                topic: a.topic,
+                partitions: [...a.partitions],
+              })),
+            })),
+          })
+        }
+      }
+      if (consumerGroups.length > 0) out.push(...(await this.#describeConsumerGroups(consumerGroups)))
+      return out
+    })
+  }
+
+  /** KIP-848 groups: ConsumerGroupDescribe, sent to each group's coordinator. */
+  async #describeConsumerGroups(groupIds: readonly string[]): Promise<GroupDescription[]> {
+    const client = this.#client()
+    const coordinators = await client.findCoordinator({
+      keyType: FindCoordinatorKeyTypes.GROUP,
+      keys: [...groupIds],
+    })
+    const byCoordinator = new Map<number, string[]>()
+    for (const c of coordinators) byCoordinator.set(c.nodeId, [...(byCoordinator.get(c.nodeId) ?? []), c.key])
+    const out: GroupDescription[] = []
+    for (const [nodeId, groups] of byCoordinator) {
+      const connection = await this.#connection(nodeId)
+      const response = await callbackApi<Awaited<ReturnType<typeof consumerGroupDescribeV0.api.async>>>(
+        (cb) => consumerGroupDescribeV0.api(connection, groups, false, cb as never),
+      )
+      for (const g of response.groups) {
+        out.push({
+          groupId: g.groupId,
+          type: 'consumer',
+          state: g.groupState,
+          epoch: g.groupEpoch,
+          members: g.members.map((m) => ({
+            memberId: m.memberId,
+            clientId: m.clientId,
+            clientHost: m.clientHost,
+            memberEpoch: m.memberEpoch,
+            assignment: m.assignment.topicPartitions.map((a) => ({
+              topic: a.topicName,
+              partitions: [...a.partitions],
+            })),
+          })),
+        })
+      }
+    }
+    return out
+  }
+
+  async committedOffsets(groupIds: readonly string[], deadlineMs: number): Promise<CommittedOffset[]> {
+    return await this.#run('OffsetFetch', deadlineMs, async () => {
+      const groups = await this.#client().listConsumerGroupOffsets({ groups: [...groupIds] })
+      return groups.flatMap((g) =>
+        g.topics.flatMap((t) =>
+          t.partitions.map((p) => ({
+            groupId: g.groupId,
+            topic: t.name,
+            partition: p.partitionIndex,
+            offset: p.committedOffset,
+            metadata: p.metadata ?? null,
+          })),
+        ),
+      )
+    })
+  }
+}

@@ -1,0 +1,166 @@
+/**
+ * What every Cluster promises, run against the real broker by each implementation's own test file
+ * (in-thread and worker): concurrent idempotent sends keep order within a partition, a failure confined
+ * to one topic decides only that topic's outcome, and every admin operation answers through the facet.
+ */
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { Admin, Consumer } from '@platformatic/kafka'
+import type { Cluster } from '../../src/transport/cluster.ts'
+import type { OutboundRecord } from '../../src/transport/transport.ts'
+import { createTopic, randomName, readTopic, testKafka } from './kafka.ts'
+import { outbound } from './outbound.ts'
+
+export function clusterContract(make: (brokers: string[], clientId: string) => Cluster): void {
+  test('20 concurrent idempotent sends: every record once, in order within each partition', async (t) => {
+    const kafka = testKafka()
+    const topic = await createTopic(t, 'concurrent', { partitions: 3 })
+    const transport = make(kafka.bootstrap, 'spillway-concurrent')
+    t.after(() => transport.close())
+    const calls = Array.from({ length: 20 }, (_, c) =>
+      Array.from(
+        { length: 50 },
+        (_, i): OutboundRecord =>
+          outbound({
+            topic,
+            partition: (c + i) % 3,
+            value: Buffer.from(`${c}:${i}`),
+            headers: [['spillway-id', Buffer.from(`${c}-${i}`)]],
+          }),
+      ),
+    )
+    const outcomes = await Promise.all(calls.map((records) => transport.producer.send(records, 10_000)))
+    assert.ok(
+      outcomes.flat().every((o) => o.kind === 'ok'),
+      'every record acknowledged',
+    )
+    assert.equal(transport.producer.initializations, 1)
+    const messages = await readTopic(topic, { expected: 1000, idleMs: 1000 })
+    assert.equal(messages.length, 1000, 'no duplicates, nothing lost')
+    assert.equal(new Set(messages.map((m) => m.value.toString())).size, 1000)
+    const lastPerCallAndPartition = new Map<string, number>()
+    for (const m of messages) {
+      const [c, i] = m.value.toString().split(':').map(Number) as [number, number]
+      const k = `${c}/${m.partition}`
+      assert.ok(
+        (lastPerCallAndPartition.get(k) ?? -1) < i,
+        'a call’s records keep their order within a partition',
+      )
+      lastPerCallAndPartition.set(k, i)
+    }
+  })
+
+  test('a failure confined to one topic decides only that topic’s outcome', async (t) => {
+    const kafka = testKafka()
+    const good = await createTopic(t, 'good')
+    const small = await createTopic(t, 'small', { config: { 'max.message.bytes': '1024' } })
+    const transport = make(kafka.bootstrap, 'spillway-per-topic')
+    t.after(() => transport.close())
+    const record = (topic: string, size: number): OutboundRecord =>
+      outbound({ topic, partition: 0, value: Buffer.alloc(size) })
+    const [a, b] = await transport.producer.send([record(good, 10), record(small, 5000)], 10_000)
+    assert.deepEqual(a, { kind: 'ok' })
+    assert.ok(
+      b?.kind === 'error' && b.errorClass === 'poison',
+      `the oversize record is poison: ${JSON.stringify(b)}`,
+    )
+    assert.equal(await transport.admin.partitions(good, 5000), 1)
+    await assert.rejects(transport.admin.partitions('no-such-topic-at-all', 5000), {
+      code: 'SPW_ERR_TOPIC_MISSING',
+    })
+  })
+
+  test('the admin facet: metadata, offsets, configs, log dirs, groups of both protocols, committed offsets', async (t) => {
+    const kafka = testKafka()
+    const topic = await createTopic(t, 'admin', { partitions: 2, config: { 'retention.ms': '3600000' } })
+    const cluster = make(kafka.bootstrap, 'spillway-admin-contract')
+    t.after(() => cluster.close())
+    const before = Date.now()
+    const records = Array.from({ length: 6 }, (_, i) =>
+      outbound({ topic, partition: i % 2, value: Buffer.alloc(100, i), timestamp: before + i }),
+    )
+    assert.ok((await cluster.producer.send(records, 10_000)).every((o) => o.kind === 'ok'))
+
+    const snapshot = await cluster.admin.metadata([topic], 5000)
+    assert.equal(snapshot.brokers.length, 1)
+    const described = snapshot.topics.find((x) => x.name === topic)
+    assert.deepEqual(
+      described?.partitions.map((p) => [p.partition, p.replicas.length, p.isr.length]),
+      [
+        [0, 1, 1],
+        [1, 1, 1],
+      ],
+    )
+
+    const ends = await cluster.admin.listOffsets(
+      [0, 1].map((partition) => ({ topic, partition, timestamp: -1n })),
+      5000,
+    )
+    assert.deepEqual(ends.map((o) => [o.partition, o.offset]).sort(), [
+      [0, 3n],
+      [1, 3n],
+    ])
+    const [atTime] = await cluster.admin.listOffsets(
+      [{ topic, partition: 0, timestamp: BigInt(before + 2) }],
+      5000,
+    )
+    assert.equal(atTime?.offset, 1n, 'the first record at or after the timestamp')
+
+    const [configs] = await cluster.admin.describeConfigs([{ type: 'topic', name: topic }], 5000)
+    const retention = configs?.entries.find((e) => e.name === 'retention.ms')
+    assert.deepEqual([retention?.value, retention?.source], ['3600000', 'topic'])
+    const maxBytes = configs?.entries.find((e) => e.name === 'max.message.bytes')
+    assert.equal(maxBytes?.source, 'default')
+
+    const dirs = await cluster.admin.describeLogDirs([topic], 5000)
+    assert.equal(dirs.filter((d) => d.topic === topic).length, 2)
+    assert.ok(
+      dirs.every((d) => d.topic !== topic || d.bytes > 0n),
+      'bytes on disk per partition',
+    )
+
+    // a classic group, made by committing offsets for it
+    const classic = randomName('classic-group')
+    const admin = new Admin({ clientId: 'spillway-test-admin', bootstrapBrokers: kafka.bootstrap })
+    t.after(() => admin.close())
+    await admin.alterConsumerGroupOffsets({
+      groupId: classic,
+      topics: [{ name: topic, partitionOffsets: [{ partition: 0, offset: 2n }] }],
+    })
+    const committed = await cluster.admin.committedOffsets([classic], 5000)
+    assert.deepEqual(
+      committed.filter((c) => c.topic === topic && c.partition === 0).map((c) => c.offset),
+      [2n],
+    )
+
+    // a KIP-848 group with a live member
+    const modern = randomName('consumer-group')
+    const consumer = new Consumer({
+      clientId: 'spillway-test-848',
+      groupId: modern,
+      groupProtocol: 'consumer',
+      bootstrapBrokers: kafka.bootstrap,
+    } as ConstructorParameters<typeof Consumer>[0])
+    t.after(() => consumer.close(true))
+    const stream = await consumer.consume({ topics: [topic], autocommit: false })
+    t.after(() => stream.close())
+    let groups = await cluster.admin.listGroups(5000)
+    for (let i = 0; i < 50 && !groups.some((g) => g.groupId === modern); i++) {
+      await new Promise((r) => setTimeout(r, 200))
+      groups = await cluster.admin.listGroups(5000)
+    }
+    assert.equal(groups.find((g) => g.groupId === modern)?.type, 'consumer')
+    assert.equal(groups.find((g) => g.groupId === classic)?.type, 'classic')
+    let modernDescription = (await cluster.admin.describeGroups([modern], 5000))[0]
+    for (let i = 0; i < 50 && (modernDescription?.members[0]?.assignment.length ?? 0) === 0; i++) {
+      await new Promise((r) => setTimeout(r, 200))
+      modernDescription = (await cluster.admin.describeGroups([modern], 5000))[0]
+    }
+    assert.equal(modernDescription?.type, 'consumer')
+    assert.equal(modernDescription?.members.length, 1)
+    assert.ok((modernDescription?.members[0]?.memberEpoch ?? 0) > 0, 'a KIP-848 member epoch')
+    assert.deepEqual(modernDescription?.members[0]?.assignment, [{ topic, partitions: [0, 1] }])
+    const [classicDescription] = await cluster.admin.describeGroups([classic], 5000)
+    assert.deepEqual([classicDescription?.type, classicDescription?.members.length], ['classic', 0])
+  })
+}
