@@ -1,6 +1,6 @@
 /**
- * `npm test`: installs and starts the real components the suite needs (one Kafka broker and a Toxiproxy
- * in front of its PROXIED listener), runs node:test over the given files (default: every test), then
+ * `npm test`: installs and starts the real components the suite needs (one Kafka broker with a SASL_SSL
+ * listener beside its plain ones, and a Toxiproxy in front of its PROXIED listener), runs node:test over the given files (default: every test), then
  * stops everything. Set SPILLWAY_TEST_BOOTSTRAP to reuse a broker you started yourself.
  *
  *   npm test                                 # the whole suite
@@ -32,7 +32,7 @@ if (process.env.SPILLWAY_TEST_BOOTSTRAP) {
   process.stderr.write(`spillway: using the broker at ${process.env.SPILLWAY_TEST_BOOTSTRAP}\n`)
 } else {
   process.stderr.write(`spillway: starting Kafka ${kafkaVersion()} (KRaft, 1 node) and Toxiproxy…\n`)
-  cluster = await KafkaCluster.start({ nodes: 1 })
+  cluster = await KafkaCluster.start({ nodes: 1, secure: true })
   const node = cluster.nodes[0]
   if (!node) throw new Error('cluster has no node')
   await toxiproxy.client.createProxy('kafka-1', node.advertisedProxiedPort, node.proxiedPort)
@@ -40,6 +40,12 @@ if (process.env.SPILLWAY_TEST_BOOTSTRAP) {
   env.SPILLWAY_TEST_PROXIED_BOOTSTRAP = cluster.proxiedBootstrap.join(',')
   env.SPILLWAY_TEST_PROXY_NAME = 'kafka-1'
   env.SPILLWAY_TEST_KAFKA_LOG = node.logFile
+  if (cluster.secure) {
+    env.SPILLWAY_TEST_SECURE_BOOTSTRAP = cluster.secureBootstrap.join(',')
+    env.SPILLWAY_TEST_SECURE_CA_FILE = cluster.secure.caFile
+    env.SPILLWAY_TEST_SECURE_USERNAME = cluster.secure.username
+    env.SPILLWAY_TEST_SECURE_PASSWORD = cluster.secure.password
+  }
   process.stderr.write(
     `spillway: Kafka ready at ${env.SPILLWAY_TEST_BOOTSTRAP} (through the proxy: ${env.SPILLWAY_TEST_PROXIED_BOOTSTRAP}) ` +
       `in ${Math.round(performance.now() - started)} ms; broker log: ${node.logFile}\n`,

@@ -391,6 +391,22 @@ export async function createGateway(
       )
       if (keys.open)
         logger.warn('no keys configured: any client may write; set keys[] before exposing this gateway')
+      if (config.kafka) {
+        // told at start, not found out from a stuck backlog: wrong credentials, no broker reachable
+        producer.checkConnection().then(
+          () => logger.info({ brokers: config.kafka?.brokers }, 'connected to Kafka'),
+          (error: unknown) => {
+            logger.error(
+              {
+                code: (error as { code?: string }).code,
+                brokers: config.kafka?.brokers,
+                err: (error as Error).message,
+              },
+              'cannot reach Kafka; events are kept in the local log until it can',
+            )
+          },
+        )
+      }
       return address
     },
     close(timeoutMs = config.shutdownTimeoutMs) {

@@ -585,6 +585,18 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
     await (this.#deadLetterLog as DurableLog).append([encodeEnvelope(letter)])
   }
 
+  /**
+   * Asks the cluster for its metadata: resolves once a broker answered, rejects with a coded SpillwayError
+   * otherwise (`SPW_ERR_KAFKA_AUTH` for refused credentials, `SPW_ERR_UNAVAILABLE`, `SPW_ERR_TIMEOUT`).
+   * Sending never depends on it; it tells an operator at start-up that the settings are wrong.
+   */
+  async checkConnection(timeoutMs = this.options.deliveryTimeoutMs): Promise<void> {
+    if (!this.#lease) {
+      throw new SpillwayError('SPW_ERR_INVALID_OPTION', 'no brokers are configured; nothing to connect to')
+    }
+    await this.#lease.cluster.admin.metadata([], timeoutMs)
+  }
+
   /** Waits until everything accepted so far is delivered, up to `timeoutMs`. False if time ran out. */
   async flush(timeoutMs = this.options.deliveryTimeoutMs): Promise<boolean> {
     if (!this.#dispatcher) return false

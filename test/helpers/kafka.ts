@@ -36,6 +36,23 @@ export function testKafka(): TestKafka {
   }
 }
 
+/** The broker's SASL_SSL listener (SCRAM-SHA-512, a CA made for the run), as scripts/test.ts started it. */
+export interface SecureKafka {
+  readonly bootstrap: string[]
+  readonly caFile: string
+  readonly username: string
+  readonly password: string
+}
+
+export function secureKafka(): SecureKafka {
+  return {
+    bootstrap: required('SPILLWAY_TEST_SECURE_BOOTSTRAP').split(','),
+    caFile: required('SPILLWAY_TEST_SECURE_CA_FILE'),
+    username: required('SPILLWAY_TEST_SECURE_USERNAME'),
+    password: required('SPILLWAY_TEST_SECURE_PASSWORD'),
+  }
+}
+
 export function randomName(prefix: string): string {
   return `${prefix}-${randomUUID().slice(0, 8)}`
 }
