@@ -1,4 +1,5 @@
 import { invalid, readInteger, readObject, readString, rejectUnknownKeys } from '../options.ts'
+import { frameSize } from './format.ts'
 
 /** When an append counts as durable. */
 export type FsyncPolicy = 'always' | 'never' | { readonly intervalMs: number }
@@ -80,8 +81,9 @@ export function resolveLogOptions(input: unknown, prefix = 'log'): ResolvedLogOp
     segmentBytes,
     maxBytes,
     maxRecordBytes,
+    // the queue must hold at least one frame of one maximal record, or such a record is always refused
     maxQueuedBytes: readInteger(o.maxQueuedBytes, `${prefix}.maxQueuedBytes`, logDefaults.maxQueuedBytes, {
-      min: maxRecordBytes + 26,
+      min: frameSize([maxRecordBytes]),
     }),
     fsync: readFsync(o.fsync, `${prefix}.fsync`),
     readChunkBytes: readInteger(o.readChunkBytes, `${prefix}.readChunkBytes`, logDefaults.readChunkBytes, {

@@ -60,8 +60,11 @@ export interface DispatcherDeps {
   readonly breaker: Breaker
   /** Stores a poison record somewhere safe; a rejection makes the dispatcher retry the batch later. */
   readonly deadLetter: (record: PoisonedRecord) => Promise<void>
-  /** Persisted "sent up to" mark, so records re-sent after a crash are counted as replays. */
-  readonly sentMark?: { read(): bigint; write(seq: bigint): Promise<void>; close(): Promise<void> }
+  /**
+   * Persisted "sent up to" mark, so records re-sent after a crash are counted as replays. Its owner (the
+   * producer) opens and closes it; the dispatcher only reads and writes it.
+   */
+  readonly sentMark?: { read(): bigint; write(seq: bigint): Promise<void> }
 }
 
 export interface DispatcherStats {
@@ -152,6 +155,8 @@ export class Dispatcher extends EventEmitter<{
   #late: { readonly seqs: readonly bigint[]; readonly outcomes: Promise<RecordOutcome[]> } | undefined
   /** Real outcomes of such requests, by seq, until the records are in a batch again. */
   readonly #lateOutcomes = new Map<bigint, RecordOutcome>()
+  /** Callers of drained() waiting for the loop to find the backlog empty. */
+  readonly #drainWaiters = new Set<(drained: boolean) => void>()
 
   constructor(options: DispatcherOptions, deps: DispatcherDeps) {
     super()
@@ -187,18 +192,31 @@ export class Dispatcher extends EventEmitter<{
     await this.#running
     this.#running = undefined
     await this.#reader?.close()
-    await this.#deps.sentMark?.close()
+    for (const settle of this.#drainWaiters) settle(false)
+    this.#drainWaiters.clear()
   }
 
-  /** Resolves once the backlog is empty, or rejects when `ms` passes first. */
-  async drained(ms: number): Promise<boolean> {
-    const deadline = performance.now() + ms
-    while (performance.now() < deadline) {
-      if (this.#idle && this.#reader && this.#reader.position.seq <= this.#deps.backlog.cursor.seq)
-        return true
-      await new Promise((r) => setTimeout(r, 10))
-    }
-    return false
+  /** Nothing left to send: the last read found nothing, and everything read is committed. */
+  #isDrained(): boolean {
+    return this.#idle && this.#reader !== undefined && this.#reader.position.seq <= this.#deps.backlog.cursor.seq
+  }
+
+  /**
+   * Resolves true once the backlog is empty, false when `ms` passes first or the dispatcher stops.
+   * Never rejects. Woken by the loop when it finds nothing more to read (no polling).
+   */
+  drained(ms: number): Promise<boolean> {
+    if (this.#isDrained()) return Promise.resolve(true)
+    if (!this.#running) return Promise.resolve(false)
+    return new Promise((resolve) => {
+      const settle = (drained: boolean): void => {
+        clearTimeout(timer)
+        this.#drainWaiters.delete(settle)
+        resolve(drained)
+      }
+      const timer = setTimeout(() => settle(false), ms)
+      this.#drainWaiters.add(settle)
+    })
   }
 
   /** Sleeps for `ms`; new records end the sleep early only when `wakeOnData` (never during a cooldown). */
@@ -252,6 +270,8 @@ export class Dispatcher extends EventEmitter<{
           // records that became durable after this read began: read again rather than sleep
           if (batch.signals !== this.#signals) continue
           this.#idle = true
+          if (this.#drainWaiters.size > 0 && this.#isDrained())
+            for (const settle of [...this.#drainWaiters]) settle(true)
           await this.#sleep(1000, true)
           // linger briefly after new records arrive, so a trickle still leaves in batches
           if (this.options.lingerMs > 0 && !this.#stopping) await this.#sleep(this.options.lingerMs, false)

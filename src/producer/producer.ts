@@ -179,6 +179,8 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
   readonly #memory: MemoryBacklog | undefined
   readonly #lease: ClusterLease | undefined
   readonly #dispatcher: Dispatcher | undefined
+  /** The durable log's "sent up to" mark: owned here, read and written by the dispatcher. */
+  readonly #sentMark: SentMark | undefined
   #waiters: AckWaiter[] = []
   readonly #metricLabels: Readonly<Record<string, string>>
   #unregisterMetrics: (() => void) | undefined
@@ -231,7 +233,11 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
         churnPerMinute: options.churnPerMinute,
       })
       const lease = this.#lease
-      const markFile = init.log ? join(init.log.options.dir, 'dispatch-mark') : undefined
+      // only the durable log's seqs survive a restart; a memory backlog starts again at 0 each time
+      this.#sentMark =
+        options.ack === 'durable' && init.log
+          ? sentMarkFile(join(init.log.options.dir, 'dispatch-mark'))
+          : undefined
       const dispatch = {
         batchBytes: options.batch.maxBytes,
         batchRecords: options.batch.maxRecords,
@@ -244,7 +250,7 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
         cluster: () => lease.cluster,
         breaker: this.breaker,
         deadLetter: (record) => this.#deadLetter(record),
-        ...(markFile ? { sentMark: sentMarkFile(markFile) } : {}),
+        ...(this.#sentMark ? { sentMark: this.#sentMark } : {}),
       })
       this.#dispatcher.on('delivered', (next) => this.#settleWaiters(next))
       this.#dispatcher.on('poisoned', (record) => {
@@ -633,6 +639,7 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
       // "must I close the transport?" does not depend on whether sending worked
       this.#unregisterMetrics?.()
       await this.#lease?.release()
+      await this.#sentMark?.close()
       await this.#log?.close()
       await this.#deadLetterLog?.close()
       await this.#outbox?.log.close()
@@ -868,7 +875,9 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
   }
 }
 
-function sentMarkFile(path: string): NonNullable<DispatcherDeps['sentMark']> {
+type SentMark = NonNullable<DispatcherDeps['sentMark']> & { close(): Promise<void> }
+
+function sentMarkFile(path: string): SentMark {
   const buffer = Buffer.alloc(8)
   let handle: Promise<FileHandle> | undefined
   return {
@@ -916,6 +925,8 @@ export async function createProducer(
   let deadLetterLog: DurableLog | undefined
   let outboxLog: DurableLog | undefined
   if (resolved.log) {
+    // `kafka` and `memory` modes keep events in memory: `log` gives them the dead-letter logs only, and
+    // the main directory is neither opened nor locked
     const main = resolved.log
     // a dead letter is the event plus a few headers: the same limits, a smaller budget
     const side = (name: string) =>
@@ -926,13 +937,13 @@ export async function createProducer(
         maxRecordBytes: main.maxRecordBytes + 4096,
         segmentBytes: Math.min(main.segmentBytes, 16 * 1024 * 1024),
       })
-    log = await DurableLog.open(main)
+    if (resolved.ack === 'durable') log = await DurableLog.open(main)
     try {
       deadLetterLog = await side('dead-letter')
       if (Object.keys(resolved.deadLetterTopics).length > 0) outboxLog = await side('dead-letter-outbox')
     } catch (error) {
       await deadLetterLog?.close()
-      await log.close()
+      await log?.close()
       throw error
     }
   }

@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict'
 import { existsSync } from 'node:fs'
-import { mkdtemp, readdir, rm, statfs } from 'node:fs/promises'
+import { mkdtemp, readdir, readFile, rm, statfs, writeFile } from 'node:fs/promises'
+import { hostname } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { isSpillwayError } from '../../src/errors.ts'
+import { lockDirectory } from '../../src/log/lock.ts'
 import { DurableLog, type LogRecord } from '../../src/log/log.ts'
 import { tempDir } from '../helpers/fs.ts'
 import { readAll } from '../helpers/log.ts'
@@ -305,4 +307,55 @@ test('frames built in the write arena: concurrent appends past its size, and its
     assert.ok(r.payload.equals(payloads[n] as Buffer), `record ${n} byte-exact`)
   })
   await log.close()
+})
+
+test('a second open of the same directory in the same process is refused, however the path is spelt', async (t) => {
+  const dir = await tempDir(t)
+  const log = await DurableLog.open({ dir })
+  t.after(() => log.close())
+  await assert.rejects(DurableLog.open({ dir: `${dir}/./` }), (error: unknown) => {
+    assert.ok(isSpillwayError(error, 'SPW_ERR_LOG_LOCKED'))
+    assert.match((error as Error).message, /already open in this process/)
+    return true
+  })
+  await log.close()
+  const again = await DurableLog.open({ dir })
+  await again.close()
+})
+
+test('a LOCK naming this pid but not held by this process is stale (a restart that got the same pid)', async (t) => {
+  const dir = await tempDir(t)
+  await writeFile(join(dir, 'LOCK'), JSON.stringify({ pid: process.pid, host: hostname(), token: 'old' }))
+  const log = await DurableLog.open({ dir })
+  await log.close()
+})
+
+test('release() leaves a lock another owner holds', async (t) => {
+  const dir = await tempDir(t)
+  const lock = await lockDirectory(dir)
+  // another owner's lock in its place (ours was removed and taken over meanwhile)
+  const theirs = JSON.stringify({ pid: 1, host: hostname(), token: 'theirs' })
+  await writeFile(join(dir, 'LOCK'), theirs)
+  await lock.release()
+  assert.equal(await readFile(join(dir, 'LOCK'), 'utf8'), theirs, 'their lock is still there')
+})
+
+test('every write-queue size the options accept takes one record of the maximal size', async (t) => {
+  for (const maxQueuedBytes of [1000 + 26, 1000 + 30, 1000 + 34, 1000 + 64]) {
+    const dir = await tempDir(t)
+    let log: DurableLog
+    try {
+      log = await DurableLog.open({ dir, maxRecordBytes: 1000, maxQueuedBytes })
+    } catch (error) {
+      assert.ok(isSpillwayError(error, 'SPW_ERR_INVALID_OPTION'), String(error))
+      assert.match((error as Error).message, /log\.maxQueuedBytes/)
+      continue
+    }
+    try {
+      const { count } = await log.append([Buffer.alloc(1000, 7)])
+      assert.equal(count, 1, `maxQueuedBytes ${maxQueuedBytes} takes a maximal record`)
+    } finally {
+      await log.close()
+    }
+  }
 })

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import dc from 'node:diagnostics_channel'
+import { readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { Admin } from '@platformatic/kafka'
@@ -517,3 +518,35 @@ test('a batch Kafka refused keeps the partitions it was routed with, even if par
     )
   }
 })
+
+for (const ack of ['kafka', 'memory'] as const)
+  test(`'${ack}' mode with a log: the main log directory is neither opened nor locked, and a restart counts no replays`, async (t) => {
+    const kafka = testKafka()
+    const topic = await createTopic(t, `no-main-log-${ack}`)
+    const dir = await tempDir(t)
+    const open = () =>
+      createProducer({
+        ack,
+        brokers: kafka.bootstrap,
+        clientId: `spillway-${ack}-log`,
+        log: { dir },
+        transportLingerMs: 0,
+      })
+    for (let run = 0; run < 2; run++) {
+      const producer = await open()
+      const results = await producer.send(
+        topic,
+        Array.from({ length: 20 }, (_, i) => ({ value: `run ${run} event ${i}` })),
+      )
+      assert.ok(results.every((r) => r.status === 'accepted'))
+      assert.ok(await producer.flush(20_000))
+      const files = await readdir(dir)
+      assert.ok(!files.includes('LOCK'), `the main log is not locked: ${files.join(', ')}`)
+      assert.ok(!files.some((f) => f.startsWith('seg-')), 'the main log holds no segments')
+      assert.ok(files.includes('dead-letter'), 'the dead-letter log is there')
+      assert.equal(producer.stats().replayed, 0, `run ${run}: nothing counted as replayed`)
+      assert.equal(producer.stats().log, undefined, 'no main log in the stats')
+      await producer.close()
+    }
+    assert.equal((await readTopic(topic, { expected: 40, idleMs: 1000 })).length, 40)
+  })
