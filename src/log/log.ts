@@ -9,11 +9,12 @@
  *   - Readers see only durable bytes: [cursor … durable end).
  *   - A segment file is deleted only after a checkpoint past its last record is durable.
  */
-import dc from 'node:diagnostics_channel'
+
 import { EventEmitter } from 'node:events'
 import { constants, writevSync } from 'node:fs'
 import { type FileHandle, mkdir, open, readdir, rm, stat, statfs } from 'node:fs/promises'
 import { join } from 'node:path'
+import { channel } from '../channels.ts'
 import { SpillwayError } from '../errors.ts'
 import { StateMachine } from '../state-machine.ts'
 import {
@@ -150,9 +151,9 @@ interface CachedChunk {
 }
 
 const channels = {
-  corruption: dc.channel('spillway:log:corruption'),
-  fsync: dc.channel('spillway:log:fsync'),
-  refused: dc.channel('spillway:log:refused'),
+  corruption: channel('spillway:log:corruption'),
+  fsync: channel('spillway:log:fsync'),
+  refused: channel('spillway:log:refused'),
 }
 
 export interface LogEvents {

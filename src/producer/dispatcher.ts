@@ -8,9 +8,10 @@
  * ambiguous (timeout, dropped connection) or that were in flight at a crash, are the only source of
  * duplicates, and each is counted in `replayed`.
  */
-import dc from 'node:diagnostics_channel'
+
 import { EventEmitter } from 'node:events'
 import type { Breaker } from '../breaker/breaker.ts'
+import { channel } from '../channels.ts'
 import { type ErrorCode, isSpillwayError } from '../errors.ts'
 import type { LogPosition, LogRecord } from '../log/log.ts'
 import type { Cluster } from '../transport/cluster.ts'
@@ -117,9 +118,9 @@ type Batch =
   | { readonly kind: 'unreadable'; readonly start: LogPosition; readonly reason: string }
 
 const channels = {
-  batch: dc.channel('spillway:dispatcher:batch'),
-  failure: dc.channel('spillway:dispatcher:failure'),
-  deadLetter: dc.channel('spillway:dispatcher:dead-letter'),
+  batch: channel('spillway:dispatcher:batch'),
+  failure: channel('spillway:dispatcher:failure'),
+  deadLetter: channel('spillway:dispatcher:dead-letter'),
 }
 
 export class Dispatcher extends EventEmitter<{
@@ -198,7 +199,9 @@ export class Dispatcher extends EventEmitter<{
 
   /** Nothing left to send: the last read found nothing, and everything read is committed. */
   #isDrained(): boolean {
-    return this.#idle && this.#reader !== undefined && this.#reader.position.seq <= this.#deps.backlog.cursor.seq
+    return (
+      this.#idle && this.#reader !== undefined && this.#reader.position.seq <= this.#deps.backlog.cursor.seq
+    )
   }
 
   /**

@@ -47,17 +47,30 @@ export function snapshotOf(metadata: Awaited<ReturnType<AdminClient['metadata']>
       port: b.port,
       rack: b.rack ?? null,
     })),
-    topics: [...metadata.topics].map(([name, t]) => ({
-      name,
-      partitions: t.partitions.map((p, partition) => ({
-        partition,
-        leader: p.leader,
-        leaderEpoch: p.leaderEpoch,
-        replicas: p.replicas,
-        isr: p.isr,
-        offlineReplicas: p.offlineReplicas,
-      })),
-    })),
+    // the client leaves internal topics (and topics deleted meanwhile) out as undefined entries
+    topics: [...metadata.topics].flatMap(([name, t]) =>
+      t === undefined
+        ? []
+        : [
+            {
+              name,
+              partitions: t.partitions.flatMap((p, partition) =>
+                p === undefined
+                  ? []
+                  : [
+                      {
+                        partition,
+                        leader: p.leader,
+                        leaderEpoch: p.leaderEpoch,
+                        replicas: p.replicas,
+                        isr: p.isr,
+                        offlineReplicas: p.offlineReplicas,
+                      },
+                    ],
+              ),
+            },
+          ],
+    ),
   }
 }
 

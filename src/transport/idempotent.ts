@@ -15,7 +15,7 @@
  *   dropped, and the next send obtains a new one and starts every partition at sequence 0.
  * - Outcomes are per partition: a failure on one partition decides only its own records.
  */
-import dc from 'node:diagnostics_channel'
+
 import {
   type Connection,
   ConnectionPool,
@@ -25,6 +25,7 @@ import {
   protocolErrorsCodesById,
   Writer,
 } from '@platformatic/kafka'
+import { channel } from '../channels.ts'
 import { classify } from './classify.ts'
 import type { BrokerAddress, MetadataCache } from './metadata-cache.ts'
 import { encodeRecordBatch, type ProducerIdentity } from './record-batch.ts'
@@ -122,7 +123,7 @@ function failure(error: unknown): RecordOutcome & { kind: 'error' } {
 }
 
 /** Published before a failed batch is sent again: `{ attempt, partitions, reasons }`. */
-const retryChannel = dc.channel('spillway:transport:retry')
+const retryChannel = channel('spillway:transport:retry')
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 

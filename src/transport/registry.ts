@@ -10,9 +10,9 @@
  * shape keep a table each (and so a Kafka producer each) rather than reading one another's.
  */
 import { createHash } from 'node:crypto'
-import dc from 'node:diagnostics_channel'
 import { createRequire } from 'node:module'
 import { availableParallelism } from 'node:os'
+import { channel } from '../channels.ts'
 import type { Cluster } from './cluster.ts'
 import type { PlatformaticCluster } from './platformatic.ts'
 import { AUTO_WORKER_CORES, type KafkaConnectionOptions, type TransportThread } from './transport.ts'
@@ -66,7 +66,7 @@ function inThread(options: KafkaConnectionOptions): Cluster {
   return new InThread(options)
 }
 
-const churnChannel = dc.channel('spillway:producer:churn')
+const churnChannel = channel('spillway:producer:churn')
 
 /** A share of a cluster: its facets, until released. */
 export interface ClusterLease {

@@ -1,0 +1,47 @@
+/**
+ * The Segment Tracking API (`POST /v1/batch`, `/v1/track`, …) as a Fastify plugin with its own error
+ * handler: every refusal in Segment's JSON shape, with the JSON path of the bad field.
+ */
+import type { FastifyInstance } from 'fastify'
+import { SpillwayError } from '../../errors.ts'
+import { basicAuth, charge } from '../auth.ts'
+import { parseJson } from '../body.ts'
+import type { GatewayContext } from '../context.ts'
+import { sendJsonError, toSpillwayError } from '../http-errors.ts'
+import { SEGMENT_TYPES, type SegmentType, segmentItems } from '../segment.ts'
+
+export function segmentRoutes(context: GatewayContext) {
+  const { config, keys, logger, telemetry } = context
+  return async (app: FastifyInstance): Promise<void> => {
+    app.setErrorHandler((error, _request, reply) => {
+      const spw = toSpillwayError(error)
+      if (spw.status >= 500 && !spw.retriable)
+        logger.error({ code: spw.code, err: spw.message }, 'request failed')
+      telemetry.refused(spw.code)
+      return sendJsonError(reply, spw)
+    })
+    for (const route of ['batch', ...SEGMENT_TYPES] as const) {
+      app.post(`/v1/${route}`, async (request, reply) => {
+        const raw = request.body as Buffer | undefined
+        if (!Buffer.isBuffer(raw))
+          throw new SpillwayError('SPW_ERR_BAD_REQUEST', 'the request body is empty', {
+            details: { path: '$' },
+          })
+        const body = parseJson(raw, config.limits.maxDepth)
+        const credentials = basicAuth(request.headers.authorization)
+        const bodyKey =
+          typeof body === 'object' &&
+          body !== null &&
+          typeof (body as { writeKey?: unknown }).writeKey === 'string'
+            ? (body as { writeKey: string }).writeKey
+            : undefined
+        const principal = keys.authenticate(credentials?.user || bodyKey)
+        const items = segmentItems(route as 'batch' | SegmentType, body, principal, config)
+        charge(principal, items.length)
+        await context.admit(items)
+        telemetry.body(raw.length)
+        return reply.code(200).send({ success: true })
+      })
+    }
+  }
+}
