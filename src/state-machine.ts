@@ -4,7 +4,7 @@
  * that "what state am I in?" is one value and never a pair of booleans that can disagree.
  */
 import { EventEmitter } from 'node:events'
-import { SpillwayError } from './errors.ts'
+import { type ErrorCode, SpillwayError } from './errors.ts'
 
 export interface Transition<S extends string> {
   readonly from: S
@@ -60,19 +60,20 @@ export class StateMachine<S extends string> extends EventEmitter<{ transition: [
     this.emit('transition', { from, to: next, reason, at: this.#now() })
   }
 
-  /** Throws unless the machine is in one of `allowed`: a guard for methods that are only legal in some states. */
-  guard(
+  /**
+   * The guard of an operation that is legal only in some states: undefined while the machine is in one
+   * of `allowed`, otherwise the refusal to answer with (returned, not thrown, so hot paths such as a
+   * send can refuse without unwinding).
+   */
+  refusal(
     operation: string,
     allowed: readonly S[],
-    code:
-      | 'SPW_ERR_LOG_CLOSED'
-      | 'SPW_ERR_CLOSED'
-      | 'SPW_ERR_ILLEGAL_TRANSITION' = 'SPW_ERR_ILLEGAL_TRANSITION',
-  ): void {
-    if (!allowed.includes(this.#state)) {
-      throw new SpillwayError(code, `${this.name}: ${operation} is not allowed while ${this.#state}`, {
-        details: { machine: this.name, state: this.#state, operation },
-      })
-    }
+    code: ErrorCode,
+    message = `${this.name}: ${operation} is not allowed while ${this.#state}`,
+  ): SpillwayError | undefined {
+    if (allowed.includes(this.#state)) return undefined
+    return new SpillwayError(code, message, {
+      details: { machine: this.name, state: this.#state, operation },
+    })
   }
 }

@@ -99,7 +99,10 @@ export class Breaker {
     return { kind: 'probe' }
   }
 
-  /** Would a send be allowed right now, without taking the probe? */
+  /**
+   * True only while closed. An open breaker whose cooldown has passed, or a half-open one, would still
+   * let one probe through acquire(); callers that must not wait on Kafka (kafka ack mode) refuse then.
+   */
   isClosed(): boolean {
     return this.machine.state === 'closed'
   }

@@ -210,3 +210,23 @@ export function plausibleSeq(candidate: bigint, lastGood: bigint | undefined, sk
   if (candidate <= lastGood) return false
   return candidate - lastGood <= BigInt(Math.floor(skippedBytes / ENTRY_HEADER_BYTES) + 1)
 }
+
+/** The wall-clock ms a frame (or a version-1 record) was appended at, from its header at `offset`. */
+export function frameTimestamp(header: Buffer, offset = 0): number {
+  return readMillis(header, offset + 18)
+}
+
+/** How many records a version-2 frame at `offset` holds. */
+export function frameRecordCount(frame: Buffer, offset = 0): number {
+  return frame.readUInt32BE(offset + 26)
+}
+
+/** The payload size in the entry header at `offset` of a frame. */
+export function entrySize(frame: Buffer, offset: number): number {
+  return frame.readUInt32BE(offset)
+}
+
+/** Writes the size prefix of an entry at `offset` of a frame (the payload follows it). */
+export function writeEntryHeader(frame: Buffer, offset: number, size: number): void {
+  frame.writeUInt32BE(size, offset)
+}

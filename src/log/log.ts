@@ -11,41 +11,58 @@
  */
 
 import { EventEmitter } from 'node:events'
-import { constants, writevSync } from 'node:fs'
-import { type FileHandle, mkdir, open, readdir, rm, stat, statfs } from 'node:fs/promises'
-import { join } from 'node:path'
+import type { FileHandle } from 'node:fs/promises'
+import { mkdir, open, rm, statfs } from 'node:fs/promises'
 import { channel } from '../channels.ts'
 import { SpillwayError } from '../errors.ts'
 import { StateMachine } from '../state-machine.ts'
+import { fsyncDirectory, type LogPosition, writeCheckpoint } from './checkpoint.ts'
+import { createSegmentFile, isMemoryBacked, writeFully } from './disk.ts'
 import {
-  fsyncDirectory,
-  type LogPosition,
-  readCheckpoint,
-  removeTempCheckpoint,
-  writeCheckpoint,
-} from './checkpoint.ts'
-import {
-  decodeSegmentHeader,
   ENTRY_HEADER_BYTES,
-  encodeSegmentHeader,
   FRAME_HEADER_BYTES,
   frameSize,
-  parseSegmentFileName,
+  frameTimestamp,
   RECORD_HEADER_BYTES,
-  readMillis,
   SEGMENT_HEADER_BYTES,
   sealFrame,
-  segmentFileName,
+  writeEntryHeader,
   writeFrameHeader,
 } from './format.ts'
 import { type DirectoryLock, lockDirectory } from './lock.ts'
 import { type LogOptions, type ResolvedLogOptions, resolveLogOptions } from './options.ts'
-import { type Corruption, scanSegment, scanSegmentBatches } from './scanner.ts'
-import { type RingEntry, TailRing } from './tail-ring.ts'
+import { LogReader, type ReaderSource } from './reader.ts'
+import { recoverLog } from './recovery.ts'
+import type { Corruption } from './scanner.ts'
+import { type Segment, SegmentList } from './segments.ts'
+import { TailCache } from './tail-cache.ts'
+import { TailRing } from './tail-ring.ts'
+import {
+  type AppendResult,
+  type CorruptionReport,
+  type LogEvents,
+  type LogState,
+  type LogStats,
+  type PayloadWriter,
+  payloadSizes,
+} from './types.ts'
 
-export type { LogPosition } from './checkpoint.ts'
+export { LogReader } from './reader.ts'
+export type {
+  AppendResult,
+  CorruptionReport,
+  LogEvents,
+  LogPosition,
+  LogRecord,
+  LogState,
+  LogStats,
+  PayloadWriter,
+  ReadLimits,
+} from './types.ts'
+export { payloadSizes } from './types.ts'
 
-export type LogState = 'open' | 'disk-full' | 'failed' | 'closing' | 'closed'
+/** The states in which append() is legal ('failed' answers with the failure that put it there). */
+const APPENDING: readonly LogState[] = ['open', 'disk-full', 'failed']
 
 const TRANSITIONS: Record<LogState, readonly LogState[]> = {
   open: ['disk-full', 'failed', 'closing'],
@@ -53,77 +70,6 @@ const TRANSITIONS: Record<LogState, readonly LogState[]> = {
   failed: ['closing'],
   closing: ['closed'],
   closed: [],
-}
-
-export interface LogRecord {
-  readonly seq: bigint
-  readonly timestamp: number
-  /**
-   * The record's bytes. A view that stays valid until the cursor is committed past this record (the
-   * tail cache reuses its memory then); copy it to keep it longer.
-   */
-  readonly payload: Buffer
-  /** Position just after this record: commit it once this record is delivered. */
-  readonly next: LogPosition
-}
-
-export interface AppendResult {
-  readonly firstSeq: bigint
-  readonly count: number
-}
-
-/**
- * Payloads the log writes in place, without a buffer of their own: the size of each, and a function that
- * writes payload `index` (exactly `sizes[index]` bytes) into `target` at `offset`.
- */
-export interface PayloadWriter {
-  readonly sizes: readonly number[]
-  write(index: number, target: Buffer, offset: number): void
-}
-
-/** The sizes of payloads given either way. */
-export function payloadSizes(payloads: readonly Buffer[] | PayloadWriter): readonly number[] {
-  return Array.isArray(payloads) ? payloads.map((p) => p.length) : (payloads as PayloadWriter).sizes
-}
-
-export interface CorruptionReport extends Corruption {
-  readonly segment: string
-}
-
-export interface LogStats {
-  readonly state: LogState
-  readonly segments: number
-  readonly diskBytes: number
-  readonly maxBytes: number
-  readonly queuedBytes: number
-  readonly pendingRecords: bigint
-  readonly nextSeq: bigint
-  readonly cursorSeq: bigint
-  /** Wall-clock ms of the oldest undelivered record, if any. */
-  readonly oldestPendingTimestamp: number | undefined
-  readonly appendedRecords: number
-  readonly refusedFull: number
-  readonly refusedQueue: number
-  readonly refusedTooLarge: number
-  readonly corruptRegions: number
-  readonly corruptBytes: number
-  readonly tornTailBytes: number
-  readonly fsyncs: number
-  /** Records readers took from the tail cache instead of the disk. */
-  readonly cachedReads: number
-  /** Bytes held in the tail cache. */
-  readonly tailCacheBytes: number
-  /**
-   * Appends are written on the caller's thread: the log is in memory (tmpfs), where a write is a copy
-   * that costs less than the hand-off to the thread pool and back. Elsewhere they go through the pool.
-   */
-  readonly inlineWrites: boolean
-}
-
-interface Segment {
-  readonly base: bigint
-  readonly path: string
-  size: number
 }
 
 interface Waiter {
@@ -141,25 +87,10 @@ interface Batch {
   lastSeq: bigint
 }
 
-/** Where an appended chunk in the tail cache lies on disk, and which records it holds. */
-interface CachedChunk {
-  readonly firstSeq: bigint
-  /** Seq after its last record. */
-  readonly endSeq: bigint
-  readonly segment: bigint
-  readonly offset: number
-}
-
 const channels = {
   corruption: channel('spillway:log:corruption'),
   fsync: channel('spillway:log:fsync'),
   refused: channel('spillway:log:refused'),
-}
-
-export interface LogEvents {
-  durable: []
-  corruption: [CorruptionReport]
-  fsync: [durationMs: number]
 }
 
 export interface DurableLogOpenOptions extends LogOptions {
@@ -177,7 +108,7 @@ export class DurableLog extends EventEmitter<LogEvents> {
   readonly options: ResolvedLogOptions
   readonly status: StateMachine<LogState>
   readonly #lock: DirectoryLock
-  readonly #segments: Segment[]
+  readonly #segments: SegmentList
   readonly #wallClock: () => number
   #active: FileHandle
   #nextSeq: bigint
@@ -206,10 +137,11 @@ export class DurableLog extends EventEmitter<LogEvents> {
     corruptBytes: 0,
     tornTailBytes: 0,
     fsyncs: 0,
-    cachedReads: 0,
   }
   /** Copies of recently written chunks, oldest first, held until delivered. */
-  #tail: TailRing<CachedChunk> | undefined
+  #tail: TailCache | undefined
+  /** What readers see of this log (no friend methods). */
+  readonly #source: ReaderSource
   /** Where appended frames are built until they are written. */
   #arena: TailRing<undefined> | undefined
   /** See LogStats.inlineWrites. */
@@ -231,7 +163,7 @@ export class DurableLog extends EventEmitter<LogEvents> {
     this.options = init.options
     this.status = new StateMachine<LogState>('log', 'open', TRANSITIONS)
     this.#lock = init.lock
-    this.#segments = init.segments
+    this.#segments = new SegmentList(init.segments)
     this.#active = init.active
     this.#nextSeq = init.nextSeq
     this.#cursor = init.cursor
@@ -239,12 +171,22 @@ export class DurableLog extends EventEmitter<LogEvents> {
     this.#stats.tornTailBytes = init.tornTailBytes
     this.#wallClock = init.wallClock
     this.#inlineWrites = init.inlineWrites
-    const last = this.#segments.at(-1) as Segment
+    const last = this.#segments.active
     this.#durable = { seq: init.nextSeq, segment: last.base, offset: last.size }
     const policy = this.options.fsync
     if (typeof policy === 'object') {
       this.#syncTimer = setInterval(() => this.#intervalSync(), policy.intervalMs)
       this.#syncTimer.unref()
+    }
+    this.#source = {
+      maxRecordBytes: this.options.maxRecordBytes,
+      readChunkBytes: this.options.readChunkBytes,
+      segments: this.#segments,
+      cursor: () => this.#cursor,
+      durable: () => this.#durable,
+      cached: (position, maxRecords, maxBytes) =>
+        this.#tail?.read(position, this.#durable.seq, maxRecords, maxBytes) ?? [],
+      reportCorruption: (segment, corruption) => this.#reportCorruption(segment, corruption),
     }
   }
 
@@ -271,121 +213,25 @@ export class DurableLog extends EventEmitter<LogEvents> {
     wallClock: () => number,
     inlineWrites: boolean | undefined,
   ): Promise<DurableLog> {
-    const dir = options.dir
-    await removeTempCheckpoint(dir)
-    const names = (await readdir(dir)).filter((n) => parseSegmentFileName(n) !== undefined).sort()
-    const segments: Segment[] = []
-    for (const name of names) {
-      const path = join(dir, name)
-      segments.push({ base: parseSegmentFileName(name) as bigint, path, size: (await stat(path)).size })
-    }
-    const checkpoint = await readCheckpoint(dir)
-    const firstBase = segments[0]?.base ?? 0n
-    let cursor: LogPosition =
-      checkpoint.kind === 'ok'
-        ? checkpoint.position
-        : { seq: firstBase, segment: firstBase, offset: SEGMENT_HEADER_BYTES }
-
-    // Finish retention a crash interrupted: segments wholly before the cursor's segment were delivered.
-    while (
-      segments.length > 1 &&
-      (segments[1] as Segment).base <= cursor.seq &&
-      (segments[0] as Segment).base < cursor.segment
-    ) {
-      const dead = segments.shift() as Segment
-      await rm(dead.path, { force: true })
-    }
-    const cursorSegment = segments.find((s) => s.base === cursor.segment)
-    if (cursorSegment === undefined) {
-      // The cursor's segment is gone (delivered to its end and removed): resume at the first segment at or past it.
-      const next = segments.find((s) => s.base >= cursor.seq) ?? segments[0]
-      if (next)
-        cursor = {
-          seq: next.base > cursor.seq ? next.base : cursor.seq,
-          segment: next.base,
-          offset: SEGMENT_HEADER_BYTES,
-        }
-    }
-
-    // Find the valid end of the last segment; truncate a torn tail so new bytes never follow garbage.
-    let nextSeq = cursor.seq
-    let tornTailBytes = 0
-    let headerDamage: string | undefined
-    const last = segments.at(-1)
-    if (last) {
-      const handle = await open(last.path, 'r+')
-      try {
-        let validEnd = SEGMENT_HEADER_BYTES
-        let lastSeq = last.base - 1n
-        if (last.size < SEGMENT_HEADER_BYTES) {
-          // created by a roll that crashed before its header was complete: it holds nothing
-          tornTailBytes = last.size
-          validEnd = 0
-        } else {
-          const header = Buffer.alloc(SEGMENT_HEADER_BYTES)
-          await handle.read(header, 0, SEGMENT_HEADER_BYTES, 0)
-          if (decodeSegmentHeader(header) !== last.base) headerDamage = last.path
-          // the file name carries the base seq too, so records survive a damaged header
-          for await (const item of scanSegment(handle, {
-            start: SEGMENT_HEADER_BYTES,
-            end: last.size,
-            maxPayload: options.maxRecordBytes,
-            lastSeq,
-            chunkBytes: options.readChunkBytes,
-          })) {
-            if (item.kind === 'record') {
-              lastSeq = item.record.seq
-              validEnd = item.record.offset + item.record.size
-            } else if (item.corruption.tail) {
-              tornTailBytes = item.corruption.bytes
-            }
-          }
-        }
-        if (validEnd < last.size) {
-          await handle.truncate(validEnd)
-          await handle.sync()
-          last.size = validEnd
-        }
-        nextSeq = lastSeq + 1n > nextSeq ? lastSeq + 1n : nextSeq
-      } finally {
-        await handle.close()
-      }
-      if (last.size <= SEGMENT_HEADER_BYTES) {
-        // holds no record: drop it and let the new active segment take its place
-        await rm(last.path, { force: true })
-        segments.pop()
-      }
-    }
-    if (nextSeq < cursor.seq) nextSeq = cursor.seq
-
-    const activePath = join(dir, segmentFileName(nextSeq))
-    const active = await open(activePath, segmentWriteFlags(options.fsync))
-    await writeFully(active, [encodeSegmentHeader(nextSeq)], SEGMENT_HEADER_BYTES, 0, false)
-    await active.sync()
-    await fsyncDirectory(dir)
-    segments.push({ base: nextSeq, path: activePath, size: SEGMENT_HEADER_BYTES })
-    if (!segments.some((s) => s.base === cursor.segment)) {
-      cursor = { seq: cursor.seq, segment: nextSeq, offset: SEGMENT_HEADER_BYTES }
-    }
-    const diskBytes = segments.reduce((sum, s) => sum + s.size, 0)
+    const found = await recoverLog(options)
     const log = new DurableLog({
       options,
       lock,
-      segments,
-      active,
-      nextSeq,
-      cursor,
-      diskBytes,
-      tornTailBytes,
+      segments: found.segments,
+      active: found.active,
+      nextSeq: found.nextSeq,
+      cursor: found.cursor,
+      diskBytes: found.diskBytes,
+      tornTailBytes: found.tornTailBytes,
       wallClock,
       inlineWrites: inlineWrites ?? (await isMemoryBacked(options.dir)),
     })
-    if (headerDamage) {
+    if (found.headerDamage) {
       log.#stats.corruptRegions++
       log.#stats.corruptBytes += SEGMENT_HEADER_BYTES
       if (channels.corruption.hasSubscribers) {
         channels.corruption.publish({
-          segment: headerDamage,
+          segment: found.headerDamage,
           offset: 0,
           bytes: SEGMENT_HEADER_BYTES,
           reason: 'segment header damaged',
@@ -423,7 +269,7 @@ export class DurableLog extends EventEmitter<LogEvents> {
       const list = Array.isArray(payloads) ? (payloads as readonly Buffer[]) : undefined
       for (let i = 0; i < sizes.length; i++) {
         const size = sizes[i] as number
-        chunk.writeUInt32BE(size, offset)
+        writeEntryHeader(chunk, offset, size)
         offset += ENTRY_HEADER_BYTES
         // a writer encodes straight into the chunk: no buffer per payload, no copy
         if (list) (list[i] as Buffer).copy(chunk, offset)
@@ -455,11 +301,8 @@ export class DurableLog extends EventEmitter<LogEvents> {
   #admit(sizes: readonly number[]): SpillwayError | undefined {
     const state = this.status.state
     if (state === 'failed') return this.#failure
-    if (state === 'closing' || state === 'closed') {
-      return new SpillwayError('SPW_ERR_LOG_CLOSED', 'the log is closed', {
-        details: { dir: this.options.dir },
-      })
-    }
+    const closed = this.status.refusal('append', APPENDING, 'SPW_ERR_LOG_CLOSED', 'the log is closed')
+    if (closed) return closed
     if (sizes.length === 0)
       return new SpillwayError('SPW_ERR_BAD_REQUEST', 'append needs at least one record')
     let bytes = FRAME_HEADER_BYTES
@@ -548,11 +391,11 @@ export class DurableLog extends EventEmitter<LogEvents> {
     // Split the batch at append boundaries so segments stay near segmentBytes; an append is never split.
     let index = 0
     while (index < batch.chunks.length) {
-      let active = this.#segments.at(-1) as Segment
+      let active = this.#segments.active
       const first = batch.chunks[index] as Buffer
       if (active.size > SEGMENT_HEADER_BYTES && active.size + first.length > this.options.segmentBytes) {
         await this.#roll((batch.waiters[index] as Waiter).result.firstSeq)
-        active = this.#segments.at(-1) as Segment
+        active = this.#segments.active
       }
       const run: Buffer[] = [first]
       let runBytes = first.length
@@ -585,68 +428,15 @@ export class DurableLog extends EventEmitter<LogEvents> {
   /** Keeps the chunks just written at `position` of segment `base` in the tail cache. */
   #cacheWritten(batch: Batch, from: number, to: number, base: bigint, position: number): void {
     if (this.options.tailCacheBytes === 0) return
-    this.#tail ??= new TailRing(this.options.tailCacheBytes)
+    this.#tail ??= new TailCache(this.options.tailCacheBytes)
     let offset = position
     for (let i = from; i < to; i++) {
-      // one chunk and one waiter per append; a chunk the ring has no room for is simply not cached
+      // one chunk and one waiter per append; a chunk the cache has no room for is simply not cached
       const chunk = batch.chunks[i] as Buffer
       const { firstSeq, count } = (batch.waiters[i] as Waiter).result
-      this.#tail.take(chunk, { firstSeq, endSeq: firstSeq + BigInt(count), segment: base, offset })
+      this.#tail.take(chunk, firstSeq, count, base, offset)
       offset += chunk.length
     }
-  }
-
-  /**
-   * @internal used by LogReader: durable records from `position` that are still in the tail cache, in
-   * order and within the limits; none when the cache does not hold the record at that exact place.
-   */
-  _cached(position: LogPosition, maxRecords: number, maxBytes: number): LogRecord[] {
-    const durable = this.#durable.seq
-    const tail = this.#tail
-    if (!tail || tail.size === 0 || position.seq >= durable) return []
-    // the chunk holding position.seq: binary search over the (seq-ordered) cached chunks
-    let lo = 0
-    let hi = tail.size - 1
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >> 1
-      if ((tail.at(mid) as RingEntry<CachedChunk>).value.firstSeq <= position.seq) lo = mid
-      else hi = mid - 1
-    }
-    const out: LogRecord[] = []
-    let bytes = 0
-    let at = position
-    for (let index = lo; index < tail.size; index++) {
-      // one cached chunk is one frame, one append; the reader is at its start (or inside it, at its start)
-      const { view: frame, value: c } = tail.at(index) as RingEntry<CachedChunk>
-      if (c.segment !== at.segment || at.offset !== c.offset) break
-      const count = frame.readUInt32BE(26)
-      const timestamp = readMillis(frame, 18)
-      const end: LogPosition = { seq: c.endSeq, segment: c.segment, offset: c.offset + frame.length }
-      let o = FRAME_HEADER_BYTES
-      let seq = c.firstSeq
-      for (let i = 0; i < count; i++) {
-        const size = frame.readUInt32BE(o)
-        // one bigint per record: each is allocated on the heap
-        const following = seq + 1n
-        o += ENTRY_HEADER_BYTES
-        if (seq >= at.seq) {
-          if (seq !== at.seq || seq >= durable || out.length >= maxRecords || bytes >= maxBytes)
-            return this.#served(out)
-          const next = i === count - 1 ? end : { seq: following, segment: c.segment, offset: c.offset }
-          out.push({ seq, timestamp, payload: frame.subarray(o, o + size), next })
-          bytes += ENTRY_HEADER_BYTES + size
-          at = next
-        }
-        o += size
-        seq = following
-      }
-    }
-    return this.#served(out)
-  }
-
-  #served(records: LogRecord[]): LogRecord[] {
-    this.#stats.cachedReads += records.length
-    return records
   }
 
   async #datasync(): Promise<void> {
@@ -681,7 +471,7 @@ export class DurableLog extends EventEmitter<LogEvents> {
   }
 
   #markDurable(nextSeq: bigint): void {
-    const active = this.#segments.at(-1) as Segment
+    const active = this.#segments.active
     this.#durable = { seq: nextSeq, segment: active.base, offset: active.size }
     this.emit('durable')
   }
@@ -691,7 +481,7 @@ export class DurableLog extends EventEmitter<LogEvents> {
     await this.#datasync()
     const waiters = this.#unsynced
     this.#unsynced = []
-    const old = this.#segments.at(-1) as Segment
+    const old = this.#segments.active
     if (waiters.length > 0) {
       const last = waiters.at(-1) as Waiter
       this.#durable = {
@@ -700,17 +490,7 @@ export class DurableLog extends EventEmitter<LogEvents> {
         offset: old.size,
       }
     }
-    const path = join(this.options.dir, segmentFileName(base))
-    const handle = await open(path, segmentWriteFlags(this.options.fsync))
-    try {
-      await writeFully(handle, [encodeSegmentHeader(base)], SEGMENT_HEADER_BYTES, 0, false)
-      await handle.sync()
-      await fsyncDirectory(this.options.dir)
-    } catch (error) {
-      await handle.close().catch(() => undefined)
-      await rm(path, { force: true }).catch(() => undefined)
-      throw error
-    }
+    const { path, handle } = await createSegmentFile(this.options.dir, base, this.options.fsync)
     await this.#active.close()
     this.#active = handle
     this.#segments.push({ base, path, size: SEGMENT_HEADER_BYTES })
@@ -769,43 +549,14 @@ export class DurableLog extends EventEmitter<LogEvents> {
 
   /** A reader that starts at the delivered cursor. */
   reader(): LogReader {
-    return new LogReader(this, this.#cursor)
+    return new LogReader(this.#source, this.#cursor)
   }
 
   get cursor(): LogPosition {
     return this.#cursor
   }
 
-  /** @internal used by LogReader */
-  _segmentsFrom(base: bigint): { segment: Segment; end: number; active: boolean } | undefined {
-    const index = this.#segments.findIndex((s) => s.base === base)
-    if (index < 0) return undefined
-    const segment = this.#segments[index] as Segment
-    const active = index === this.#segments.length - 1
-    const end =
-      this.#durable.segment === segment.base
-        ? this.#durable.offset
-        : active
-          ? SEGMENT_HEADER_BYTES
-          : segment.size
-    return { segment, end, active }
-  }
-
-  /** @internal */
-  _nextSegment(base: bigint): Segment | undefined {
-    const index = this.#segments.findIndex((s) => s.base === base)
-    const next = this.#segments[index + 1]
-    // a segment is only left behind once everything up to the durable end lies beyond it
-    return next && this.#durable.segment >= next.base ? next : undefined
-  }
-
-  /** @internal */
-  _firstSegmentAtOrAfter(seq: bigint): Segment | undefined {
-    return this.#segments.find((s) => s.base >= seq) ?? this.#segments.at(-1)
-  }
-
-  /** @internal */
-  _reportCorruption(segment: Segment, corruption: Corruption): void {
+  #reportCorruption(segment: Segment, corruption: Corruption): void {
     const key = `${segment.base}:${corruption.offset}`
     if (this.#reported.has(key)) return
     if (this.#reported.size > 10_000) this.#reported.clear()
@@ -833,9 +584,7 @@ export class DurableLog extends EventEmitter<LogEvents> {
     }
     this.#cursor = position
     // delivered chunks leave the tail cache, and their space is taken again
-    const tail = this.#tail
-    while (tail && tail.size > 0 && (tail.at(0) as RingEntry<CachedChunk>).value.endSeq <= position.seq)
-      tail.releaseOldest()
+    this.#tail?.release(position.seq)
     // Coalesce: while one checkpoint write runs, later commits share the single write queued behind it,
     // which takes whatever cursor is newest when it starts.
     if (this.#queuedCheckpoint) return this.#queuedCheckpoint
@@ -857,7 +606,7 @@ export class DurableLog extends EventEmitter<LogEvents> {
     let removed = false
     // Never the active segment; a segment goes once the cursor has moved into a later one, or sits at its end.
     while (this.#segments.length > 1) {
-      const first = this.#segments[0] as Segment
+      const first = this.#segments.first as Segment
       const wholeDelivered =
         first.base < cursor.segment || (first.base === cursor.segment && cursor.offset >= first.size)
       if (!wholeDelivered) break
@@ -874,14 +623,14 @@ export class DurableLog extends EventEmitter<LogEvents> {
   async #refreshCursorTimestamp(): Promise<void> {
     this.#cursorTimestamp = undefined
     if (this.#cursor.seq >= this.#nextSeq) return
-    const located = this._segmentsFrom(this.#cursor.segment)
-    const segment = located?.segment ?? this._firstSegmentAtOrAfter(this.#cursor.seq)
+    const located = this.#segments.locate(this.#cursor.segment, this.#durable)
+    const segment = located?.segment ?? this.#segments.firstAtOrAfter(this.#cursor.seq)
     if (!segment) return
     const offset = located ? this.#cursor.offset : SEGMENT_HEADER_BYTES
-    // delivery usually reads from the tail cache, and then the cursor's frame is its oldest chunk
-    const oldest = this.#tail?.at(0)
-    if (oldest && oldest.value.segment === segment.base && oldest.value.offset === offset) {
-      this.#cursorTimestamp = readMillis(oldest.view, 18)
+    // delivery usually reads from the tail cache, and then the cursor's frame is its oldest entry
+    const cached = this.#tail?.oldestTimestampAt(segment.base, offset)
+    if (cached !== undefined) {
+      this.#cursorTimestamp = cached
       return
     }
     let handle: FileHandle | undefined
@@ -889,7 +638,7 @@ export class DurableLog extends EventEmitter<LogEvents> {
       handle = await open(segment.path, 'r')
       const header = Buffer.alloc(RECORD_HEADER_BYTES)
       const { bytesRead } = await handle.read(header, 0, RECORD_HEADER_BYTES, offset)
-      if (bytesRead === RECORD_HEADER_BYTES) this.#cursorTimestamp = readMillis(header, 18)
+      if (bytesRead === RECORD_HEADER_BYTES) this.#cursorTimestamp = frameTimestamp(header)
     } catch {
       // the segment may have been removed in between; the next commit refreshes it
     } finally {
@@ -909,7 +658,8 @@ export class DurableLog extends EventEmitter<LogEvents> {
       cursorSeq: this.#cursor.seq,
       oldestPendingTimestamp: this.#cursorTimestamp,
       ...this.#stats,
-      tailCacheBytes: this.#tail?.used ?? 0,
+      cachedReads: this.#tail?.served ?? 0,
+      tailCacheBytes: this.#tail?.usedBytes ?? 0,
       inlineWrites: this.#inlineWrites,
     }
   }
@@ -940,174 +690,5 @@ export class DurableLog extends EventEmitter<LogEvents> {
   }
 }
 
-/**
- * How a segment is opened for appending. Under fsync 'always' it is O_DSYNC, so one write is also the
- * sync: one trip through the thread pool per group commit instead of two (write, then fdatasync).
- */
-function segmentWriteFlags(fsync: LogOptions['fsync']): number {
-  const { O_WRONLY, O_CREAT, O_TRUNC, O_DSYNC } = constants
-  return O_WRONLY | O_CREAT | O_TRUNC | (fsync === 'always' ? O_DSYNC : 0)
-}
-
 /** The write arena's size: frames waiting for their write; a frame that finds it full gets a buffer of its own. */
 const WRITE_ARENA_BYTES = 4 * 1024 * 1024
-
-/** Filesystems whose files live in memory (statfs f_type): tmpfs and ramfs. */
-const MEMORY_FILESYSTEMS = new Set([0x01021994, 0x858458f6])
-
-async function isMemoryBacked(dir: string): Promise<boolean> {
-  if (process.platform !== 'linux') return false
-  try {
-    return MEMORY_FILESYSTEMS.has((await statfs(dir)).type)
-  } catch {
-    return false
-  }
-}
-
-/**
- * writev may write fewer bytes than asked (a filesystem filling up does exactly that) without an error.
- * Keep writing the rest: either it all lands, or the next call fails with the real errno (ENOSPC).
- * `inline` writes on this thread (see LogStats.inlineWrites).
- */
-async function writeFully(
-  file: FileHandle,
-  chunks: Buffer[],
-  total: number,
-  position: number,
-  inline: boolean,
-): Promise<void> {
-  let written = 0
-  let pending = chunks
-  while (written < total) {
-    const bytesWritten = inline
-      ? writevSync(file.fd, pending, position + written)
-      : (await file.writev(pending, position + written)).bytesWritten
-    if (bytesWritten === 0) throw Object.assign(new Error('write made no progress'), { code: 'ENOSPC' })
-    written += bytesWritten
-    if (written < total) {
-      let skip = bytesWritten
-      const rest: Buffer[] = []
-      for (const chunk of pending) {
-        if (skip >= chunk.length) {
-          skip -= chunk.length
-          continue
-        }
-        rest.push(skip > 0 ? chunk.subarray(skip) : chunk)
-        skip = 0
-      }
-      pending = rest
-    }
-  }
-}
-
-export interface ReadLimits {
-  readonly maxBytes?: number
-  readonly maxRecords?: number
-}
-
-/**
- * Streams durable records from a position. It holds at most one open segment file and one read window,
- * so its memory does not depend on the backlog.
- */
-export class LogReader {
-  readonly #log: DurableLog
-  #position: LogPosition
-  #handle: { base: bigint; file: FileHandle } | undefined
-
-  constructor(log: DurableLog, start: LogPosition) {
-    this.#log = log
-    this.#position = start
-  }
-
-  get position(): LogPosition {
-    return this.#position
-  }
-
-  /** Moves back to a position (default: the delivered cursor), e.g. to redeliver after a failed send. */
-  rewind(to: LogPosition = this.#log.cursor): void {
-    this.#position = to
-  }
-
-  /** The next records in order, or none if nothing durable is past the position yet. */
-  async read(limits: ReadLimits = {}): Promise<LogRecord[]> {
-    const maxBytes = limits.maxBytes ?? 1 << 20
-    const maxRecords = limits.maxRecords ?? 10_000
-    const out: LogRecord[] = []
-    let bytes = 0
-    for (;;) {
-      // records still in memory are taken from there; the disk is read for the rest
-      const cached = this.#log._cached(this.#position, maxRecords - out.length, maxBytes - bytes)
-      if (cached.length > 0) {
-        for (const r of cached) {
-          out.push(r)
-          bytes += ENTRY_HEADER_BYTES + r.payload.length
-        }
-        this.#position = (cached.at(-1) as LogRecord).next
-        if (out.length >= maxRecords || bytes >= maxBytes) return out
-        continue
-      }
-      let located = this.#log._segmentsFrom(this.#position.segment)
-      if (!located) {
-        // our segment was removed (it was delivered): continue at the cursor
-        const cursor = this.#log.cursor
-        this.#position = cursor
-        located = this.#log._segmentsFrom(cursor.segment)
-        if (!located) {
-          const next = this.#log._firstSegmentAtOrAfter(cursor.seq)
-          if (!next) return out
-          this.#position = { seq: cursor.seq, segment: next.base, offset: SEGMENT_HEADER_BYTES }
-          continue
-        }
-      }
-      const { segment, end } = located
-      if (this.#position.offset < end) {
-        const file = await this.#open(segment)
-        let lastSeq = this.#position.seq - 1n
-        for await (const batch of scanSegmentBatches(file, {
-          start: this.#position.offset,
-          end,
-          maxPayload: this.#log.options.maxRecordBytes,
-          lastSeq,
-          chunkBytes: Math.min(this.#log.options.readChunkBytes, Math.max(maxBytes, 64 * 1024)),
-        })) {
-          for (const item of batch) {
-            if (item.kind === 'corruption') {
-              this.#log._reportCorruption(segment, item.corruption)
-              if (item.corruption.tail)
-                this.#position = { seq: lastSeq + 1n, segment: segment.base, offset: end }
-              continue
-            }
-            const { record } = item
-            // inside a frame the position stays at the frame's start; after its last record, past it
-            const next: LogPosition = {
-              seq: record.seq + 1n,
-              segment: segment.base,
-              offset: record.last ? record.offset + record.size : record.offset,
-            }
-            out.push({ seq: record.seq, timestamp: record.timestamp, payload: record.payload, next })
-            bytes += ENTRY_HEADER_BYTES + record.payload.length
-            lastSeq = record.seq
-            this.#position = next
-            if (out.length >= maxRecords || bytes >= maxBytes) return out
-          }
-        }
-      }
-      const following = this.#log._nextSegment(segment.base)
-      if (!following) return out
-      this.#position = { seq: this.#position.seq, segment: following.base, offset: SEGMENT_HEADER_BYTES }
-    }
-  }
-
-  async #open(segment: Segment): Promise<FileHandle> {
-    if (this.#handle?.base === segment.base) return this.#handle.file
-    await this.#handle?.file.close().catch(() => undefined)
-    const file = await open(segment.path, 'r')
-    this.#handle = { base: segment.base, file }
-    return file
-  }
-
-  async close(): Promise<void> {
-    await this.#handle?.file.close().catch(() => undefined)
-    this.#handle = undefined
-  }
-}

@@ -198,10 +198,13 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
     eventOf: (index: number) => EventInput,
     options: SendOptions,
   ): Promise<SendResult[]> {
-    if (!this.lifecycle.is('running')) {
-      const error = new SpillwayError('SPW_ERR_CLOSED', 'the producer is closing or closed')
-      return Array.from({ length: count }, (_, i) => this.#refuse(eventOf(i)?.id, error))
-    }
+    const closed = this.lifecycle.refusal(
+      'send',
+      ['running'],
+      'SPW_ERR_CLOSED',
+      'the producer is closing or closed',
+    )
+    if (closed) return Array.from({ length: count }, (_, i) => this.#refuse(eventOf(i)?.id, closed))
     const now = Date.now()
     const prepared: (Prepared | Invalid)[] = new Array(count)
     const valid: Prepared[] = []

@@ -135,7 +135,7 @@ export class WorkerCluster implements Cluster {
     })
   }
 
-  /** Ends the worker thread at once, the way a crash would. For tests of that path. */
+  /** @internal Ends the worker thread at once, the way a crash would. For tests of that path. */
   async _kill(): Promise<void> {
     await this.#worker?.terminate()
   }
