@@ -251,3 +251,39 @@ test('drained() resolves false when time runs out or the dispatcher stops, never
   await dispatcher.stop()
   assert.equal(await waiting, false, 'stop() ends the wait')
 })
+
+test('the sent mark is read and written by the dispatcher but never closed by it (its owner closes it)', async (t) => {
+  const fake = new FakeCluster(() => OK, { t: 1 })
+  const backlog = new MemoryBacklog(1 << 20)
+  const writes: bigint[] = []
+  let closed = 0
+  const mark = {
+    read: () => -1n,
+    write: async (seq: bigint) => {
+      writes.push(seq)
+    },
+    close: async () => {
+      closed++
+    },
+  }
+  const dispatcher = new Dispatcher(
+    { batchBytes: 1 << 20, batchRecords: 500, lingerMs: 0, deadlineMs: 2000 },
+    {
+      backlog,
+      cluster: () => fake,
+      breaker: new Breaker({ cooldownMs: 5, jitter: 0 }),
+      deadLetter: async () => undefined,
+      sentMark: mark,
+    },
+  )
+  t.after(() => dispatcher.stop())
+  await append(backlog, [
+    { id: 'a', topic: 't' },
+    { id: 'b', topic: 't' },
+  ])
+  dispatcher.start()
+  assert.ok(await dispatcher.drained(5000))
+  await dispatcher.stop()
+  assert.deepEqual(writes, [2n], 'the mark moved past what was sent')
+  assert.equal(closed, 0, 'stop() leaves the file to its owner')
+})
