@@ -1,0 +1,108 @@
+/**
+ * Runs handler tasks with per-lane order and a global concurrency limit. A lane is what must stay in
+ * order: a key (`ordering: 'key'`), a partition (`'partition'`), or nothing (`'unordered'`: every task its
+ * own lane). One task per lane runs at a time, lanes run in parallel up to `concurrency`, and a free slot
+ * goes to the lane that has waited longest, so a hot lane never holds the others back beyond its own
+ * tasks.
+ *
+ * Lanes live only while they have work: memory follows what is buffered, not how many keys exist.
+ */
+
+export type Ordering = 'key' | 'partition' | 'unordered'
+
+export interface Task {
+  /** The lane: tasks of one lane run one at a time, in submission order. */
+  readonly lane: string
+  readonly run: () => Promise<void>
+}
+
+interface Lane {
+  readonly tasks: Task[]
+  running: boolean
+}
+
+export class KeyExecutor {
+  readonly #concurrency: number
+  readonly #lanes = new Map<string, Lane>()
+  /** Lanes with work and nothing running, in the order they became ready. */
+  readonly #ready: string[] = []
+  #running = 0
+  #idleWaiters: (() => void)[] = []
+
+  constructor(concurrency: number) {
+    if (!Number.isInteger(concurrency) || concurrency < 1) throw new RangeError('concurrency must be ≥ 1')
+    this.#concurrency = concurrency
+  }
+
+  get running(): number {
+    return this.#running
+  }
+
+  /** Tasks submitted and not yet started. */
+  get queued(): number {
+    let n = 0
+    for (const lane of this.#lanes.values()) n += lane.tasks.length
+    return n
+  }
+
+  submit(task: Task): void {
+    let lane = this.#lanes.get(task.lane)
+    if (!lane) {
+      lane = { tasks: [], running: false }
+      this.#lanes.set(task.lane, lane)
+    }
+    lane.tasks.push(task)
+    if (!lane.running && lane.tasks.length === 1) this.#ready.push(task.lane)
+    this.#pump()
+  }
+
+  /** Drops tasks not yet started whose lane matches (a revoked partition's work); returns how many. */
+  drop(predicate: (task: Task) => boolean): number {
+    let dropped = 0
+    for (const [name, lane] of this.#lanes) {
+      const keep = lane.tasks.filter((t) => !predicate(t))
+      dropped += lane.tasks.length - keep.length
+      lane.tasks.splice(0, lane.tasks.length, ...keep)
+      if (lane.tasks.length === 0 && !lane.running) this.#lanes.delete(name)
+    }
+    for (let i = this.#ready.length - 1; i >= 0; i--) {
+      if (!this.#lanes.get(this.#ready[i] as string)?.tasks.length) this.#ready.splice(i, 1)
+    }
+    this.#notifyIdle()
+    return dropped
+  }
+
+  /** Resolves once nothing runs and nothing is queued. */
+  idle(): Promise<void> {
+    if (this.#running === 0 && this.#lanes.size === 0) return Promise.resolve()
+    return new Promise((resolve) => this.#idleWaiters.push(resolve))
+  }
+
+  #pump(): void {
+    while (this.#running < this.#concurrency && this.#ready.length > 0) {
+      const name = this.#ready.shift() as string
+      const lane = this.#lanes.get(name)
+      const task = lane?.tasks.shift()
+      if (!lane || !task) continue
+      lane.running = true
+      this.#running++
+      const finish = (): void => {
+        this.#running--
+        lane.running = false
+        if (lane.tasks.length > 0) this.#ready.push(name)
+        else this.#lanes.delete(name)
+        this.#pump()
+        this.#notifyIdle()
+      }
+      // a task's own failure is its runner's business (the consumer wraps handlers); never stall a lane
+      task.run().then(finish, finish)
+    }
+  }
+
+  #notifyIdle(): void {
+    if (this.#running !== 0 || this.#lanes.size !== 0) return
+    const waiters = this.#idleWaiters
+    this.#idleWaiters = []
+    for (const w of waiters) w()
+  }
+}
