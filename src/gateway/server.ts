@@ -17,6 +17,7 @@ import { closeAllTransports } from '../transport/registry.ts'
 import { KeyRing } from './auth.ts'
 import type { GatewayConfig } from './config.ts'
 import type { GatewayContext } from './context.ts'
+import { decodeBody, decoderFor } from './encoding.ts'
 import { routeKind, sendError } from './http-errors.ts'
 import { Readiness } from './readiness.ts'
 import { operationsRoutes } from './routes/operations.ts'
@@ -121,6 +122,13 @@ export async function createGateway(
       done(null, body)
     },
   )
+  // compressed bodies are decoded before any parser sees them; the body limit applies to decoded bytes
+  app.addHook('preParsing', async (request, _reply, payload) => {
+    const header = request.headers['content-encoding']
+    const decoder = decoderFor(Array.isArray(header) ? header.join(',') : header)
+    if (!decoder) return payload
+    return decodeBody(payload, decoder(), config.limits.maxBodyBytes, String(header))
+  })
   app.setNotFoundHandler((request, reply) => {
     const error = new SpillwayError('SPW_ERR_NOT_FOUND', `no route ${request.method} ${request.url}`)
     telemetry.refused(error.code)

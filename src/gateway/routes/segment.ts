@@ -13,6 +13,15 @@ import { SEGMENT_TYPES, type SegmentType, segmentItems } from '../segment.ts'
 export function segmentRoutes(context: GatewayContext) {
   const { config, keys, logger, telemetry } = context
   return async (app: FastifyInstance): Promise<void> => {
+    // SDKs that send their JSON batches as form-urlencoded (RudderStack's Node SDK does): the body is
+    // still JSON, and is parsed as JSON like any other (only on the Segment routes)
+    app.addContentTypeParser(
+      'application/x-www-form-urlencoded',
+      { parseAs: 'buffer' },
+      (_req, body, done) => {
+        done(null, body)
+      },
+    )
     app.setErrorHandler((error, _request, reply) => {
       const spw = toSpillwayError(error)
       if (spw.status >= 500 && !spw.retriable)
