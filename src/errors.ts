@@ -91,6 +91,11 @@ export const errorCodes = {
   },
   SPW_ERR_RATE_LIMITED: { retriable: true, status: 429, summary: "The key's rate limit is exceeded." },
   SPW_ERR_NOT_FOUND: { retriable: false, status: 404, summary: 'No such route.' },
+  SPW_ERR_INTERNAL: {
+    retriable: false,
+    status: 500,
+    summary: 'A bug in spillway: the request failed in a way it should not have. Logged with its stack.',
+  },
   SPW_ERR_KAFKA_AUTH: {
     retriable: false,
     status: 503,

@@ -62,6 +62,8 @@ export interface GatewayConfig {
   readonly clusterId: string
   readonly cors: { readonly origins: readonly string[] }
   readonly readiness: { readonly high: number; readonly low: number }
+  /** /healthz fails once the log has been unable to write for longer than this (a supervisor restarts). */
+  readonly health: { readonly logFailureMs: number }
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'silent'
   readonly shutdownTimeoutMs: number
 }
@@ -81,6 +83,7 @@ const KEYS = [
   'clusterId',
   'cors',
   'readiness',
+  'health',
   'logLevel',
   'shutdownTimeoutMs',
 ] as const
@@ -133,6 +136,10 @@ export const configHelp: readonly [string, string][] = [
   [
     'readiness.high, readiness.low',
     '/readyz turns unready above high and ready again below low (default 0.9, 0.8 of the budget)',
+  ],
+  [
+    'health.logFailureMs',
+    '/healthz fails once the log has been unable to write for this long, so a supervisor restarts it (default 30000)',
   ],
   ['logLevel', 'fatal|error|warn|info|debug|silent (default info)'],
   [
@@ -231,6 +238,8 @@ export function resolveGatewayConfig(input: unknown): GatewayConfig {
   rejectUnknownKeys(cors, 'cors', ['origins'])
   const readiness = readObject(o.readiness, 'readiness')
   rejectUnknownKeys(readiness, 'readiness', ['high', 'low'])
+  const health = readObject(o.health, 'health')
+  rejectUnknownKeys(health, 'health', ['logFailureMs'])
   const log = readObject(o.log, 'log')
   const keysInput = o.keys === undefined ? [] : o.keys
   if (!Array.isArray(keysInput)) throw invalid('keys', keysInput, 'an array of { key, topics, … }')
@@ -284,6 +293,9 @@ export function resolveGatewayConfig(input: unknown): GatewayConfig {
     clusterId: readString(o.clusterId, 'clusterId', 'spillway'),
     cors: { origins: cors.origins === undefined ? [] : readStringArray(cors.origins, 'cors.origins') },
     readiness: { high, low },
+    health: {
+      logFailureMs: readInteger(health.logFailureMs, 'health.logFailureMs', 30_000, { min: 0 }),
+    },
     logLevel: readEnum(
       o.logLevel,
       'logLevel',

@@ -4,7 +4,8 @@
  * the Segment and operations routes `{ success: false, code, message, retriable, path? }`, the REST Proxy
  * routes Confluent's `{ error_code, message }` plus `code`. Retriable refusals carry Retry-After.
  */
-import type { FastifyError, FastifyReply } from 'fastify'
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import type { Logger } from 'pino'
 import { isSpillwayError, SpillwayError } from '../errors.ts'
 import { restError } from './rest-proxy.ts'
 
@@ -34,7 +35,8 @@ export function toSpillwayError(error: unknown): SpillwayError {
       if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
         return new SpillwayError('SPW_ERR_BAD_REQUEST', e.message)
       }
-      return new SpillwayError('SPW_ERR_LOG_IO', `internal error: ${(error as Error).message}`, {
+      // a bug, not a storage fault: a retriable 503 would make clients retry it forever
+      return new SpillwayError('SPW_ERR_INTERNAL', `internal error: ${(error as Error).message}`, {
         cause: error,
       })
   }
@@ -69,4 +71,25 @@ export function sendRestError(reply: FastifyReply, error: SpillwayError): Fastif
 
 export function sendError(reply: FastifyReply, kind: RouteKind, error: SpillwayError): FastifyReply {
   return kind === 'rest' ? sendRestError(reply, error) : sendJsonError(reply, error)
+}
+
+/**
+ * A route family's error handler: answers in the family's shape, counts the refusal, and logs what is
+ * not the client's doing (a bug, SPW_ERR_INTERNAL, with its stack; any other non-retriable 5xx).
+ */
+export function errorHandler(
+  kind: RouteKind,
+  logger: Logger,
+  refused: (code: string) => void,
+): (error: unknown, request: FastifyRequest, reply: FastifyReply) => FastifyReply {
+  return (error, request, reply) => {
+    const spw = toSpillwayError(error)
+    if (spw.code === 'SPW_ERR_INTERNAL') {
+      logger.error({ code: spw.code, url: request.url, err: spw.cause ?? spw }, 'request failed: a bug')
+    } else if (spw.status >= 500 && !spw.retriable) {
+      logger.error({ code: spw.code, err: spw.message }, 'request failed')
+    }
+    refused(spw.code)
+    return sendError(reply, kind, spw)
+  }
 }

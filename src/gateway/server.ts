@@ -13,7 +13,6 @@ import pino, { type Logger } from 'pino'
 import { SpillwayError } from '../errors.ts'
 import { createProducer, type SpillwayProducer } from '../producer/producer.ts'
 import { Registry } from '../telemetry/metrics.ts'
-import { closeAllTransports } from '../transport/registry.ts'
 import { KeyRing } from './auth.ts'
 import type { GatewayConfig } from './config.ts'
 import type { GatewayContext } from './context.ts'
@@ -64,6 +63,7 @@ export async function createGateway(
     log: config.log,
     maxEventBytes: config.limits.maxEventBytes + 4096,
     deliveryTimeoutMs: config.deliveryTimeoutMs,
+    transportLingerMs: 0,
     registry,
   })
   const keys = new KeyRing(config.keys)
@@ -202,9 +202,23 @@ export async function createGateway(
     close(timeoutMs = config.shutdownTimeoutMs) {
       closing ??= (async () => {
         telemetry.stop()
-        await app.close()
-        await producer.close(timeoutMs)
-        await closeAllTransports()
+        // One deadline for the whole shutdown: stop accepting, give requests under way what is left of
+        // it, then cut the connections still open (a stalled client must not hold the process). What
+        // was acknowledged is in the log already; delivery gets the rest of the time.
+        const deadline = performance.now() + timeoutMs
+        let timer: NodeJS.Timeout | undefined
+        const cut = new Promise<'cut'>((resolve) => {
+          timer = setTimeout(() => resolve('cut'), timeoutMs)
+        })
+        const closed = app.close()
+        if ((await Promise.race([closed.then(() => 'closed' as const), cut])) === 'cut') {
+          logger.warn('shutdown deadline reached: closing the connections of requests still under way')
+          app.server.closeAllConnections()
+          await closed
+        }
+        clearTimeout(timer)
+        // the gateway's own lease only (lingerMs 0): another component of this process keeps its own
+        await producer.close(Math.max(0, deadline - performance.now()))
         logger.info(
           producer.stats().log ? { pending: String(producer.stats().log?.pendingRecords) } : {},
           'spillway gateway stopped',

@@ -68,6 +68,14 @@ export class HttpTelemetry {
       logger.warn({ from: t.from, to: t.to, reason: t.reason }, 'breaker transition')
     })
     let last = { accepted: 0, delivered: 0, at: performance.now() }
+    // the log's faults, once per episode: when it stops writing, and when it writes again
+    producer.on('status', (status) => {
+      if (status.type !== 'log') return
+      readiness.sample()
+      if (status.to === 'open') logger.info({ from: status.from }, 'the local log writes again')
+      else if (status.to !== 'closing' && status.to !== 'closed')
+        logger.error({ state: status.to, err: status.reason }, 'the local log cannot write; requests get 503')
+    })
     this.#sampler = setInterval(() => {
       readiness.sample()
       const s = producer.stats()

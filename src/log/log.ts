@@ -11,6 +11,7 @@
  */
 
 import { EventEmitter } from 'node:events'
+import { fstatSync, statSync } from 'node:fs'
 import type { FileHandle } from 'node:fs/promises'
 import { mkdir, open, rm, statfs } from 'node:fs/promises'
 import { channel } from '../channels.ts'
@@ -20,6 +21,7 @@ import { fsyncDirectory, type LogPosition, writeCheckpoint } from './checkpoint.
 import { createSegmentFile, isMemoryBacked, writeFully } from './disk.ts'
 import {
   ENTRY_HEADER_BYTES,
+  encodeSegmentHeader,
   FRAME_HEADER_BYTES,
   frameSize,
   frameTimestamp,
@@ -62,11 +64,12 @@ export type {
 export { payloadSizes } from './types.ts'
 
 /** The states in which append() is legal ('failed' answers with the failure that put it there). */
-const APPENDING: readonly LogState[] = ['open', 'disk-full', 'failed']
+const APPENDING: readonly LogState[] = ['open', 'disk-full', 'unwritable', 'failed']
 
 const TRANSITIONS: Record<LogState, readonly LogState[]> = {
-  open: ['disk-full', 'failed', 'closing'],
-  'disk-full': ['open', 'failed', 'closing'],
+  open: ['disk-full', 'unwritable', 'failed', 'closing'],
+  'disk-full': ['open', 'unwritable', 'failed', 'closing'],
+  unwritable: ['open', 'failed', 'closing'],
   failed: ['closing'],
   closing: ['closed'],
   closed: [],
@@ -126,6 +129,10 @@ export class DurableLog extends EventEmitter<LogEvents> {
   #checkpointChain: Promise<void> = Promise.resolve()
   #queuedCheckpoint: Promise<void> | undefined
   #failure: SpillwayError | undefined
+  /** Monotonic ms since the log could not write (unwritable or failed). */
+  #faultySince: number | undefined
+  /** The directory's inode at open: a different one means the directory was replaced. */
+  readonly #dirInode: number
   #failedBatchBytes = 0
   #reported = new Set<string>()
   #stats = {
@@ -171,6 +178,7 @@ export class DurableLog extends EventEmitter<LogEvents> {
     this.#stats.tornTailBytes = init.tornTailBytes
     this.#wallClock = init.wallClock
     this.#inlineWrites = init.inlineWrites
+    this.#dirInode = statSync(this.options.dir).ino
     const last = this.#segments.active
     this.#durable = { seq: init.nextSeq, segment: last.base, offset: last.size }
     const policy = this.options.fsync
@@ -300,7 +308,7 @@ export class DurableLog extends EventEmitter<LogEvents> {
 
   #admit(sizes: readonly number[]): SpillwayError | undefined {
     const state = this.status.state
-    if (state === 'failed') return this.#failure
+    if (state === 'failed' || state === 'unwritable') return this.#failure
     const closed = this.status.refusal('append', APPENDING, 'SPW_ERR_LOG_CLOSED', 'the log is closed')
     if (closed) return closed
     if (sizes.length === 0)
@@ -387,7 +395,7 @@ export class DurableLog extends EventEmitter<LogEvents> {
   }
 
   async #writeBatch(batch: Batch): Promise<void> {
-    if (this.status.is('failed')) throw this.#failure
+    if (this.status.is('failed', 'unwritable')) throw this.#failure
     // Split the batch at append boundaries so segments stay near segmentBytes; an append is never split.
     let index = 0
     while (index < batch.chunks.length) {
@@ -423,6 +431,24 @@ export class DurableLog extends EventEmitter<LogEvents> {
       active.size += runBytes
       this.#diskBytes += runBytes
     }
+    this.#checkStillThere()
+  }
+
+  /**
+   * Throws when the log's files are gone from under it (`rm -rf` of the directory, a volume swapped):
+   * bytes written to an unlinked segment are lost at the next restart, so they must never be answered
+   * as durable. Two cheap synchronous calls per group commit: the active segment's link count, and the
+   * directory's inode.
+   */
+  #checkStillThere(): void {
+    let removed: string | undefined
+    try {
+      if (fstatSync(this.#active.fd).nlink === 0) removed = 'its active segment was deleted'
+      else if (statSync(this.options.dir).ino !== this.#dirInode) removed = 'the directory was replaced'
+    } catch (error) {
+      removed = `the directory is gone (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`
+    }
+    if (removed) throw Object.assign(new Error(removed), { code: LOG_REMOVED })
   }
 
   /** Keeps the chunks just written at `position` of segment `base` in the tail cache. */
@@ -499,9 +525,24 @@ export class DurableLog extends EventEmitter<LogEvents> {
     this.emit('durable')
   }
 
-  /** ENOSPC is a full disk: refuse quickly and probe until space returns. Anything else fails the log. */
+  /**
+   * ENOSPC is a full disk: refuse quickly and probe until space returns. A removed directory fails the
+   * log for good (a restart starts a fresh one). Any other write error (EPERM, EIO, EROFS…) makes the log
+   * unwritable: appends are refused with SPW_ERR_LOG_IO while a probe retries, and it opens again once a
+   * write succeeds.
+   */
   async #onWriteError(error: unknown): Promise<SpillwayError> {
     const code = (error as NodeJS.ErrnoException).code
+    if (code === LOG_REMOVED) {
+      const failure = new SpillwayError(
+        'SPW_ERR_LOG_IO',
+        `the local log in ${this.options.dir} was removed (${(error as Error).message}); events written since are lost, restart the process`,
+        { cause: error, details: { dir: this.options.dir } },
+      )
+      this.#fault(failure)
+      if (this.status.canTransitionTo('failed')) this.status.transitionTo('failed', failure.message)
+      return failure
+    }
     if (code === 'ENOSPC' || code === 'EDQUOT') {
       if (this.status.is('open')) {
         this.status.transitionTo('disk-full', `write failed with ${code}`)
@@ -517,14 +558,47 @@ export class DurableLog extends EventEmitter<LogEvents> {
     if (error instanceof SpillwayError) return error
     const failure = new SpillwayError(
       'SPW_ERR_LOG_IO',
-      `the local log in ${this.options.dir} failed (${code ?? (error as Error).message}); it refuses appends until reopened`,
-      { cause: error, details: { dir: this.options.dir } },
+      `the local log in ${this.options.dir} cannot write (${code ?? (error as Error).message}); appends are refused until a write succeeds again`,
+      { cause: error, details: { dir: this.options.dir, errno: code } },
     )
-    if (this.status.canTransitionTo('failed')) {
-      this.#failure = failure
-      this.status.transitionTo('failed', failure.message)
+    this.#fault(failure)
+    if (this.status.canTransitionTo('unwritable')) {
+      this.status.transitionTo('unwritable', failure.message)
+      clearInterval(this.#probeTimer)
+      this.#probeTimer = setInterval(() => void this.#serial(() => this.#probeWritable()), 250)
+      this.#probeTimer.unref()
     }
     return failure
+  }
+
+  #fault(failure: SpillwayError): void {
+    this.#failure = failure
+    this.#faultySince ??= performance.now()
+  }
+
+  /**
+   * Rewrites the active segment's header (the same bytes) at its start after cutting anything past its
+   * end: harmless when it works, and a write to the very file the appends go to.
+   */
+  async #probeWritable(): Promise<void> {
+    if (!this.status.is('unwritable')) {
+      clearInterval(this.#probeTimer)
+      return
+    }
+    const active = this.#segments.active
+    try {
+      await this.#active.truncate(active.size)
+      await writeFully(this.#active, [encodeSegmentHeader(active.base)], SEGMENT_HEADER_BYTES, 0, false)
+      await this.#active.datasync()
+      this.#checkStillThere()
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === LOG_REMOVED) await this.#onWriteError(error)
+      return // still unwritable: keep probing
+    }
+    clearInterval(this.#probeTimer)
+    this.#failure = undefined
+    this.#faultySince = undefined
+    if (this.status.is('unwritable')) this.status.transitionTo('open', 'a write succeeded again')
   }
 
   async #probeDisk(): Promise<void> {
@@ -661,6 +735,8 @@ export class DurableLog extends EventEmitter<LogEvents> {
       cachedReads: this.#tail?.served ?? 0,
       tailCacheBytes: this.#tail?.usedBytes ?? 0,
       inlineWrites: this.#inlineWrites,
+      faultyForMs: this.#faultySince === undefined ? 0 : performance.now() - this.#faultySince,
+      fault: this.#failure?.message,
     }
   }
 
@@ -689,6 +765,9 @@ export class DurableLog extends EventEmitter<LogEvents> {
     this.status.transitionTo('closed', 'closed')
   }
 }
+
+/** The code of the error #checkStillThere throws. */
+const LOG_REMOVED = 'SPW_LOG_REMOVED'
 
 /** The write arena's size: frames waiting for their write; a frame that finds it full gets a buffer of its own. */
 const WRITE_ARENA_BYTES = 4 * 1024 * 1024

@@ -4,7 +4,12 @@ import type { Corruption } from './scanner.ts'
 
 export type { LogPosition } from './checkpoint.ts'
 
-export type LogState = 'open' | 'disk-full' | 'failed' | 'closing' | 'closed'
+/**
+ * open: appending. disk-full: ENOSPC, probing for space. unwritable: a write failed (EPERM, EIO, …),
+ * probing until a write succeeds again. failed: the directory or its segment was removed; only a
+ * restart recovers (nothing can make the lost files whole). closing, closed.
+ */
+export type LogState = 'open' | 'disk-full' | 'unwritable' | 'failed' | 'closing' | 'closed'
 
 export interface LogRecord {
   readonly seq: bigint
@@ -69,6 +74,10 @@ export interface LogStats {
    * that costs less than the hand-off to the thread pool and back. Elsewhere they go through the pool.
    */
   readonly inlineWrites: boolean
+  /** How long the log has been unable to write (unwritable or failed), ms; 0 while it writes. */
+  readonly faultyForMs: number
+  /** What went wrong last (the write error, or the removal), while faulty. */
+  readonly fault: string | undefined
 }
 
 export interface LogEvents {

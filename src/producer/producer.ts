@@ -111,6 +111,7 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
     }
     this.lifecycle.on('transition', (t) => this.emit('status', { type: 'lifecycle', ...t }))
     this.breaker.machine.on('transition', (t) => this.emit('status', { type: 'breaker', ...t }))
+    this.#log?.status.on('transition', (t) => this.emit('status', { type: 'log', ...t }))
 
     if (options.brokers) {
       const connection = {

@@ -1,7 +1,7 @@
 /** The producer's public types: what goes into send(), what comes out, its status and its stats. */
 import type { BreakerState } from '../breaker/breaker.ts'
 import type { SpillwayError } from '../errors.ts'
-import type { LogStats } from '../log/log.ts'
+import type { LogState, LogStats } from '../log/log.ts'
 import type { AckMode } from './options.ts'
 
 /** One event handed to send(). */
@@ -52,6 +52,13 @@ export type ProducerStatus =
       readonly deadLetterTopic?: string
     }
   | { readonly type: 'delivery-failure'; readonly reason: string }
+  | {
+      /** The local log's state moved (a write fault, a full disk, and back). */
+      readonly type: 'log'
+      readonly from: LogState
+      readonly to: LogState
+      readonly reason: string
+    }
 
 export interface ProducerStats {
   readonly state: ProducerState

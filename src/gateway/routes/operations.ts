@@ -3,18 +3,25 @@
  */
 import type { FastifyInstance } from 'fastify'
 import type { GatewayContext } from '../context.ts'
-import { sendJsonError, toSpillwayError } from '../http-errors.ts'
+import { errorHandler } from '../http-errors.ts'
 import { statusPage } from '../status-page.ts'
 
 export function operationsRoutes(context: GatewayContext) {
   const { config, producer, keys, logger, registry, readiness, telemetry } = context
   return async (app: FastifyInstance): Promise<void> => {
-    app.setErrorHandler((error, _request, reply) => {
-      const spw = toSpillwayError(error)
-      logger.error({ code: spw.code, err: spw.message }, 'operations request failed')
-      return sendJsonError(reply, spw)
+    app.setErrorHandler(errorHandler('ops', logger, () => undefined))
+    // alive unless the log has been unable to write for longer than health.logFailureMs: a restart is
+    // then the way out (a removed directory, a volume gone read-only), and a supervisor acts on this
+    app.get('/healthz', async (_request, reply) => {
+      const log = producer.stats().log
+      if (log && log.faultyForMs > config.health.logFailureMs) {
+        return reply.code(503).send({
+          status: 'failing',
+          reason: `the local log has been unable to write for ${Math.round(log.faultyForMs / 1000)} s: ${log.fault}`,
+        })
+      }
+      return { status: 'ok' }
     })
-    app.get('/healthz', async () => ({ status: 'ok' }))
     app.get('/readyz', async (_request, reply) => {
       // a probe asking is a moment to sample; the value is the one the gauge and the page show
       const ok = readiness.sample()

@@ -8,19 +8,13 @@ import { isTopicName, TOPIC_NAME_RULE } from '../../topic-name.ts'
 import { basicAuth, charge, mayWrite } from '../auth.ts'
 import { parseJsonStream } from '../body.ts'
 import type { GatewayContext } from '../context.ts'
-import { sendRestError, toSpillwayError } from '../http-errors.ts'
+import { errorHandler } from '../http-errors.ts'
 import { restRecord, restSuccess } from '../rest-proxy.ts'
 
 export function restProxyRoutes(context: GatewayContext) {
   const { config, keys, logger, telemetry } = context
   return async (app: FastifyInstance): Promise<void> => {
-    app.setErrorHandler((error, _request, reply) => {
-      const spw = toSpillwayError(error)
-      if (spw.status >= 500 && !spw.retriable)
-        logger.error({ code: spw.code, err: spw.message }, 'request failed')
-      telemetry.refused(spw.code)
-      return sendRestError(reply, spw)
-    })
+    app.setErrorHandler(errorHandler('rest', logger, (code) => telemetry.refused(code)))
     app.post('/v3/clusters/:cluster/topics/:topic/records', async (request, reply) => {
       const { cluster, topic } = request.params as { cluster: string; topic: string }
       if (cluster !== config.clusterId)

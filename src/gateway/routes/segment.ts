@@ -7,7 +7,7 @@ import { SpillwayError } from '../../errors.ts'
 import { basicAuth, charge } from '../auth.ts'
 import { parseJson } from '../body.ts'
 import type { GatewayContext } from '../context.ts'
-import { sendJsonError, toSpillwayError } from '../http-errors.ts'
+import { errorHandler } from '../http-errors.ts'
 import { SEGMENT_TYPES, type SegmentType, segmentItems } from '../segment.ts'
 
 export function segmentRoutes(context: GatewayContext) {
@@ -22,13 +22,7 @@ export function segmentRoutes(context: GatewayContext) {
         done(null, body)
       },
     )
-    app.setErrorHandler((error, _request, reply) => {
-      const spw = toSpillwayError(error)
-      if (spw.status >= 500 && !spw.retriable)
-        logger.error({ code: spw.code, err: spw.message }, 'request failed')
-      telemetry.refused(spw.code)
-      return sendJsonError(reply, spw)
-    })
+    app.setErrorHandler(errorHandler('segment', logger, (code) => telemetry.refused(code)))
     for (const route of ['batch', ...SEGMENT_TYPES] as const) {
       app.post(`/v1/${route}`, async (request, reply) => {
         const raw = request.body as Buffer | undefined
