@@ -89,6 +89,11 @@ export const errorCodes = {
     status: 404,
     summary: 'No route maps this request to a configured topic.',
   },
+  SPW_ERR_FORBIDDEN_ORIGIN: {
+    retriable: false,
+    status: 403,
+    summary: 'A browser request from an origin not in cors.origins.',
+  },
   SPW_ERR_RATE_LIMITED: { retriable: true, status: 429, summary: "The key's rate limit is exceeded." },
   SPW_ERR_NOT_FOUND: { retriable: false, status: 404, summary: 'No such route.' },
   SPW_ERR_INTERNAL: {

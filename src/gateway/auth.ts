@@ -1,6 +1,10 @@
 /**
  * Keys and rate limits. Keys are compared in constant time (SHA-256 digests, timingSafeEqual), never
- * logged, and each carries a topic allow-list and a token-bucket rate limit counted in events.
+ * logged, and each carries a topic allow-list and token-bucket rate limits in events and in bytes.
+ *
+ * A key with a `secret` must present it on every route (Basic auth: the key as user, the secret as
+ * password). A key without one is a public write key (it ships in browser code): it may use the Segment
+ * routes only, never the REST Proxy, where records are written raw.
  */
 import { createHash, timingSafeEqual } from 'node:crypto'
 import { SpillwayError } from '../errors.ts'
@@ -9,8 +13,15 @@ import type { KeyConfig } from './config.ts'
 export interface Principal {
   readonly name: string
   readonly topics: readonly string[]
+  /** Events per second. */
   readonly bucket: TokenBucket | undefined
+  /** Bytes per second (what the request writes, after merging). */
+  readonly bytes: TokenBucket | undefined
+  /** 'key': event ids are namespaced by the key's name, so tenants cannot collide downstream. */
+  readonly dedupeScope: 'global' | 'key'
 }
+
+export type RouteFamily = 'segment' | 'rest'
 
 export class TokenBucket {
   readonly #rate: number
@@ -25,15 +36,26 @@ export class TokenBucket {
     this.#at = now
   }
 
-  /** Takes `n` tokens, or returns the ms until they would be available. */
-  take(n: number, now = performance.now()): { ok: true } | { ok: false; retryInMs: number } {
+  get burst(): number {
+    return this.#burst
+  }
+
+  #refill(now: number): void {
     this.#tokens = Math.min(this.#burst, this.#tokens + ((now - this.#at) / 1000) * this.#rate)
     this.#at = now
-    if (n <= this.#tokens) {
-      this.#tokens -= n
-      return { ok: true }
-    }
+  }
+
+  /** Whether `n` tokens are there now (taking none), or the ms until they would be. */
+  check(n: number, now = performance.now()): { ok: true } | { ok: false; retryInMs: number } {
+    this.#refill(now)
+    if (n <= this.#tokens) return { ok: true }
     return { ok: false, retryInMs: Math.ceil(((n - this.#tokens) / this.#rate) * 1000) }
+  }
+
+  /** Takes `n` tokens (after the request they pay for was accepted); may go below zero under races. */
+  take(n: number, now = performance.now()): void {
+    this.#refill(now)
+    this.#tokens -= n
   }
 }
 
@@ -42,7 +64,13 @@ const digest = (value: string): Buffer => createHash('sha256').update(value).dig
 export class KeyRing {
   readonly open: boolean
   readonly #entries: { digest: Buffer; secret: Buffer | undefined; principal: Principal }[]
-  readonly #anonymous: Principal = { name: 'anonymous', topics: ['*'], bucket: undefined }
+  readonly #anonymous: Principal = {
+    name: 'anonymous',
+    topics: ['*'],
+    bucket: undefined,
+    bytes: undefined,
+    dedupeScope: 'global',
+  }
 
   constructor(keys: readonly KeyConfig[]) {
     this.open = keys.length === 0
@@ -53,31 +81,37 @@ export class KeyRing {
         name: k.name,
         topics: k.topics,
         bucket: k.ratePerSecond > 0 ? new TokenBucket(k.ratePerSecond, k.burst) : undefined,
+        bytes: k.bytesPerSecond > 0 ? new TokenBucket(k.bytesPerSecond, k.burstBytes) : undefined,
+        dedupeScope: k.dedupeScope,
       },
     }))
   }
 
   /**
-   * Finds the key's principal; every entry is compared so timing does not reveal which one matched.
-   * `secret` is the REST Basic-auth password (checked when the key has one); Segment passes none.
+   * Finds the key's principal; every entry is compared so timing does not reveal which one matched. A key
+   * with a secret needs it (`secret`, the Basic-auth password) on every route; a public key (no secret)
+   * is refused on the REST Proxy route.
    */
-  authenticate(key: string | undefined, secret?: string): Principal {
+  authenticate(key: string | undefined, secret: string | undefined, route: RouteFamily): Principal {
     if (this.open) return this.#anonymous
     if (!key) throw new SpillwayError('SPW_ERR_UNAUTHORIZED', 'a write key or API key is required')
     const candidate = digest(key)
-    const secretDigest = secret === undefined ? undefined : digest(secret)
-    let found: Principal | undefined
+    const secretDigest = digest(secret ?? '')
+    let found: { principal: Principal; public: boolean } | undefined
     for (const entry of this.#entries) {
       const keyMatches = timingSafeEqual(entry.digest, candidate)
-      // a secret is checked when the caller presents one (REST Basic auth); Segment write keys carry none
-      const secretMatches =
-        entry.secret === undefined ||
-        secretDigest === undefined ||
-        timingSafeEqual(entry.secret, secretDigest)
-      if (keyMatches && secretMatches) found = entry.principal
+      const secretMatches = entry.secret === undefined || timingSafeEqual(entry.secret, secretDigest)
+      if (keyMatches && secretMatches)
+        found = { principal: entry.principal, public: entry.secret === undefined }
     }
-    if (!found) throw new SpillwayError('SPW_ERR_UNAUTHORIZED', 'unknown write key or API key')
-    return found
+    if (!found) throw new SpillwayError('SPW_ERR_UNAUTHORIZED', 'unknown key, or a wrong or missing secret')
+    if (found.public && route === 'rest') {
+      throw new SpillwayError(
+        'SPW_ERR_UNAUTHORIZED',
+        `key ${found.principal.name} is a public write key (it has no secret): it may use the Segment routes only`,
+      )
+    }
+    return found.principal
   }
 }
 
@@ -95,12 +129,40 @@ export function basicAuth(header: string | undefined): { user: string; password:
     : { user: decoded.slice(0, colon), password: decoded.slice(colon + 1) }
 }
 
-export function charge(principal: Principal, events: number): void {
-  if (!principal.bucket) return
-  const result = principal.bucket.take(events)
-  if (!result.ok) {
-    throw new SpillwayError('SPW_ERR_RATE_LIMITED', `rate limit of key ${principal.name} exceeded`, {
-      details: { retryAfterMs: result.retryInMs },
-    })
+/**
+ * The rate limits of a request of `events` events writing `bytes` bytes, checked before it is admitted
+ * (nothing is taken: `pay` takes the tokens once it was accepted). A request larger than a bucket's
+ * burst can never pass: that is a non-retriable 413 naming the burst, not a 429 whose Retry-After could
+ * never be met.
+ */
+export function checkRate(principal: Principal, events: number, bytes: number): void {
+  for (const [bucket, n, unit] of [
+    [principal.bucket, events, 'events'],
+    [principal.bytes, bytes, 'bytes'],
+  ] as const) {
+    if (!bucket) continue
+    if (n > bucket.burst) {
+      throw new SpillwayError(
+        'SPW_ERR_PAYLOAD_TOO_LARGE',
+        `the request has ${n} ${unit}, more than key ${principal.name}'s burst of ${bucket.burst}; send smaller requests`,
+        { details: { path: '$', burst: bucket.burst, unit } },
+      )
+    }
+    const result = bucket.check(n)
+    if (!result.ok) {
+      throw new SpillwayError(
+        'SPW_ERR_RATE_LIMITED',
+        `rate limit (${unit}) of key ${principal.name} exceeded`,
+        {
+          details: { retryAfterMs: result.retryInMs },
+        },
+      )
+    }
   }
+}
+
+/** Charges an accepted request to the key's buckets. */
+export function pay(principal: Principal, events: number, bytes: number): void {
+  principal.bucket?.take(events)
+  principal.bytes?.take(bytes)
 }

@@ -31,6 +31,11 @@ export interface KeyConfig {
   /** Events per second (token bucket); 0 = unlimited. */
   readonly ratePerSecond: number
   readonly burst: number
+  /** Bytes per second written (token bucket, like Kafka's producer_byte_rate); 0 = unlimited. */
+  readonly bytesPerSecond: number
+  readonly burstBytes: number
+  /** 'key': the key's name prefixes every event id, so one tenant's ids cannot collide with another's. */
+  readonly dedupeScope: 'global' | 'key'
 }
 
 export interface GatewayConfig {
@@ -45,6 +50,8 @@ export interface GatewayConfig {
   readonly deliveryTimeoutMs: number
   readonly limits: {
     readonly maxBodyBytes: number
+    /** Bytes a request may write after batch-level context is merged into every message. */
+    readonly maxRequestWriteBytes: number
     readonly maxEventBytes: number
     readonly maxEvents: number
     readonly maxDepth: number
@@ -62,6 +69,12 @@ export interface GatewayConfig {
   readonly clusterId: string
   readonly cors: { readonly origins: readonly string[] }
   readonly readiness: { readonly high: number; readonly low: number }
+  /**
+   * Where /metrics, /status.json and the status page are served: `port` puts them on a listener of their
+   * own (the main port keeps /healthz and /readyz); `key` asks for it (Bearer, or ?key= for the page).
+   * Absolute paths are shown only on the ops port or with the ops key.
+   */
+  readonly ops: { readonly port: number | undefined; readonly key: string | undefined }
   /** /healthz fails once the log has been unable to write for longer than this (a supervisor restarts). */
   readonly health: { readonly logFailureMs: number }
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'silent'
@@ -84,6 +97,7 @@ const KEYS = [
   'cors',
   'readiness',
   'health',
+  'ops',
   'logLevel',
   'shutdownTimeoutMs',
 ] as const
@@ -119,23 +133,34 @@ export const configHelp: readonly [string, string][] = [
   ['log.fsync', '"always" (default), "never" or { "intervalMs": N }'],
   ['deliveryTimeoutMs', 'deadline of each call to Kafka (default 10000)'],
   ['limits.maxBodyBytes', 'request body limit (default 512000)'],
-  ['limits.maxEventBytes', 'one event (default 32768)'],
+  [
+    'limits.maxRequestWriteBytes',
+    'bytes one request may write once batch context is merged into each message (default 4 × maxBodyBytes)',
+  ],
+  ['limits.maxEventBytes', 'one event as stored, headers and the gateway fields included (default 32768)'],
   ['limits.maxEvents', 'events per request (default 2500)'],
   ['limits.maxDepth', 'JSON nesting depth (default 32)'],
   ['limits.headersTimeoutMs, limits.requestTimeoutMs', 'slow-client cut-offs (default 5000, 15000)'],
   [
     'keys[]',
-    '{ key, secret?, name?, topics: ["*"|topic…], ratePerSecond?, burst? } (env SPILLWAY_KEYS as JSON); none = open',
+    '{ key, secret?, name?, topics: ["*"|topic…], ratePerSecond?, burst?, bytesPerSecond?, burstBytes?, dedupeScope? } (env SPILLWAY_KEYS as JSON); none = open. A key without a secret is a public write key: Segment routes only',
   ],
   ['segment.defaultTopic', 'topic for Segment events (default segment-events)'],
   ['segment.byType', '{ "track": "topic", … } per event type'],
   ['segment.byKey', '{ "<key name>": "topic" } per write key'],
   ['restTopics', 'topics the REST Proxy endpoint accepts (default ["*"])'],
   ['clusterId', 'cluster id reported by the REST Proxy endpoint (default "spillway")'],
-  ['cors.origins', 'allowed browser origins, or ["*"] (default none)'],
+  [
+    'cors.origins',
+    'browser origins allowed to send events, or ["*"] (default none: requests with an Origin are refused)',
+  ],
   [
     'readiness.high, readiness.low',
     '/readyz turns unready above high and ready again below low (default 0.9, 0.8 of the budget)',
+  ],
+  [
+    'ops.port, ops.key',
+    '/metrics, /status.json and the status page on a port of their own, or behind a key (Bearer or ?key=)',
   ],
   [
     'health.logFailureMs',
@@ -226,6 +251,7 @@ export function resolveGatewayConfig(input: unknown): GatewayConfig {
   const limits = readObject(o.limits, 'limits')
   rejectUnknownKeys(limits, 'limits', [
     'maxBodyBytes',
+    'maxRequestWriteBytes',
     'maxEventBytes',
     'maxEvents',
     'maxDepth',
@@ -238,6 +264,8 @@ export function resolveGatewayConfig(input: unknown): GatewayConfig {
   rejectUnknownKeys(cors, 'cors', ['origins'])
   const readiness = readObject(o.readiness, 'readiness')
   rejectUnknownKeys(readiness, 'readiness', ['high', 'low'])
+  const ops = readObject(o.ops, 'ops')
+  rejectUnknownKeys(ops, 'ops', ['port', 'key'])
   const health = readObject(o.health, 'health')
   rejectUnknownKeys(health, 'health', ['logFailureMs'])
   const log = readObject(o.log, 'log')
@@ -274,6 +302,12 @@ export function resolveGatewayConfig(input: unknown): GatewayConfig {
     deliveryTimeoutMs: readInteger(o.deliveryTimeoutMs, 'deliveryTimeoutMs', 10_000, { min: 10 }),
     limits: {
       maxBodyBytes,
+      maxRequestWriteBytes: readInteger(
+        limits.maxRequestWriteBytes,
+        'limits.maxRequestWriteBytes',
+        4 * maxBodyBytes,
+        { min: 1024 },
+      ),
       maxEventBytes: readInteger(limits.maxEventBytes, 'limits.maxEventBytes', 32_768, {
         min: 64,
         max: maxBodyBytes,
@@ -293,6 +327,10 @@ export function resolveGatewayConfig(input: unknown): GatewayConfig {
     clusterId: readString(o.clusterId, 'clusterId', 'spillway'),
     cors: { origins: cors.origins === undefined ? [] : readStringArray(cors.origins, 'cors.origins') },
     readiness: { high, low },
+    ops: {
+      port: ops.port === undefined ? undefined : readInteger(ops.port, 'ops.port', 0, { min: 0, max: 65535 }),
+      key: ops.key === undefined ? undefined : readString(ops.key, 'ops.key'),
+    },
     health: {
       logFailureMs: readInteger(health.logFailureMs, 'health.logFailureMs', 30_000, { min: 0 }),
     },
@@ -308,10 +346,21 @@ export function resolveGatewayConfig(input: unknown): GatewayConfig {
 
 function readKey(value: unknown, prefix: string): KeyConfig {
   const k = readObject(value, prefix)
-  rejectUnknownKeys(k, prefix, ['key', 'secret', 'name', 'topics', 'ratePerSecond', 'burst'])
+  rejectUnknownKeys(k, prefix, [
+    'key',
+    'secret',
+    'name',
+    'topics',
+    'ratePerSecond',
+    'burst',
+    'bytesPerSecond',
+    'burstBytes',
+    'dedupeScope',
+  ])
   const key = readString(k.key, `${prefix}.key`)
   if (key.length < 8) throw invalid(`${prefix}.key`, '(hidden)', 'a key of at least 8 characters')
   const ratePerSecond = readNumber(k.ratePerSecond, `${prefix}.ratePerSecond`, 0, { min: 0 })
+  const bytesPerSecond = readNumber(k.bytesPerSecond, `${prefix}.bytesPerSecond`, 0, { min: 0 })
   return {
     key,
     secret: k.secret === undefined ? undefined : readString(k.secret, `${prefix}.secret`),
@@ -319,5 +368,8 @@ function readKey(value: unknown, prefix: string): KeyConfig {
     topics: readStringArray(k.topics, `${prefix}.topics`, ['*']),
     ratePerSecond,
     burst: readNumber(k.burst, `${prefix}.burst`, Math.max(1, ratePerSecond), { min: 1 }),
+    bytesPerSecond,
+    burstBytes: readNumber(k.burstBytes, `${prefix}.burstBytes`, Math.max(1, bytesPerSecond), { min: 1 }),
+    dedupeScope: readEnum(k.dedupeScope, `${prefix}.dedupeScope`, ['global', 'key'] as const, 'global'),
   }
 }

@@ -9,6 +9,8 @@ import { fieldError } from './body.ts'
 
 export interface RestRecord {
   readonly event: EventInput
+  /** The bytes it writes: key, value and headers. */
+  readonly bytes: number
   readonly keyInfo: { type: string; size: number } | null
   readonly valueInfo: { type: string; size: number } | null
   readonly partition: number | undefined
@@ -21,12 +23,17 @@ function isObject(v: unknown): v is Record<string, unknown> {
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/
 
+/** Strict base64: the alphabet, padding only at the end, and a length that is a multiple of 4. */
+function isBase64(value: string): boolean {
+  return BASE64.test(value) && value.length % 4 === 0
+}
+
 function readData(v: unknown, path: string): { bytes: Buffer; type: string } | undefined {
   if (v === undefined || v === null) return undefined
   if (!isObject(v)) throw fieldError(path, 'must be an object like { "type": "JSON", "data": … }')
   const type = v.type === undefined ? 'JSON' : v.type
   if (type === 'BINARY') {
-    if (typeof v.data !== 'string' || !BASE64.test(v.data) || v.data.length % 4 !== 0) {
+    if (typeof v.data !== 'string' || !isBase64(v.data)) {
       throw fieldError(`${path}.data`, 'must be base64 for type BINARY')
     }
     return { bytes: Buffer.from(v.data, 'base64'), type }
@@ -60,7 +67,9 @@ export function restRecord(raw: unknown, path: string, maxEventBytes: number): R
     }
     partition = raw.partition_id
   }
-  const headers: Record<string, Buffer> = {}
+  // a list, not an object: Kafka allows a name more than once, and any name (even "__proto__") is kept
+  const headers: [string, Buffer][] = []
+  let headerBytes = 0
   if (raw.headers !== undefined && raw.headers !== null) {
     if (!Array.isArray(raw.headers))
       throw fieldError(`${path}.headers`, 'must be an array of { name, value }')
@@ -68,14 +77,12 @@ export function restRecord(raw: unknown, path: string, maxEventBytes: number): R
       const hp = `${path}.headers[${i}]`
       if (!isObject(h) || typeof h.name !== 'string' || h.name.length === 0)
         throw fieldError(`${hp}.name`, 'must be a non-empty string')
-      if (
-        h.value !== undefined &&
-        h.value !== null &&
-        (typeof h.value !== 'string' || !BASE64.test(h.value))
-      ) {
-        throw fieldError(`${hp}.value`, 'must be base64')
+      if (h.value !== undefined && h.value !== null && (typeof h.value !== 'string' || !isBase64(h.value))) {
+        throw fieldError(`${hp}.value`, 'must be strict base64 (padded, no whitespace)')
       }
-      headers[h.name] = typeof h.value === 'string' ? Buffer.from(h.value, 'base64') : Buffer.alloc(0)
+      const value = typeof h.value === 'string' ? Buffer.from(h.value, 'base64') : Buffer.alloc(0)
+      headers.push([h.name, value])
+      headerBytes += Buffer.byteLength(h.name) + value.length
     })
   }
   let timestamp = new Date()
@@ -87,11 +94,11 @@ export function restRecord(raw: unknown, path: string, maxEventBytes: number): R
   }
   const key = readData(raw.key, `${path}.key`)
   const value = readData(raw.value, `${path}.value`)
-  const size = (key?.bytes.length ?? 0) + (value?.bytes.length ?? 0)
+  const size = (key?.bytes.length ?? 0) + (value?.bytes.length ?? 0) + headerBytes
   if (size > maxEventBytes) {
     throw new SpillwayError(
       'SPW_ERR_PAYLOAD_TOO_LARGE',
-      `${path} is ${size} bytes; at most ${maxEventBytes} per record`,
+      `${path} is ${size} bytes (key, value and headers); at most ${maxEventBytes} per record`,
       {
         details: { path, max: maxEventBytes },
       },
@@ -106,6 +113,7 @@ export function restRecord(raw: unknown, path: string, maxEventBytes: number): R
   }
   return {
     event,
+    bytes: size,
     keyInfo: key ? { type: key.type, size: key.bytes.length } : null,
     valueInfo: value ? { type: value.type, size: value.bytes.length } : null,
     partition,

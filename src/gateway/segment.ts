@@ -17,6 +17,47 @@ export type SegmentType = (typeof SEGMENT_TYPES)[number]
 export interface IngestItem {
   readonly topic: string
   readonly event: EventInput
+  /** The bytes it writes: value and headers. */
+  readonly bytes: number
+}
+
+/**
+ * Counts what a request writes as its items are built, and refuses it with 413 the moment it passes
+ * `limits.maxRequestWriteBytes`: batch-level `context` merged into every message can make a small body
+ * write hundreds of times its size.
+ */
+export class WriteBudget {
+  #bytes = 0
+  readonly #max: number
+
+  constructor(max: number) {
+    this.#max = max
+  }
+
+  get bytes(): number {
+    return this.#bytes
+  }
+
+  add(bytes: number): void {
+    this.#bytes += bytes
+    if (this.#bytes > this.#max) {
+      throw new SpillwayError(
+        'SPW_ERR_PAYLOAD_TOO_LARGE',
+        `the request writes more than ${this.#max} bytes once batch context is merged into each message (limits.maxRequestWriteBytes)`,
+        { details: { path: '$', max: this.#max } },
+      )
+    }
+  }
+}
+
+/** Bytes of an event's headers as stored: names and values. */
+export function headerBytes(headers: Readonly<Record<string, string | Buffer>>): number {
+  let n = 0
+  for (const name in headers) {
+    const value = headers[name] as string | Buffer
+    n += Buffer.byteLength(name) + (typeof value === 'string' ? Buffer.byteLength(value) : value.length)
+  }
+  return n
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -129,18 +170,27 @@ export function segmentItems(
   } else {
     raw.push({ value: body, type: route, path: '$' })
   }
+  const budget = new WriteBudget(config.limits.maxRequestWriteBytes)
+  const ids = new Map<string, string>()
   return raw.map(({ value, type, path }) => {
     const { message, id, key } = normaliseMessage(value, type, path, shared, receivedAt)
+    const earlier = ids.get(id)
+    if (earlier !== undefined) throw fieldError(`${path}.messageId`, `repeats the messageId of ${earlier}`)
+    ids.set(id, path)
     const bytes = Buffer.from(JSON.stringify(message))
-    if (bytes.length > config.limits.maxEventBytes) {
+    const headers = { 'segment-type': type, 'content-type': 'application/json' }
+    // the event as stored: the message with the gateway's messageId and receivedAt, and its headers
+    const size = bytes.length + headerBytes(headers)
+    if (size > config.limits.maxEventBytes) {
       throw new SpillwayError(
         'SPW_ERR_PAYLOAD_TOO_LARGE',
-        `${path} is ${bytes.length} bytes; at most ${config.limits.maxEventBytes} per event`,
+        `${path} is ${size} bytes as stored (headers and messageId/receivedAt included); at most ${config.limits.maxEventBytes} per event`,
         {
           details: { path, max: config.limits.maxEventBytes },
         },
       )
     }
+    budget.add(size)
     const topic = segmentTopic(config, principal, type)
     if (!mayWrite(principal, topic)) {
       throw new SpillwayError(
@@ -151,7 +201,13 @@ export function segmentItems(
     }
     return {
       topic,
-      event: { id, key, value: bytes, headers: { 'segment-type': type, 'content-type': 'application/json' } },
+      event: {
+        id: principal.dedupeScope === 'key' ? `${principal.name}:${id}` : id,
+        key,
+        value: bytes,
+        headers,
+      },
+      bytes: size,
     }
   })
 }

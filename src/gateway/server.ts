@@ -17,7 +17,7 @@ import { KeyRing } from './auth.ts'
 import type { GatewayConfig } from './config.ts'
 import type { GatewayContext } from './context.ts'
 import { decodeBody, decoderFor } from './encoding.ts'
-import { routeKind, sendError } from './http-errors.ts'
+import { errorHandler, routeKind, sendError } from './http-errors.ts'
 import { Readiness } from './readiness.ts'
 import { operationsRoutes } from './routes/operations.ts'
 import { restProxyRoutes } from './routes/rest-proxy.ts'
@@ -31,6 +31,8 @@ export interface Gateway {
   readonly logger: Logger
   /** Starts listening; resolves with the base URL. */
   listen(): Promise<string>
+  /** The operations listener's base URL (ops.port), once listening. */
+  readonly opsUrl: string | undefined
   /** Stops accepting, finishes in-flight requests, delivers what it can, leaves the rest in the log. */
   close(timeoutMs?: number): Promise<void>
 }
@@ -129,6 +131,10 @@ export async function createGateway(
     if (!decoder) return payload
     return decodeBody(payload, decoder(), config.limits.maxBodyBytes, String(header))
   })
+  // routes registered here (CORS preflight) answer errors in the shape of the family their URL names
+  app.setErrorHandler((error, request, reply) =>
+    errorHandler(routeKind(request.url), logger, (code) => telemetry.refused(code))(error, request, reply),
+  )
   app.setNotFoundHandler((request, reply) => {
     const error = new SpillwayError('SPW_ERR_NOT_FOUND', `no route ${request.method} ${request.url}`)
     telemetry.refused(error.code)
@@ -140,33 +146,57 @@ export async function createGateway(
       status: String(reply.statusCode),
     })
   })
-  if (config.cors.origins.length > 0) {
-    app.addHook('onRequest', async (request, reply) => {
-      const origin = request.headers.origin
-      if (origin && (config.cors.origins.includes('*') || config.cors.origins.includes(origin))) {
-        reply.header('access-control-allow-origin', origin)
-        reply.header('vary', 'Origin')
-        reply.header('access-control-allow-methods', 'POST, GET, OPTIONS')
-        reply.header('access-control-allow-headers', 'content-type, authorization')
-        reply.header('access-control-max-age', '600')
-      }
-    })
-    app.options('/*', async (_request, reply) => reply.code(204).send())
-  }
+  // Browser requests (they carry an Origin) may send events only from the origins in cors.origins;
+  // any other is refused, not merely left without CORS headers (the event would be stored all the same)
+  const allowedOrigin = (origin: string): boolean =>
+    config.cors.origins.includes('*') || config.cors.origins.includes(origin)
+  app.addHook('onRequest', async (request, reply) => {
+    const origin = request.headers.origin
+    if (!origin || routeKind(request.url) === 'ops') return
+    if (!allowedOrigin(origin)) {
+      throw new SpillwayError(
+        'SPW_ERR_FORBIDDEN_ORIGIN',
+        `browser origin ${origin} may not send events here; add it to cors.origins`,
+        { details: { origin } },
+      )
+    }
+    reply.header('access-control-allow-origin', origin)
+    reply.header('vary', 'Origin')
+    reply.header('access-control-allow-methods', 'POST, GET, OPTIONS')
+    reply.header('access-control-allow-headers', 'content-type, content-encoding, authorization')
+    reply.header('access-control-max-age', '600')
+  })
+  if (config.cors.origins.length > 0) app.options('/*', async (_request, reply) => reply.code(204).send())
 
   // ─── route families, each with its own error handler ─────────────────────────────────────────
   await app.register(segmentRoutes(context))
   await app.register(restProxyRoutes(context))
-  await app.register(operationsRoutes(context))
+  // with ops.port the views get a listener of their own; the main port keeps the probes
+  await app.register(
+    operationsRoutes(context, { probes: true, views: config.ops.port === undefined, trusted: false }),
+  )
+  const opsApp =
+    config.ops.port === undefined
+      ? undefined
+      : (Fastify({ loggerInstance: app.log }) as unknown as FastifyInstance)
+  await opsApp?.register(operationsRoutes(context, { probes: true, views: true, trusted: true }))
 
   let closing: Promise<void> | undefined
+  let opsUrl: string | undefined
   return {
+    get opsUrl() {
+      return opsUrl
+    },
     app,
     producer,
     config,
     logger,
     async listen() {
       const address = await app.listen({ host: config.host, port: config.port })
+      if (opsApp) {
+        opsUrl = await opsApp.listen({ host: config.host, port: config.ops.port ?? 0 })
+        logger.info({ address: opsUrl }, 'operations views (metrics, status) listening')
+      }
       logger.info(
         {
           address,
@@ -210,7 +240,7 @@ export async function createGateway(
         const cut = new Promise<'cut'>((resolve) => {
           timer = setTimeout(() => resolve('cut'), timeoutMs)
         })
-        const closed = app.close()
+        const closed = Promise.all([app.close(), opsApp?.close()])
         if ((await Promise.race([closed.then(() => 'closed' as const), cut])) === 'cut') {
           logger.warn('shutdown deadline reached: closing the connections of requests still under way')
           app.server.closeAllConnections()

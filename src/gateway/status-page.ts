@@ -59,9 +59,9 @@ function rows(id, entries) {
 }
 async function tick() {
   try {
-    const r = await fetch("status.json", { cache: "no-store" });
+    const r = await fetch("status.json" + location.search, { cache: "no-store" });
     const s = await r.json();
-    text("sub", s.mode === "embedded" ? "embedded default: no Kafka configured, events are kept in the local log at " + s.logDir : "delivering to Kafka at " + s.brokers.join(", ") + " (ack: " + s.ack + ")");
+    text("sub", s.mode === "embedded" ? "embedded default: no Kafka configured, events are kept in the local log" + (s.logDir ? " at " + s.logDir : "") : "delivering to Kafka at " + s.brokers.join(", ") + " (ack: " + s.ack + ")");
     const banner = document.getElementById("banner");
     const notes = [];
     if (s.mode === "embedded") notes.push("No Kafka is configured: events are stored durably in the local log and will be delivered once kafka.brokers is set.");

@@ -77,14 +77,32 @@ export class Admission {
     let headers: [string, Buffer][] | undefined
     if (e.headers !== undefined) {
       if (typeof e.headers !== 'object' || e.headers === null)
-        return badEvent(e, index, 'headers', 'must be an object')
-      for (const name in e.headers) {
-        if (!Object.hasOwn(e.headers, name)) continue
-        const value = e.headers[name]
-        if (typeof value !== 'string' && !Buffer.isBuffer(value))
-          return badEvent(e, index, `headers.${name}`, 'must be a string or bytes')
-        headers ??= []
-        headers.push([name, typeof value === 'string' ? Buffer.from(value) : value])
+        return badEvent(e, index, 'headers', 'must be an object or a list of [name, value]')
+      if (Array.isArray(e.headers)) {
+        const list = e.headers as readonly (readonly [string, string | Buffer])[]
+        for (let h = 0; h < list.length; h++) {
+          const pair = list[h]
+          const name = pair?.[0]
+          const value = pair?.[1]
+          if (
+            !Array.isArray(pair) ||
+            typeof name !== 'string' ||
+            (typeof value !== 'string' && !Buffer.isBuffer(value))
+          )
+            return badEvent(e, index, `headers[${h}]`, 'must be [name, string or bytes]')
+          headers ??= []
+          headers.push([name, typeof value === 'string' ? Buffer.from(value) : value])
+        }
+      } else {
+        const record = e.headers as Readonly<Record<string, string | Buffer>>
+        for (const name in record) {
+          if (!Object.hasOwn(record, name)) continue
+          const value = record[name]
+          if (typeof value !== 'string' && !Buffer.isBuffer(value))
+            return badEvent(e, index, `headers.${name}`, 'must be a string or bytes')
+          headers ??= []
+          headers.push([name, typeof value === 'string' ? Buffer.from(value) : value])
+        }
       }
     }
     let timestamp = now

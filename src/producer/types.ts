@@ -9,7 +9,10 @@ export interface EventInput {
   /** Bytes, a string, or anything JSON-serialisable (sent as JSON). */
   readonly value: Buffer | Uint8Array | string | number | boolean | object | null
   readonly key?: string | Buffer
-  readonly headers?: Readonly<Record<string, string | Buffer>>
+  /** By name, or as a list of [name, value] pairs (a name may repeat, as Kafka allows). */
+  readonly headers?:
+    | Readonly<Record<string, string | Buffer>>
+    | readonly (readonly [string, string | Buffer])[]
   /** The caller's idempotency key; becomes the event id. Default: a new UUIDv7. */
   readonly id?: string
   /** Event time (ms or Date). Default: now. */

@@ -14,12 +14,12 @@ test('every kind of bad input: clear 4xx with a JSON path, server keeps serving,
   const topic = await createTopic(t, 'badinput')
   const { url, gateway } = await startGateway(t, {
     kafka: { brokers: kafka.bootstrap },
-    keys: [{ key: 'good-key-0001', name: 'good', topics: [topic] }],
+    keys: [{ key: 'good-key-0001', secret: 'good-secret', name: 'good', topics: [topic] }],
     segment: { defaultTopic: topic },
     restTopics: [topic],
     limits: { maxBodyBytes: 64 * 1024, maxEventBytes: 4096, maxEvents: 50, maxDepth: 16 },
   })
-  const auth = { 'content-type': 'application/json', authorization: basic('good-key-0001') }
+  const auth = { 'content-type': 'application/json', authorization: basic('good-key-0001', 'good-secret') }
   const good = (n: string): Record<string, unknown> => ({
     type: 'track',
     userId: 'u',

@@ -74,7 +74,7 @@ test('write keys and secrets never appear in the logs', async (t) => {
   t.after(() => gateway.close(1000))
   await post(`${url}/v1/track`, JSON.stringify({ userId: 'u', event: 'E' }), {
     'content-type': 'application/json',
-    authorization: basic('super-secret-write-key'),
+    authorization: basic('super-secret-write-key', 'hunter2-hunter2'),
   })
   await post(
     `${url}/v1/track`,

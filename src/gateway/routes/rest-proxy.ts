@@ -5,7 +5,7 @@
 import type { FastifyInstance } from 'fastify'
 import { SpillwayError } from '../../errors.ts'
 import { isTopicName, TOPIC_NAME_RULE } from '../../topic-name.ts'
-import { basicAuth, charge, mayWrite } from '../auth.ts'
+import { basicAuth, checkRate, mayWrite, pay } from '../auth.ts'
 import { parseJsonStream } from '../body.ts'
 import type { GatewayContext } from '../context.ts'
 import { errorHandler } from '../http-errors.ts'
@@ -20,7 +20,7 @@ export function restProxyRoutes(context: GatewayContext) {
       if (cluster !== config.clusterId)
         throw new SpillwayError('SPW_ERR_NOT_FOUND', `cluster ${cluster} not found`)
       const credentials = basicAuth(request.headers.authorization)
-      const principal = keys.authenticate(credentials?.user, credentials?.password ?? '')
+      const principal = keys.authenticate(credentials?.user, credentials?.password, 'rest')
       if (!isTopicName(topic))
         throw new SpillwayError(
           'SPW_ERR_BAD_REQUEST',
@@ -48,8 +48,17 @@ export function restProxyRoutes(context: GatewayContext) {
         return restRecord(d.value, docs.length > 1 ? `$[${i}]` : '$', config.limits.maxEventBytes)
       })
       if (records.length === 0) throw new SpillwayError('SPW_ERR_BAD_REQUEST', 'the request holds no record')
-      charge(principal, records.length)
+      const bytes = records.reduce((sum, r) => sum + r.bytes, 0)
+      if (bytes > config.limits.maxRequestWriteBytes) {
+        throw new SpillwayError(
+          'SPW_ERR_PAYLOAD_TOO_LARGE',
+          `the request writes ${bytes} bytes; at most ${config.limits.maxRequestWriteBytes} (limits.maxRequestWriteBytes)`,
+          { details: { path: '$', max: config.limits.maxRequestWriteBytes } },
+        )
+      }
+      checkRate(principal, records.length, bytes)
       await context.admit(records.map((r) => ({ topic, event: r.event })))
+      pay(principal, records.length, bytes)
       telemetry.body(raw.length)
       const bodies = records.map((r) => restSuccess(config.clusterId, topic, r))
       if (bodies.length === 1) return reply.code(200).send(bodies[0])

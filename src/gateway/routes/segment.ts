@@ -4,7 +4,7 @@
  */
 import type { FastifyInstance } from 'fastify'
 import { SpillwayError } from '../../errors.ts'
-import { basicAuth, charge } from '../auth.ts'
+import { basicAuth, checkRate, pay } from '../auth.ts'
 import { parseJson } from '../body.ts'
 import type { GatewayContext } from '../context.ts'
 import { errorHandler } from '../http-errors.ts'
@@ -38,10 +38,17 @@ export function segmentRoutes(context: GatewayContext) {
           typeof (body as { writeKey?: unknown }).writeKey === 'string'
             ? (body as { writeKey: string }).writeKey
             : undefined
-        const principal = keys.authenticate(credentials?.user || bodyKey)
+        // a key with a secret presents it as the Basic-auth password; a body writeKey carries none
+        const principal = keys.authenticate(
+          credentials?.user || bodyKey,
+          credentials?.user ? credentials.password : undefined,
+          'segment',
+        )
         const items = segmentItems(route as 'batch' | SegmentType, body, principal, config)
-        charge(principal, items.length)
+        const bytes = items.reduce((sum, item) => sum + item.bytes, 0)
+        checkRate(principal, items.length, bytes)
         await context.admit(items)
+        pay(principal, items.length, bytes)
         telemetry.body(raw.length)
         return reply.code(200).send({ success: true })
       })
