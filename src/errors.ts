@@ -96,6 +96,17 @@ export const errorCodes = {
   },
   SPW_ERR_RATE_LIMITED: { retriable: true, status: 429, summary: "The key's rate limit is exceeded." },
   SPW_ERR_NOT_FOUND: { retriable: false, status: 404, summary: 'No such route.' },
+  SPW_ERR_REQUEST_TIMEOUT: {
+    retriable: true,
+    status: 408,
+    summary: 'The client took longer than limits.requestTimeoutMs to send its request.',
+  },
+  SPW_ERR_URI_TOO_LONG: { retriable: false, status: 414, summary: 'A path segment is too long.' },
+  SPW_ERR_HEADERS_TOO_LARGE: {
+    retriable: false,
+    status: 431,
+    summary: "The request's headers are larger than the server takes.",
+  },
   SPW_ERR_INTERNAL: {
     retriable: false,
     status: 500,

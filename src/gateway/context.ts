@@ -19,5 +19,7 @@ export interface GatewayContext {
   readonly readiness: Readiness
   readonly telemetry: HttpTelemetry
   /** Appends a request's events all or nothing; throws the refusal of the first refused event. */
-  admit(items: Parameters<SpillwayProducer['sendTo']>[0]): Promise<void>
+  admit(
+    items: readonly (Parameters<SpillwayProducer['sendTo']>[0][number] & { readonly path?: string })[],
+  ): Promise<void>
 }

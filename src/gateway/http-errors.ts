@@ -28,6 +28,8 @@ export function toSpillwayError(error: unknown): SpillwayError {
       )
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return new SpillwayError('SPW_ERR_PAYLOAD_TOO_LARGE', 'the request body is over the size limit')
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return new SpillwayError('SPW_ERR_URI_TOO_LONG', 'a path segment is too long')
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return new SpillwayError('SPW_ERR_BAD_REQUEST', e.message)
@@ -92,4 +94,37 @@ export function errorHandler(
     refused(spw.code)
     return sendError(reply, kind, spw)
   }
+}
+
+/**
+ * Errors Node's HTTP parser raises before there is a request (a timeout, headers too large, garbage):
+ * answered in the same JSON shape, with a code, then the connection is closed.
+ */
+export function clientErrorHandler(error: NodeJS.ErrnoException, socket: import('node:net').Socket): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return
+  const spw =
+    error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? new SpillwayError(
+          'SPW_ERR_REQUEST_TIMEOUT',
+          'the request was not sent in time (limits.requestTimeoutMs)',
+        )
+      : error.code === 'HPE_HEADER_OVERFLOW'
+        ? new SpillwayError('SPW_ERR_HEADERS_TOO_LARGE', "the request's headers are too large")
+        : new SpillwayError(
+            'SPW_ERR_BAD_REQUEST',
+            `the request cannot be parsed (${error.code ?? 'malformed'})`,
+          )
+  const body = JSON.stringify({
+    success: false,
+    code: spw.code,
+    message: spw.message,
+    retriable: spw.retriable,
+  })
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${spw.status} ${spw.code}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+        `Content-Type: application/json\r\nConnection: close\r\n\r\n${body}`,
+    )
+  }
+  socket.destroy()
 }

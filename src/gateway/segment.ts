@@ -19,6 +19,8 @@ export interface IngestItem {
   readonly event: EventInput
   /** The bytes it writes: value and headers. */
   readonly bytes: number
+  /** Where it is in the request (`$.batch[3]`), to name a field the producer refuses in request terms. */
+  readonly path: string
 }
 
 /**
@@ -82,11 +84,45 @@ function optionalString(
   return v
 }
 
+/** A user identity: a non-empty string; a number is taken as its decimal text (SDKs send both). */
+function identity(message: Record<string, unknown>, name: string, path: string): string | undefined {
+  const v = message[name]
+  if (v === undefined || v === null) return undefined
+  if (typeof v === 'number') {
+    if (!Number.isFinite(v))
+      throw fieldError(`${path}.${name}`, 'must be a non-empty string (or a finite number)')
+    return String(v)
+  }
+  if (typeof v !== 'string') throw fieldError(`${path}.${name}`, 'must be a non-empty string')
+  if (v.length > 1000) throw fieldError(`${path}.${name}`, 'is longer than 1000 characters')
+  // an empty id is no id: `userId: ""` beside an anonymousId keys the event by the anonymousId
+  return v.length === 0 ? undefined : v
+}
+
+/**
+ * ISO-8601 as Segment documents it: a calendar date, optionally with a time and a zone
+ * (`2024-02-29`, `2024-02-29T10:00:00Z`, `2024-02-29T10:00:00.123+02:00`). `Date.parse` alone takes
+ * "1" and "Tue March 5", and rolls "2024-02-30" over into March; the date must also exist.
+ */
+const ISO_8601 =
+  /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/
+
+export function isIsoDate(value: string): boolean {
+  const m = ISO_8601.exec(value)
+  if (!m) return false
+  const [year, month, day] = [Number(m[1]), Number(m[2]), Number(m[3])]
+  if (month < 1 || month > 12 || day < 1) return false
+  // the last day of that month: day 0 of the next one
+  if (day > new Date(Date.UTC(year, month, 0)).getUTCDate()) return false
+  const [hour, minute, second] = [Number(m[4] ?? 0), Number(m[5] ?? 0), Number(m[6] ?? 0)]
+  return hour < 24 && minute < 60 && second < 60 && !Number.isNaN(Date.parse(value))
+}
+
 function checkDate(message: Record<string, unknown>, name: string, path: string): void {
   const v = message[name]
   if (v === undefined || v === null) return
-  if (typeof v !== 'string' || Number.isNaN(Date.parse(v)))
-    throw fieldError(`${path}.${name}`, 'must be an ISO-8601 date string')
+  if (typeof v !== 'string' || !isIsoDate(v))
+    throw fieldError(`${path}.${name}`, 'must be an ISO-8601 date (2024-02-29T10:00:00Z)')
 }
 
 /** Validates and completes one Segment message; returns it with messageId and receivedAt set. */
@@ -98,10 +134,10 @@ export function normaliseMessage(
   receivedAt: string,
 ): { message: Record<string, unknown>; id: string; key: string } {
   if (!isObject(raw)) throw fieldError(path, 'must be an object')
-  const userId = optionalString(raw, 'userId', path)
-  const anonymousId = optionalString(raw, 'anonymousId', path)
+  const userId = identity(raw, 'userId', path)
+  const anonymousId = identity(raw, 'anonymousId', path)
   if (userId === undefined && anonymousId === undefined)
-    throw fieldError(`${path}.userId`, 'or anonymousId is required')
+    throw fieldError(`${path}.userId`, 'or anonymousId is required (a non-empty string)')
   if (type === 'track') {
     const event = optionalString(raw, 'event', path)
     if (!event) throw fieldError(`${path}.event`, 'is required for track')
@@ -118,11 +154,20 @@ export function normaliseMessage(
   checkDate(raw, 'timestamp', path)
   checkDate(raw, 'sentAt', path)
   checkDate(raw, 'originalTimestamp', path)
-  const messageId = optionalString(raw, 'messageId', path, 200) ?? uuidv7()
+  const given = raw.messageId
+  if (
+    given !== undefined &&
+    given !== null &&
+    (typeof given !== 'string' || given.length === 0 || Buffer.byteLength(given) > 200)
+  )
+    throw fieldError(`${path}.messageId`, 'must be a string of 1 to 200 bytes')
+  const messageId = typeof given === 'string' ? given : uuidv7()
   const { writeKey: _secret, ...rest } = raw
   const message: Record<string, unknown> = { ...rest, type, messageId, receivedAt }
   if (userId !== undefined) message.userId = userId
+  else delete message.userId
   if (anonymousId !== undefined) message.anonymousId = anonymousId
+  else delete message.anonymousId
   if (isObject(shared.context))
     message.context = { ...shared.context, ...(isObject(raw.context) ? raw.context : {}) }
   if (isObject(shared.integrations))
@@ -208,6 +253,7 @@ export function segmentItems(
         headers,
       },
       bytes: size,
+      path,
     }
   })
 }

@@ -8,7 +8,7 @@
  * value (readiness.ts), and the HTTP metrics live in telemetry.ts.
  */
 import { readFileSync } from 'node:fs'
-import Fastify, { type FastifyInstance } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import pino, { type Logger } from 'pino'
 import { SpillwayError } from '../errors.ts'
 import { createProducer, type SpillwayProducer } from '../producer/producer.ts'
@@ -17,7 +17,7 @@ import { KeyRing } from './auth.ts'
 import type { GatewayConfig } from './config.ts'
 import type { GatewayContext } from './context.ts'
 import { decodeBody, decoderFor } from './encoding.ts'
-import { errorHandler, routeKind, sendError } from './http-errors.ts'
+import { clientErrorHandler, errorHandler, routeKind, sendError, toSpillwayError } from './http-errors.ts'
 import { Readiness } from './readiness.ts'
 import { operationsRoutes } from './routes/operations.ts'
 import { restProxyRoutes } from './routes/rest-proxy.ts'
@@ -35,6 +35,23 @@ export interface Gateway {
   readonly opsUrl: string | undefined
   /** Stops accepting, finishes in-flight requests, delivers what it can, leaves the rest in the log. */
   close(timeoutMs?: number): Promise<void>
+}
+
+/**
+ * The producer names a field as `events[3].id`; a client knows it as `$.batch[3].messageId`. Errors
+ * that name a field are restated in the request's terms (the item's own path and field names).
+ */
+function inRequestTerms(error: SpillwayError, path: string | undefined): SpillwayError {
+  const field = error.details.field
+  if (path === undefined || typeof field !== 'string' || !/^events\[\d+\]/.test(field)) return error
+  const rest = field.replace(/^events\[\d+\]\.?/, '')
+  const mapped =
+    rest === '' || rest === 'value' ? path : rest === 'id' ? `${path}.messageId` : `${path}.${rest}`
+  const message = error.message.replace(field, mapped)
+  return new SpillwayError(error.code, message, {
+    cause: error,
+    details: { ...error.details, field: mapped, path: mapped },
+  })
 }
 
 export async function createGateway(
@@ -82,6 +99,11 @@ export async function createGateway(
     requestTimeout: config.limits.requestTimeoutMs,
     keepAliveTimeout: 5000,
     return503OnClosing: true,
+    // Kafka topic names run to 249 characters; longer path segments get 414
+    maxParamLength: 256,
+    clientErrorHandler,
+    frameworkErrors: (error: unknown, request: FastifyRequest, reply: FastifyReply) =>
+      sendError(reply, routeKind(request.url), toSpillwayError(error)),
     forceCloseConnections: 'idle',
     ...(config.tls
       ? {
@@ -110,8 +132,9 @@ export async function createGateway(
     telemetry,
     async admit(items) {
       const results = await producer.sendTo(items, { atomic: true })
-      const refused = results.find((r) => r.status === 'refused')
-      if (refused && refused.status === 'refused') throw refused.error
+      const index = results.findIndex((r) => r.status === 'refused')
+      const refused = results[index]
+      if (refused?.status === 'refused') throw inRequestTerms(refused.error, items[index]?.path)
     },
   }
 
@@ -126,6 +149,17 @@ export async function createGateway(
   )
   // compressed bodies are decoded before any parser sees them; the body limit applies to decoded bytes
   app.addHook('preParsing', async (request, _reply, payload) => {
+    // JSON is UTF-8 (RFC 8259): a body declared in another charset would be misread, so it is refused
+    const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(request.headers['content-type'] ?? '')?.[1]
+    if (charset && !/^utf-?8$/i.test(charset)) {
+      throw new SpillwayError(
+        'SPW_ERR_UNSUPPORTED_MEDIA_TYPE',
+        `charset ${charset} is not supported; send UTF-8`,
+        {
+          details: { path: '$' },
+        },
+      )
+    }
     const header = request.headers['content-encoding']
     const decoder = decoderFor(Array.isArray(header) ? header.join(',') : header)
     if (!decoder) return payload

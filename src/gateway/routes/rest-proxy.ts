@@ -57,7 +57,9 @@ export function restProxyRoutes(context: GatewayContext) {
         )
       }
       checkRate(principal, records.length, bytes)
-      await context.admit(records.map((r) => ({ topic, event: r.event })))
+      await context.admit(
+        records.map((r, i) => ({ topic, event: r.event, path: records.length > 1 ? `$[${i}]` : '$' })),
+      )
       pay(principal, records.length, bytes)
       telemetry.body(raw.length)
       const bodies = records.map((r) => restSuccess(config.clusterId, topic, r))
