@@ -43,7 +43,13 @@ export interface GatewayConfig {
   readonly port: number
   readonly tls: { readonly key: string; readonly cert: string } | undefined
   readonly kafka:
-    | (ConnectionOptions & { readonly deadLetterTopics: Readonly<Record<string, string>> })
+    | (ConnectionOptions & {
+        readonly deadLetterTopics: Readonly<Record<string, string>>
+        /** How long events of a topic that does not exist wait before they are dead letters; undefined: forever. */
+        readonly unknownTopicTimeoutMs: number | undefined
+        /** How long topic metadata is trusted (a created topic is seen within this). */
+        readonly metadataMaxAgeMs: number
+      })
     | undefined
   readonly ack: AckMode
   readonly log: ResolvedLogOptions
@@ -123,6 +129,14 @@ export const configHelp: readonly [string, string][] = [
   [
     'kafka.deadLetterTopics',
     '{ topic|"*": dead-letter topic }: where events Kafka will never take go (default: the dead-letter log)',
+  ],
+  [
+    'kafka.unknownTopicTimeoutMs',
+    'events of a topic that does not exist wait for it (status page, /status.json); after this long they become dead letters (default: wait forever)',
+  ],
+  [
+    'kafka.metadataMaxAgeMs',
+    'how long topic metadata is trusted; a created topic is seen within this (default 30000)',
   ],
   ['ack', '"durable" (default): answer after fsync; "kafka": after Kafka acks; "memory" (env SPILLWAY_ACK)'],
   [
@@ -247,7 +261,13 @@ export function resolveGatewayConfig(input: unknown): GatewayConfig {
   const tls = o.tls === undefined ? undefined : readObject(o.tls, 'tls')
   if (tls) rejectUnknownKeys(tls, 'tls', ['key', 'cert'])
   const kafka = o.kafka === undefined ? undefined : readObject(o.kafka, 'kafka')
-  if (kafka) rejectUnknownKeys(kafka, 'kafka', [...CONNECTION_KEYS, 'deadLetterTopics'])
+  if (kafka)
+    rejectUnknownKeys(kafka, 'kafka', [
+      ...CONNECTION_KEYS,
+      'deadLetterTopics',
+      'unknownTopicTimeoutMs',
+      'metadataMaxAgeMs',
+    ])
   const limits = readObject(o.limits, 'limits')
   rejectUnknownKeys(limits, 'limits', [
     'maxBodyBytes',
@@ -295,6 +315,14 @@ export function resolveGatewayConfig(input: unknown): GatewayConfig {
       ? {
           ...connection,
           deadLetterTopics: readDeadLetterTopics(kafka?.deadLetterTopics, true, 'kafka.deadLetterTopics'),
+          unknownTopicTimeoutMs:
+            kafka?.unknownTopicTimeoutMs === undefined
+              ? undefined
+              : readInteger(kafka.unknownTopicTimeoutMs, 'kafka.unknownTopicTimeoutMs', 0, { min: 0 }),
+          metadataMaxAgeMs: readInteger(kafka?.metadataMaxAgeMs, 'kafka.metadataMaxAgeMs', 30_000, {
+            min: 100,
+            max: 3_600_000,
+          }),
         }
       : undefined,
     ack,

@@ -76,6 +76,10 @@ export async function createGateway(
           ...(config.kafka.tls ? { tls: config.kafka.tls } : {}),
           ...(config.kafka.sasl ? { sasl: config.kafka.sasl } : {}),
           deadLetterTopics: config.kafka.deadLetterTopics,
+          metadataMaxAgeMs: config.kafka.metadataMaxAgeMs,
+          ...(config.kafka.unknownTopicTimeoutMs === undefined
+            ? {}
+            : { unknownTopicTimeoutMs: config.kafka.unknownTopicTimeoutMs }),
         }
       : {}),
     ack: config.ack,

@@ -31,6 +31,8 @@ export const statusPage = `<!doctype html>
   <div class="card"><h2>Ingest rate</h2><div class="big" id="ingest">–</div><canvas id="ingestChart" width="300" height="60"></canvas></div>
   <div class="card"><h2>Delivery rate</h2><div class="big" id="delivery">–</div><canvas id="deliveryChart" width="300" height="60"></canvas></div>
   <div class="card"><h2>Refusals by reason</h2><table id="refusals"></table></div>
+  <div class="card"><h2>Waiting for their topic</h2><div class="big" id="waiting">–</div><table id="waitingTopics"></table></div>
+  <div class="card"><h2>Dead letters</h2><div class="big" id="deadLetters">–</div><table id="deadLetterTopics"></table></div>
 </div>
 <script>
 "use strict";
@@ -66,6 +68,9 @@ async function tick() {
     const notes = [];
     if (s.mode === "embedded") notes.push("No Kafka is configured: events are stored durably in the local log and will be delivered once kafka.brokers is set.");
     if (s.openAuth) notes.push("No keys are configured: any client may write. Configure keys[] before exposing this gateway.");
+    const waitingTopics = Object.entries(s.waiting.topics);
+    if (waitingTopics.length) notes.push(s.waiting.events + " events wait for topics that do not exist (" + waitingTopics.map(([t]) => t).join(", ") + "): create them and the events are delivered, in order.");
+    if (s.deadLetters.total) notes.push(s.deadLetters.total + " events were dead-lettered (Kafka will never take them as they are): see the reasons below, fix the cause, then run spillway log dump on the dead-letter log.");
     banner.hidden = notes.length === 0; banner.textContent = notes.join(" ");
     const b = document.getElementById("breaker");
     b.textContent = s.breaker.state; b.className = "big state-" + s.breaker.state;
@@ -78,6 +83,10 @@ async function tick() {
     draw("ingestChart", history.ingest, "#0969da"); draw("deliveryChart", history.delivery, "#1a7f37"); draw("depthChart", history.depth, "#9a6700");
     const refusals = Object.entries(s.refusals);
     rows("refusals", refusals.length ? refusals : [["none", ""]]);
+    text("waiting", s.waiting.events + " events");
+    rows("waitingTopics", waitingTopics.length ? waitingTopics : [["none", ""]]);
+    text("deadLetters", s.deadLetters.total + " events");
+    rows("deadLetterTopics", s.deadLetters.byTopic.length ? s.deadLetters.byTopic.slice(0, 10).map((d) => [d.topic + ": " + d.reason, d.count]) : [["none", ""]]);
   } catch (e) {
     text("sub", "status unavailable: " + e.message);
   }

@@ -36,8 +36,16 @@ export interface DeadLetterLogs {
   readonly outboxLog: DurableLog | undefined
 }
 
+/** Dead letters by original topic and reason, as counted since the producer started. */
+export interface DeadLetterCount {
+  readonly topic: string
+  readonly reason: string
+  readonly count: number
+}
+
 export class DeadLetters {
   readonly #logs: DeadLetterLogs
+  readonly #counts = new Map<string, { topic: string; reason: string; count: number }>()
   readonly #routes: Readonly<Record<string, string>>
   readonly #report: (status: ProducerStatus) => void
 
@@ -51,9 +59,26 @@ export class DeadLetters {
     this.#report = report
   }
 
+  /** Events dead-lettered (store()), whatever the path they came by. */
+  total = 0
+
+  #count(topic: string, reason: string): void {
+    this.total++
+    const key = `${topic}\u0000${reason}`
+    const entry = this.#counts.get(key)
+    if (entry) entry.count++
+    else if (this.#counts.size < 1000) this.#counts.set(key, { topic, reason, count: 1 })
+  }
+
+  /** Dead letters so far, by topic and reason, most first. */
+  counts(): DeadLetterCount[] {
+    return [...this.#counts.values()].map((c) => ({ ...c })).sort((a, b) => b.count - a.count)
+  }
+
   /** Stores a poison record from the main backlog; a rejection makes the dispatcher retry it later. */
   async store(record: PoisonedRecord): Promise<void> {
     const e = record.envelope
+    this.#count(e?.topic ?? '', record.reason)
     const outbox = this.#logs.outboxLog
     const route = e && outbox ? (this.#routes[e.topic] ?? this.#routes['*']) : undefined
     this.#report({

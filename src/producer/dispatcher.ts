@@ -52,7 +52,12 @@ export interface PoisonedRecord {
   readonly envelope: Envelope | undefined
   readonly payload: Buffer
   readonly reason: string
+  /** Wall-clock ms at which the record was appended to the log it was read from. */
+  readonly loggedAt: number
 }
+
+/** Why a record waits rather than being delivered or dead-lettered. */
+export const WAITING_BEHIND = 'waiting behind earlier events of its topic'
 
 export interface DispatcherDeps {
   readonly backlog: Backlog
@@ -66,12 +71,26 @@ export interface DispatcherDeps {
    * producer) opens and closes it; the dispatcher only reads and writes it.
    */
   readonly sentMark?: { read(): bigint; write(seq: bigint): Promise<void> }
+  /**
+   * Where records wait whose topic does not exist (yet), instead of being dead-lettered; a rejection
+   * makes the dispatcher retry the batch later. Without it, such records are dead letters.
+   */
+  readonly wait?: (record: PoisonedRecord) => Promise<void>
+  /**
+   * True when a record of `topic` (at `seq`) must wait behind earlier ones of its topic that are
+   * waiting already, so the topic's order holds once it exists. Asked before any metadata lookup.
+   */
+  readonly divert?: (topic: string, seq: bigint) => boolean
+  /** Records Kafka acknowledged, counted by topic after each batch. */
+  readonly onDelivered?: (topic: string, count: number) => void
 }
 
 export interface DispatcherStats {
   delivered: number
   replayed: number
   deadLettered: number
+  /** Records handed to `wait` (a missing topic, or waiting behind one). */
+  waited: number
   batches: number
   failedBatches: number
   rebuilds: number
@@ -105,6 +124,8 @@ interface PreparedBatch {
   readonly records: LogRecord[]
   /** Records that can never be delivered, by index, with the reason. */
   readonly poison: Map<number, string>
+  /** Of those, the ones that wait instead (their topic is missing, or has records waiting already). */
+  readonly waiting: Set<number>
   /** What goes to Kafka, each with its index in `records`. */
   readonly outbound: Outbound[]
   /** Set when a topic's partition count could not be fetched: the batch is tried again later. */
@@ -133,6 +154,7 @@ export class Dispatcher extends EventEmitter<{
     delivered: 0,
     replayed: 0,
     deadLettered: 0,
+    waited: 0,
     batches: 0,
     failedBatches: 0,
     rebuilds: 0,
@@ -295,7 +317,13 @@ export class Dispatcher extends EventEmitter<{
         if (result.rewindTo) {
           await rewind(result.rewindTo)
           // the same records go next: keep them decoded rather than read them again on every retry
-          if (result.rewindTo === batch.start && batch.metadataError === undefined) retained = batch
+          // a batch with waiting records is read afresh: its topic may exist by the next attempt
+          if (
+            result.rewindTo === batch.start &&
+            batch.metadataError === undefined &&
+            batch.waiting.size === 0
+          )
+            retained = batch
         }
       }
     } finally {
@@ -344,6 +372,8 @@ export class Dispatcher extends EventEmitter<{
       return { kind: 'unreadable', start, reason: (error as Error).message }
     }
     const poison = new Map<number, string>()
+    const waiting = new Set<number>()
+    const canWait = this.#deps.wait !== undefined
     const events: (StoredEvent | undefined)[] = records.map((r, i) => {
       try {
         return readStoredEvent(r.payload)
@@ -361,10 +391,17 @@ export class Dispatcher extends EventEmitter<{
     const partitionLimit = this.options.partitionBytes ?? DEFAULT_PARTITION_BYTES
     let end = records.length
     let metadataError: string | undefined
+    /** Topics the broker says do not exist: their records wait (when `wait` is given). */
+    const missing = new Set<string>()
     for (let i = 0; i < events.length; i++) {
       const e = events[i]
       if (!e) continue
       const topic = e.topic
+      if (canWait && this.#deps.divert?.(topic, (records[i] as LogRecord).seq)) {
+        poison.set(i, WAITING_BEHIND)
+        waiting.add(i)
+        continue
+      }
       if (!topics.has(topic)) {
         try {
           topics.set(topic, await this.#partitionCount(topic))
@@ -374,11 +411,13 @@ export class Dispatcher extends EventEmitter<{
             break
           }
           topics.set(topic, (error as Error).message)
+          if (canWait && error.code === 'SPW_ERR_TOPIC_MISSING') missing.add(topic)
         }
       }
       const count = topics.get(topic) as number | string
       if (typeof count === 'string') {
         poison.set(i, count)
+        if (missing.has(topic)) waiting.add(i)
         continue
       }
       if (e.partition !== undefined && e.partition >= count) {
@@ -407,6 +446,7 @@ export class Dispatcher extends EventEmitter<{
       start,
       records,
       poison,
+      waiting,
       outbound,
       metadataError,
       signals,
@@ -542,19 +582,34 @@ export class Dispatcher extends EventEmitter<{
         envelope: decodable(record.payload),
         payload: record.payload,
         reason,
+        loggedAt: record.timestamp,
       }
+      const waits = this.#deps.wait !== undefined && batch.waiting.has(i)
       try {
-        await this.#deps.deadLetter(poisoned)
+        if (waits) await this.#deps.wait?.(poisoned)
+        else await this.#deps.deadLetter(poisoned)
       } catch (error) {
         this.#fail(`dead-lettering failed: ${(error as Error).message}`, records.length)
         this.#commit(records, i, countPoison(poison, i))
         return { rewindTo: i === 0 ? start : (records[i - 1] as LogRecord).next }
+      }
+      if (waits) {
+        this.stats.waited++
+        continue
       }
       this.stats.deadLettered++
       this.emit('poisoned', poisoned)
       if (channels.deadLetter.hasSubscribers) channels.deadLetter.publish({ seq: record.seq, reason })
     }
     this.#commit(records, settledEnd, countPoison(poison, settledEnd))
+    if (this.#deps.onDelivered) {
+      const byTopic = new Map<string, number>()
+      for (const o of outbound) {
+        if (o.index >= settledEnd || poison.has(o.index)) continue
+        byTopic.set(o.topic, (byTopic.get(o.topic) ?? 0) + 1)
+      }
+      for (const [topic, n] of byTopic) this.#deps.onDelivered(topic, n)
+    }
     if (firstFail >= 0) {
       const failed = byIndex[firstFail]
       const reason = failed?.kind === 'error' ? failed.reason : 'send failed'
@@ -650,6 +705,7 @@ function cut(batch: PreparedBatch, n: number): PreparedBatch {
     ...batch,
     records: batch.records.slice(0, n),
     poison: new Map([...batch.poison].filter(([i]) => i < n)),
+    waiting: new Set([...batch.waiting].filter((i) => i < n)),
     outbound: batch.outbound.filter((o) => o.index < n),
   }
 }

@@ -21,7 +21,14 @@ export async function openProducerLogs(options: ResolvedProducerOptions): Promis
     await Promise.allSettled(opened.map((l) => l.close()))
   }
   const main = options.log
-  if (!main) return { log: undefined, deadLetterLog: undefined, outboxLog: undefined, close }
+  if (!main) {
+    return {
+      log: undefined,
+      deadLetterLog: undefined,
+      outboxLog: undefined,
+      close,
+    }
+  }
   const side = async (name: string): Promise<DurableLog> => {
     const log = await DurableLog.open({
       dir: join(main.dir, name),

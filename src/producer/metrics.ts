@@ -39,6 +39,12 @@ const PRODUCER_METRICS: readonly MetricSpec[] = [
     key: 'deadLettered',
   },
   {
+    name: 'spillway_events_waiting',
+    help: 'Events waiting for their topic to exist (the waiting log)',
+    type: 'gauge',
+    key: 'waiting',
+  },
+  {
     name: 'spillway_dead_letters_delivered_total',
     help: 'Dead letters delivered to their dead-letter topic (deadLetterTopics)',
     type: 'counter',
@@ -165,6 +171,7 @@ function flatten(s: ProducerStats, inflightMax: number): Record<string, number |
     replayed: s.replayed,
     deadLettered: s.deadLettered,
     deadLettersDelivered: s.deadLettersDelivered,
+    waiting: s.waiting.events,
     failedBatches: s.failedBatches,
     rebuilds: s.rebuilds,
     inflightBytes: s.inflightBytes,

@@ -56,6 +56,12 @@ export interface ProducerOptions {
    * log. Default: none (every poison event stays in the dead-letter log).
    */
   readonly deadLetterTopics?: Readonly<Record<string, string>>
+  /**
+   * `durable` mode: events of a topic that does not exist wait in `<log.dir>/waiting/<topic>`, tried again
+   * with the breaker's back-off until the topic exists. This is how long they may wait before they are
+   * dead-lettered, ms. Default: forever.
+   */
+  readonly unknownTopicTimeoutMs?: number
 }
 
 export interface ResolvedProducerOptions {
@@ -80,6 +86,7 @@ export interface ResolvedProducerOptions {
   readonly churnPerMinute: number
   readonly transportThread: TransportThread
   readonly deadLetterTopics: Readonly<Record<string, string>>
+  readonly unknownTopicTimeoutMs: number | undefined
 }
 
 const KEYS = [
@@ -99,6 +106,7 @@ const KEYS = [
   'churnPerMinute',
   'transportThread',
   'deadLetterTopics',
+  'unknownTopicTimeoutMs',
 ] as const
 
 const MiB = 1024 * 1024
@@ -151,6 +159,10 @@ export function resolveProducerOptions(input: unknown): ResolvedProducerOptions 
       'auto',
     ),
     deadLetterTopics: readDeadLetterTopics(o.deadLetterTopics, o.log !== undefined, 'deadLetterTopics'),
+    unknownTopicTimeoutMs:
+      o.unknownTopicTimeoutMs === undefined
+        ? undefined
+        : readInteger(o.unknownTopicTimeoutMs, 'unknownTopicTimeoutMs', 0, { min: 0 }),
   }
 }
 

@@ -35,6 +35,7 @@ import type {
   SendOptions,
   SendResult,
 } from './types.ts'
+import { WaitingRoom, type WaitingStats } from './waiting.ts'
 
 export type {
   EventInput,
@@ -50,6 +51,8 @@ const LIFECYCLE: Record<ProducerState, readonly ProducerState[]> = {
   closing: ['closed'],
   closed: [],
 }
+
+const NO_WAITING: WaitingStats = Object.freeze({ events: 0, topics: Object.freeze({}) })
 
 const channels = {
   send: channel('spillway:producer:send'),
@@ -69,6 +72,8 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
   readonly #acks: KafkaAcks
   /** Delivers dead letters bound for a dead-letter topic (deadLetterTopics). */
   readonly #outboxDispatcher: Dispatcher | undefined
+  /** Events of topics that do not exist yet, and the dispatcher that tries them again (durable mode). */
+  readonly #waiting: WaitingRoom | undefined
   readonly #memory: MemoryBacklog | undefined
   readonly #lease: ClusterLease | undefined
   readonly #dispatcher: Dispatcher | undefined
@@ -140,12 +145,29 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
         lingerMs: options.batch.lingerMs,
         deadlineMs: options.deliveryTimeoutMs,
       }
+      // durable mode: events of topics that do not exist yet wait in logs of their own
+      const room =
+        options.ack === 'durable' && this.#log
+          ? new WaitingRoom(
+              {
+                dir: join(this.#log.options.dir, 'waiting'),
+                log: this.#log.options,
+                timeoutMs: options.unknownTopicTimeoutMs,
+                dispatch,
+                breaker: options.breaker,
+                cluster: () => lease.cluster,
+              },
+              this.#deadLetters,
+            )
+          : undefined
+      this.#waiting = room
       this.#dispatcher = new Dispatcher(dispatch, {
         backlog: this.#backlog,
         cluster: () => lease.cluster,
         breaker: this.breaker,
         deadLetter: (record) => this.#deadLetters.store(record),
         ...(this.#sentMark ? { sentMark: this.#sentMark } : {}),
+        ...(room ? { wait: (record) => room.park(record), divert: (topic) => room.holds(topic) } : {}),
       })
       this.#dispatcher.on('delivered', (next) => this.#acks.delivered(next))
       this.#dispatcher.on('poisoned', (record) => this.#acks.poisoned(record.seq, record.reason))
@@ -324,7 +346,9 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
     const until = performance.now() + timeoutMs
     if (!(await this.#dispatcher.drained(timeoutMs))) return false
     const outbox = this.#outboxDispatcher
-    return outbox ? await outbox.drained(Math.max(0, until - performance.now())) : true
+    if (outbox && !(await outbox.drained(Math.max(0, until - performance.now())))) return false
+    // events waiting for their topic are not delivered yet: flush says so rather than returning true
+    return this.#waiting ? await this.#waiting.empty(Math.max(0, until - performance.now())) : true
   }
 
   /**
@@ -339,6 +363,7 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
         if (this.breaker.isClosed()) await this.#dispatcher.drained(timeoutMs)
         await this.#dispatcher.stop()
       }
+      await this.#waiting?.close()
       const outbox = this.#outboxDispatcher
       if (outbox) {
         await outbox.drained(Math.min(timeoutMs, 1000))
@@ -373,10 +398,13 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
       accepted: this.#accepted,
       refused: this.#refused,
       refusedByCode: { ...this.#refusedByCode },
-      delivered: d?.delivered ?? 0,
+      delivered: (d?.delivered ?? 0) + (this.#waiting?.delivered ?? 0),
       replayed: d?.replayed ?? 0,
-      deadLettered: d?.deadLettered ?? 0,
+      // from the main log and from the waiting logs alike
+      deadLettered: this.#deadLetters.total,
       deadLettersDelivered: this.#outboxDispatcher?.stats.delivered ?? 0,
+      waiting: this.#waiting?.stats() ?? NO_WAITING,
+      deadLettersByTopic: this.#deadLetters.counts(),
       failedBatches: d?.failedBatches ?? 0,
       rebuilds: d?.rebuilds ?? 0,
       inflightBytes: d?.inflightBytes ?? 0,

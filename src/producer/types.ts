@@ -2,7 +2,9 @@
 import type { BreakerState } from '../breaker/breaker.ts'
 import type { SpillwayError } from '../errors.ts'
 import type { LogState, LogStats } from '../log/log.ts'
+import type { DeadLetterCount } from './dead-letters.ts'
 import type { AckMode } from './options.ts'
+import type { WaitingStats } from './waiting.ts'
 
 /** One event handed to send(). */
 export interface EventInput {
@@ -75,6 +77,10 @@ export interface ProducerStats {
   readonly deadLettered: number
   /** Dead letters delivered to their dead-letter topic. */
   readonly deadLettersDelivered: number
+  /** Events waiting for their topic to exist (durable mode), in all and per topic. */
+  readonly waiting: WaitingStats
+  /** Dead letters by original topic and reason, most first (since the producer started). */
+  readonly deadLettersByTopic: readonly DeadLetterCount[]
   readonly failedBatches: number
   readonly rebuilds: number
   readonly inflightBytes: number

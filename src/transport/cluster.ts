@@ -125,7 +125,11 @@ export interface CommittedOffset {
 }
 
 export interface AdminFacet {
-  /** Partition count of a topic, from the cluster's metadata cache. A missing topic is SPW_ERR_TOPIC_MISSING. */
+  /**
+   * Partition count of a topic, from the cluster's metadata cache: the producer's lookup, asked the way the
+   * Java producer asks (a broker that creates topics on first use creates it). A missing topic is
+   * SPW_ERR_TOPIC_MISSING.
+   */
   partitions(topic: string, deadlineMs: number): Promise<number>
   /** Brokers, controller and the named topics (all topics when `topics` is empty), fresh from a broker. */
   metadata(topics: readonly string[], deadlineMs: number): Promise<ClusterSnapshot>

@@ -162,7 +162,8 @@ export class PlatformaticCluster implements Cluster {
   async #fetchMetadata(topics: readonly string[]): Promise<ClusterSnapshot> {
     try {
       return snapshotOf(
-        await this.#admin().metadata({ topics: [...topics], forceUpdate: true, autocreateTopics: false }),
+        // asked the way the Java producer asks: a broker that creates topics on first use creates it now
+        await this.#admin().metadata({ topics: [...topics], forceUpdate: true, autocreateTopics: true }),
       )
     } catch (error) {
       // a topic that does not exist is an answer, not a failure

@@ -95,6 +95,9 @@ export function operationsRoutes(context: GatewayContext, scope: OperationsScope
         accepted: s.accepted,
         delivered: s.delivered,
         refusals: telemetry.refusals,
+        // events are safe in both cases, but someone has to act: create the topic, or fix and replay
+        waiting: s.waiting,
+        deadLetters: { total: s.deadLettered, byTopic: s.deadLettersByTopic },
       }
     })
     app.get('/favicon.ico', async (_request, reply) => reply.code(204).send())
