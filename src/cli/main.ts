@@ -2,6 +2,7 @@
 /** The `spillway` command line. Each subcommand lives in its own module beside this one. */
 import { readFileSync } from 'node:fs'
 import { isSpillwayError } from '../errors.ts'
+import { deadLettersHelp, runDeadLettersCommand } from './dead-letters.ts'
 import { logHelp, runLogCommand } from './log.ts'
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
@@ -14,9 +15,11 @@ Usage:
   spillway serve [options]        run the HTTP ingestion gateway (spillway serve --help)
   spillway log inspect <dir>      summarise a local log directory
   spillway log dump <dir>         print a local log's records as JSON lines
+  spillway dead-letters replay    send dead letters back to their topics once the cause is fixed
   spillway --version
 
-${logHelp}`
+${logHelp}
+${deadLettersHelp}`
 
 export async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv
@@ -33,6 +36,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       return 0
     case 'log':
       return await runLogCommand(rest, process.stdout, process.stderr)
+    case 'dead-letters':
+      return await runDeadLettersCommand(rest, process.stdout)
     case 'serve': {
       const { runServe } = await import('./serve.ts')
       return await runServe(rest)

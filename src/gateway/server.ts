@@ -104,7 +104,7 @@ export async function createGateway(
     keepAliveTimeout: 5000,
     return503OnClosing: true,
     // Kafka topic names run to 249 characters; longer path segments get 414
-    maxParamLength: 256,
+    routerOptions: { maxParamLength: 256 },
     clientErrorHandler,
     frameworkErrors: (error: unknown, request: FastifyRequest, reply: FastifyReply) =>
       sendError(reply, routeKind(request.url), toSpillwayError(error)),
