@@ -70,6 +70,15 @@ export class HttpTelemetry {
     let last = { accepted: 0, delivered: 0, at: performance.now() }
     // the log's faults, once per episode: when it stops writing, and when it writes again
     producer.on('status', (status) => {
+      if (status.type === 'waiting') {
+        if (status.change === 'started')
+          logger.warn(
+            { topic: status.topic },
+            'events wait for a topic that does not exist; create it and they are delivered, in order',
+          )
+        else logger.info({ topic: status.topic }, 'no events wait for this topic any more')
+        return
+      }
       if (status.type !== 'log') return
       readiness.sample()
       if (status.to === 'open') logger.info({ from: status.from }, 'the local log writes again')

@@ -156,6 +156,8 @@ export class SpillwayProducer extends EventEmitter<{ status: [ProducerStatus] }>
                 dispatch,
                 breaker: options.breaker,
                 cluster: () => lease.cluster,
+                report: (change, topic, events) =>
+                  this.emit('status', { type: 'waiting', topic, change, events }),
               },
               this.#deadLetters,
             )

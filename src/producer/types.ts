@@ -58,6 +58,14 @@ export type ProducerStatus =
     }
   | { readonly type: 'delivery-failure'; readonly reason: string }
   | {
+      /** A topic began or ended waiting: events of it wait for it to exist (durable mode). */
+      readonly type: 'waiting'
+      readonly topic: string
+      /** 'started': its first event waits; 'ended': the last one left (delivered or dead-lettered). */
+      readonly change: 'started' | 'ended'
+      readonly events: number
+    }
+  | {
       /** The local log's state moved (a write fault, a full disk, and back). */
       readonly type: 'log'
       readonly from: LogState

@@ -31,6 +31,8 @@ export interface WaitingOptions {
   /** The breaker settings a topic's dispatcher backs off with while the topic is missing. */
   readonly breaker: ConstructorParameters<typeof Breaker>[0]
   readonly cluster: DispatcherDeps['cluster']
+  /** Told when a topic starts or stops waiting (the producer's status stream). */
+  readonly report?: (change: 'started' | 'ended', topic: string, events: number) => void
 }
 
 export interface WaitingStats {
@@ -140,7 +142,10 @@ export class WaitingRoom {
       return await this.#deadLetters.store(record)
     const lane = await this.#lane(topic)
     await lane.log.append([record.payload])
-    if (lane.events === 0) lane.since = Date.now()
+    if (lane.events === 0) {
+      lane.since = Date.now()
+      this.#options.report?.('started', topic, 1)
+    }
     lane.events++
   }
 
@@ -168,6 +173,7 @@ export class WaitingRoom {
   #settled(lane: Lane, count: number): void {
     lane.events = Math.max(0, lane.events - count)
     if (lane.events > 0) return
+    this.#options.report?.('ended', lane.topic, 0)
     // the next event still waiting (if any) is the oldest now
     lane.since = Date.now()
     void this.#retire(lane)

@@ -48,6 +48,10 @@ test('events of a missing topic wait, other topics flow, and the wait ends in or
     kafka: { brokers: kafka.bootstrap, metadataMaxAgeMs: 500 },
     segment: { defaultTopic: missing, byType: { identify: present } },
   })
+  const changes: string[] = []
+  gateway.producer.on('status', (s) => {
+    if (s.type === 'waiting') changes.push(`${s.change} ${s.topic}`)
+  })
   for (let i = 0; i < 300; i += 100) assert.equal((await post(`${url}/v1/batch`, batch(i, 100))).status, 200)
   const identify = JSON.stringify({ userId: 'u', traits: { a: 1 } })
   assert.equal((await post(`${url}/v1/identify`, identify)).status, 200)
@@ -75,6 +79,11 @@ test('events of a missing topic wait, other topics flow, and the wait ends in or
     'once each, in the order they came',
   )
   assert.deepEqual((await status(url)).waiting, { events: 0, topics: {} })
+  assert.deepEqual(
+    changes,
+    [`started ${missing}`, `ended ${missing}`],
+    'the start and end of the wait are told',
+  )
 })
 
 test('past unknownTopicTimeoutMs the waiting events become dead letters, shown by topic and reason', async (t) => {
