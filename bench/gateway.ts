@@ -30,6 +30,18 @@ const body = JSON.stringify({
   })),
 })
 
+/** A table row for one endpoint's run. */
+function row(name: string, result: autocannon.Result): string[] {
+  return [
+    name,
+    (result.requests.average * EVENTS).toFixed(0),
+    result.requests.average.toFixed(0),
+    String(result.latency.p50),
+    String(result.latency.p99),
+    String(result.non2xx),
+  ]
+}
+
 async function load(url: string): Promise<autocannon.Result> {
   return await autocannon({
     url,
@@ -47,7 +59,6 @@ const topic = `bench-gateway-${Date.now()}`
 await admin.createTopics({ topics: [topic], partitions: 6, replicas: 1 })
 const dir = await mkdtemp(join(tmpdir(), 'spillway-bench-gateway-'))
 const rows: string[][] = [['endpoint', 'events/s', 'requests/s', 'p50 ms', 'p99 ms', 'non-2xx']]
-let bareRate = 0
 try {
   const bare = Fastify()
   bare.post('/v1/batch', async (request) => {
@@ -57,15 +68,7 @@ try {
   const bareUrl = await bare.listen({ port: 0, host: '127.0.0.1' })
   const b = await load(`${bareUrl}/v1/batch`)
   await bare.close()
-  bareRate = b.requests.average * EVENTS
-  rows.push([
-    'bare Fastify (parse, 200)',
-    bareRate.toFixed(0),
-    b.requests.average.toFixed(0),
-    String(b.latency.p50),
-    String(b.latency.p99),
-    String(b.non2xx),
-  ])
+  rows.push(row('bare Fastify (parse, 200)', b))
 
   // the endpoint a team writes today: one shared producer, acks=all, answer after Kafka acks
   const peerProducer = new Producer({
@@ -87,14 +90,7 @@ try {
   await peer.close()
   await peerProducer.close()
   const peerRate = p.requests.average * EVENTS
-  rows.push([
-    'Fastify + @platformatic/kafka, acks=all',
-    peerRate.toFixed(0),
-    p.requests.average.toFixed(0),
-    String(p.latency.p50),
-    String(p.latency.p99),
-    String(p.non2xx),
-  ])
+  rows.push(row('Fastify + @platformatic/kafka, acks=all', p))
 
   const notes: string[] = []
   for (const ack of ['durable', 'kafka'] as const) {
@@ -115,14 +111,7 @@ try {
     const delivered = gateway.producer.stats().delivered
     await gateway.close()
     const rate = g.requests.average * EVENTS
-    rows.push([
-      `spillway /v1/batch (ack: ${ack})`,
-      rate.toFixed(0),
-      g.requests.average.toFixed(0),
-      String(g.latency.p50),
-      String(g.latency.p99),
-      String(g.non2xx),
-    ])
+    rows.push(row(`spillway /v1/batch (ack: ${ack})`, g))
     rows.push([
       `  ratio to the acks=all endpoint`,
       (rate / peerRate).toFixed(2),

@@ -37,14 +37,7 @@ import type {
 } from './types.ts'
 import { WaitingRoom, type WaitingStats } from './waiting.ts'
 
-export type {
-  EventInput,
-  ProducerState,
-  ProducerStats,
-  ProducerStatus,
-  SendOptions,
-  SendResult,
-} from './types.ts'
+export type * from './types.ts'
 
 const LIFECYCLE: Record<ProducerState, readonly ProducerState[]> = {
   running: ['closing'],
