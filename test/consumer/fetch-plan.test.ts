@@ -1,0 +1,78 @@
+/** The fetch plan: credit, rotation and fetch sizes that follow the records (no broker). */
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { FetchPlan } from '../../src/consumer/fetch-plan.ts'
+
+const MiB = 1024 * 1024
+const all = () => true
+
+test('only partitions with buffer credit are fetched; a full one waits until its handlers drain it', () => {
+  const plan = new FetchPlan({ maxBufferedBytes: 12 * MiB })
+  plan.assign(Array.from({ length: 12 }, (_, partition) => ({ topic: 't', partition })))
+  assert.equal(plan.budget(), MiB, 'the process budget shared evenly')
+  assert.equal(plan.next(all).length, 12)
+  plan.received([{ topic: 't', partition: 3, bytes: MiB, largestBatch: 800_000 }])
+  assert.ok(!plan.next(all).some((p) => p.partition === 3), 'the full partition is left out')
+  assert.equal(plan.next(all).length, 11, 'the others are still asked for')
+  plan.drained('t', 3, 600_000)
+  assert.ok(
+    plan.next(all).some((p) => p.partition === 3),
+    'back in once drained below its budget',
+  )
+})
+
+test('partitions that returned data go to the back: an empty one is never stuck behind a busy one', () => {
+  const plan = new FetchPlan({ maxBufferedBytes: 64 * MiB })
+  plan.assign([0, 1, 2].map((partition) => ({ topic: 't', partition })))
+  assert.deepEqual(
+    plan.next(all).map((p) => p.partition),
+    [0, 1, 2],
+  )
+  plan.received([{ topic: 't', partition: 0, bytes: 1000, largestBatch: 1000 }])
+  assert.deepEqual(
+    plan.next(all).map((p) => p.partition),
+    [1, 2, 0],
+  )
+  plan.received([
+    { topic: 't', partition: 1, bytes: 0, largestBatch: 0 },
+    { topic: 't', partition: 2, bytes: 10, largestBatch: 10 },
+  ])
+  assert.deepEqual(
+    plan.next(all).map((p) => p.partition),
+    [1, 0, 2],
+  )
+})
+
+test('the fetch size grows to several of the largest batches seen, within the limits', () => {
+  const plan = new FetchPlan({ maxBufferedBytes: 256 * MiB, maxPartitionFetchBytes: 8 * MiB })
+  plan.assign([{ topic: 'deals', partition: 0 }])
+  assert.equal(plan.fetchBytes('deals', 0), MiB, 'one MiB before anything was seen')
+  plan.received([{ topic: 'deals', partition: 0, bytes: 800_000, largestBatch: 800_000 }])
+  assert.equal(plan.fetchBytes('deals', 0), 3_200_000, 'four 800 KB records per fetch, not one')
+  plan.received([{ topic: 'deals', partition: 0, bytes: 5 * MiB, largestBatch: 5 * MiB }])
+  assert.equal(plan.fetchBytes('deals', 0), 8 * MiB, 'capped')
+})
+
+test('pause leaves a partition out; a new assignment forgets revoked partitions and puts new ones first', () => {
+  const plan = new FetchPlan({ maxBufferedBytes: 64 * MiB })
+  plan.assign([0, 1].map((partition) => ({ topic: 't', partition })))
+  plan.pause('t', 0, true)
+  assert.deepEqual(
+    plan.next(all).map((p) => p.partition),
+    [1],
+  )
+  plan.pause('t', 0, false)
+  plan.received([{ topic: 't', partition: 1, bytes: 5, largestBatch: 5 }])
+  plan.assign([1, 2].map((partition) => ({ topic: 't', partition })))
+  assert.deepEqual(
+    plan.next(all).map((p) => p.partition),
+    [2, 1],
+  )
+  assert.equal(plan.buffered('t', 1), 5, 'what a kept partition buffered is kept')
+  assert.equal(plan.buffered('t', 0), 0, 'a revoked partition is forgotten')
+  assert.deepEqual(
+    plan.next((p) => p.partition === 2).map((p) => p.partition),
+    [2],
+    'per broker',
+  )
+})
