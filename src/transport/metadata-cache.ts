@@ -51,8 +51,6 @@ export class MetadataCache {
   readonly #topics = new Map<string, Entry>()
   readonly #inflight = new Map<string, Promise<TopicMetadata | undefined>>()
   #brokers = new Map<number, BrokerAddress>()
-  /** Broker requests made, for tests and stats. */
-  fetches = 0
 
   constructor(source: MetadataSource, maxAgeMs: number, now: () => number = () => performance.now()) {
     this.#source = source
@@ -73,7 +71,6 @@ export class MetadataCache {
   }
 
   async #fetch(name: string): Promise<TopicMetadata | undefined> {
-    this.fetches++
     const snapshot = await this.#source([name])
     this.remember(snapshot)
     const topic = snapshot.topics.find((t) => t.name === name)
