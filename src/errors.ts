@@ -132,6 +132,23 @@ export const errorCodes = {
     status: 503,
     summary: 'The brokers do not support a request this operation needs (too old a Kafka version).',
   },
+  SPW_ERR_GROUP_FENCED: {
+    retriable: true,
+    status: 503,
+    summary:
+      "The consumer group moved on without this member (fenced or stale epoch): its partitions' work is not committed; it rejoins.",
+  },
+  SPW_ERR_HANDLER_FAILED: {
+    retriable: true,
+    status: 500,
+    summary: "A consumer's handler (or its decoder) threw for a record; the record went through onError.",
+  },
+  SPW_ERR_HANDLER_TIMEOUT: {
+    retriable: true,
+    status: 500,
+    summary:
+      "A consumer's handler did not finish within handlerTimeoutMs; the record went through onHandlerTimeout.",
+  },
 } as const
 
 export type ErrorCode = keyof typeof errorCodes

@@ -54,6 +54,7 @@ export function snapshotOf(metadata: Awaited<ReturnType<AdminClient['metadata']>
         : [
             {
               name,
+              id: t.id,
               partitions: t.partitions.flatMap((p, partition) =>
                 p === undefined
                   ? []
@@ -82,7 +83,15 @@ const SOURCE_NAMES = new Map<number, string>([
   [ConfigSources.DEFAULT_CONFIG, 'default'],
 ])
 
-function callbackApi<T>(call: (callback: (error: unknown, value: T) => void) => void): Promise<T> {
+/** The authenticated connection to one broker, from a client's pool. */
+export async function brokerConnection(client: AdminClient, nodeId: number): Promise<Connection> {
+  const connections = await client.connectToBrokers([nodeId])
+  const connection = connections.get(nodeId)
+  if (!connection) throw new SpillwayError('SPW_ERR_UNAVAILABLE', `broker ${nodeId} cannot be reached`)
+  return connection
+}
+
+export function callbackApi<T>(call: (callback: (error: unknown, value: T) => void) => void): Promise<T> {
   return new Promise((resolve, reject) => call((error, value) => (error ? reject(error) : resolve(value))))
 }
 
@@ -125,12 +134,8 @@ export class PlatformaticAdmin implements AdminFacet {
     })
   }
 
-  /** The authenticated connection to one broker, from the client's pool. */
   async #connection(nodeId: number): Promise<Connection> {
-    const connections = await this.#client().connectToBrokers([nodeId])
-    const connection = connections.get(nodeId)
-    if (!connection) throw new SpillwayError('SPW_ERR_UNAVAILABLE', `broker ${nodeId} cannot be reached`)
-    return connection
+    return await brokerConnection(this.#client(), nodeId)
   }
 
   async describeProducers(topics: readonly string[], deadlineMs: number): Promise<ProducerDescription[]> {

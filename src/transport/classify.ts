@@ -31,6 +31,15 @@ const FATAL = new Set([
   'CLUSTER_AUTHORIZATION_FAILED',
 ])
 
+/** The group no longer knows this member at this epoch or generation: its partitions are gone. */
+const GROUP_FENCED = new Set([
+  'FENCED_MEMBER_EPOCH',
+  'UNKNOWN_MEMBER_ID',
+  'STALE_MEMBER_EPOCH',
+  'ILLEGAL_GENERATION',
+  'FENCED_INSTANCE_ID',
+])
+
 export interface Classification {
   readonly errorClass: ErrorClass
   readonly reason: string
@@ -105,6 +114,7 @@ export function codeOf(facts: ClientErrorFacts): ErrorCode {
   if (facts.names.has('UNKNOWN_TOPIC_OR_PARTITION') || facts.names.has('UNKNOWN_TOPIC_ID'))
     return 'SPW_ERR_TOPIC_MISSING'
   if (facts.names.has('INVALID_TOPIC_EXCEPTION')) return 'SPW_ERR_POISON'
+  if ([...facts.names].some((n) => GROUP_FENCED.has(n))) return 'SPW_ERR_GROUP_FENCED'
   if (facts.names.has('UNSUPPORTED_VERSION') || facts.codes.has('PLT_KFK_UNSUPPORTED_API'))
     return 'SPW_ERR_KAFKA_UNSUPPORTED'
   return 'SPW_ERR_UNAVAILABLE'

@@ -4,6 +4,8 @@
  *
  *   producer  the process's one idempotent Kafka producer (one producer id, however many leases)
  *   admin     metadata and the read-only admin calls the producer, the consumer and the doctor need
+ *   group     what a consumer needs beyond them: KIP-848 heartbeats, epoch-fenced commits and fetches
+ *             (one fetch session per consumer and broker)
  *
  * Facets are leased from the registry (registry.ts). Each facet method is one entry of the operation
  * table (operations.ts), which is also what the worker-thread transport carries, so adding an operation
@@ -147,9 +149,111 @@ export interface AdminFacet {
   committedOffsets(groupIds: readonly string[], deadlineMs: number): Promise<CommittedOffset[]>
 }
 
+export interface TopicPartitions {
+  readonly topic: string
+  readonly partitions: readonly number[]
+}
+
+/** One ConsumerGroupHeartbeat (KIP-848). Topics are named; the facet maps them to topic ids. */
+export interface GroupHeartbeat {
+  readonly groupId: string
+  /** The member's id, made by the member (a UUID) and kept for its lifetime. */
+  readonly memberId: string
+  /** 0 to join, -1 to leave, otherwise the epoch the member is at. */
+  readonly memberEpoch: number
+  readonly rebalanceTimeoutMs: number
+  /** The subscription; null when unchanged since the last heartbeat. */
+  readonly topics: readonly string[] | null
+  /** The partitions the member owns now; null when unchanged since the last heartbeat. */
+  readonly owned: readonly TopicPartitions[] | null
+}
+
+export interface GroupHeartbeatAnswer {
+  readonly memberId: string
+  readonly memberEpoch: number
+  readonly heartbeatIntervalMs: number
+  /** The member's whole target assignment, when it changed; null when unchanged. */
+  readonly assignment: readonly TopicPartitions[] | null
+}
+
+export interface OffsetToCommit {
+  readonly topic: string
+  readonly partition: number
+  readonly offset: bigint
+  /** At most 4 KB by default broker settings (offset.metadata.max.bytes). */
+  readonly metadata: string
+}
+
+export interface CommitRequest {
+  readonly groupId: string
+  readonly memberId: string
+  /** The member epoch (KIP-848) the partitions are owned under; a stale one is refused. */
+  readonly memberEpoch: number
+  readonly offsets: readonly OffsetToCommit[]
+}
+
+/** Per partition: null when committed, otherwise the broker's error name (STALE_MEMBER_EPOCH, …). */
+export interface CommitResult {
+  readonly topic: string
+  readonly partition: number
+  readonly error: string | null
+}
+
+export interface FetchRequest {
+  /** Names the caller's fetch session: one per consumer; each has its own session per broker. */
+  readonly session: string
+  readonly broker: number
+  readonly maxWaitMs: number
+  readonly minBytes: number
+  readonly maxBytes: number
+  readonly partitions: readonly {
+    readonly topic: string
+    readonly partition: number
+    readonly offset: bigint
+    readonly maxBytes: number
+  }[]
+}
+
+export interface FetchedRecord {
+  readonly offset: bigint
+  readonly timestamp: number
+  readonly key: Buffer | null
+  readonly value: Buffer | null
+  readonly headers: readonly (readonly [string, Buffer])[]
+  /** Key, value and header bytes: what the record weighs in a buffer. */
+  readonly size: number
+}
+
+export interface FetchedPartition {
+  readonly topic: string
+  readonly partition: number
+  /** null, or the broker's error name for this partition (OFFSET_OUT_OF_RANGE, NOT_LEADER_OR_FOLLOWER, …). */
+  readonly error: string | null
+  readonly highWatermark: bigint
+  readonly logStartOffset: bigint
+  readonly records: readonly FetchedRecord[]
+  /** Bytes of the record batches returned. */
+  readonly bytes: number
+  /** The largest record batch returned, in bytes. */
+  readonly largestBatch: number
+  /** Where the next fetch of this partition starts (after the last batch, or the request's offset). */
+  readonly nextOffset: bigint
+}
+
+export interface GroupFacet {
+  heartbeat(request: GroupHeartbeat, deadlineMs: number): Promise<GroupHeartbeatAnswer>
+  /** OffsetCommit with the member epoch; refusals come back per partition, never retried here. */
+  commit(request: CommitRequest, deadlineMs: number): Promise<CommitResult[]>
+  /** One Fetch to one broker within a fetch session (KIP-227). */
+  fetch(request: FetchRequest, deadlineMs: number): Promise<FetchedPartition[]>
+  /** Closes a fetch session's connections' state (the consumer is done). */
+  endSession(session: string): Promise<void>
+}
+
 export interface Cluster {
   readonly producer: ProducerFacet
   readonly admin: AdminFacet
+  readonly group: GroupFacet
   close(): Promise<void>
 }
 
@@ -157,4 +261,5 @@ export interface Cluster {
 export interface Facets {
   readonly producer: ProducerFacet
   readonly admin: AdminFacet
+  readonly group: GroupFacet
 }

@@ -25,6 +25,8 @@ export interface PartitionMetadata {
 
 export interface TopicMetadata {
   readonly name: string
+  /** The topic's id (a UUID), as Fetch and KIP-848 heartbeats name topics. */
+  readonly id: string
   readonly partitions: readonly PartitionMetadata[]
 }
 

@@ -8,7 +8,7 @@
  * codec of its own: its records travel as one transferred buffer and its outcomes as distinct values plus
  * a slot per record, with `late` tickets for requests its deadline cut short (wire.ts).
  */
-import type { Facets } from './cluster.ts'
+import type { Facets, FetchedPartition, FetchRequest } from './cluster.ts'
 import type { OutboundRecord, RecordOutcome } from './transport.ts'
 import {
   type PackedRecords,
@@ -66,6 +66,26 @@ const send: Codec<[records: readonly OutboundRecord[], deadlineMs: number], Reco
   },
 }
 
+/** Buffers arrive from the worker as plain Uint8Arrays (structured clone); views make them Buffers again. */
+const asBuffer = (bytes: Uint8Array | null): Buffer | null =>
+  bytes === null ? null : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+
+const fetch: Codec<[request: FetchRequest, deadlineMs: number], FetchedPartition[]> = {
+  result: {
+    pack: (partitions) => partitions,
+    unpack: (value) =>
+      (value as FetchedPartition[]).map((p) => ({
+        ...p,
+        records: p.records.map((r) => ({
+          ...r,
+          key: asBuffer(r.key),
+          value: asBuffer(r.value),
+          headers: r.headers.map(([k, v]) => [k, asBuffer(v) as Buffer] as const),
+        })),
+      })),
+  },
+}
+
 export const OPERATIONS: OperationTable = {
   producer: {
     send,
@@ -81,6 +101,12 @@ export const OPERATIONS: OperationTable = {
     listGroups: AS_IS,
     describeGroups: AS_IS,
     committedOffsets: AS_IS,
+  },
+  group: {
+    heartbeat: AS_IS,
+    commit: AS_IS,
+    fetch,
+    endSession: AS_IS,
   },
 }
 

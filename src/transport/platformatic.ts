@@ -5,13 +5,16 @@
  *   the record batches and owns their sequence numbers (idempotent.ts). Its retries of a batch are
  *   capped here: spillway's own breaker and log already own retrying.
  * - admin: admin.ts, on an Admin client made on first use.
+ * - group: group.ts; heartbeats and commits on the Admin client's connections, fetches on a client per
+ *   consumer (its fetch sessions).
  * - one MetadataCache (metadata-cache.ts) that both read, fed by the Admin client's Metadata requests.
  */
-import { Admin, ProduceAcks, Producer } from '@platformatic/kafka'
+import { Admin, Consumer, FetchIsolationLevels, ProduceAcks, Producer } from '@platformatic/kafka'
 import { PlatformaticAdmin, snapshotOf } from './admin.ts'
 import { clientErrorFacts } from './classify.ts'
 import type { Cluster, ProducerFacet } from './cluster.ts'
 import { withDeadline } from './deadline.ts'
+import { PlatformaticGroup } from './group.ts'
 import { IdempotentSender } from './idempotent.ts'
 import { type ClusterSnapshot, MetadataCache } from './metadata-cache.ts'
 import type { KafkaConnectionOptions, OutboundRecord, RecordOutcome } from './transport.ts'
@@ -127,6 +130,7 @@ export class PlatformaticCluster implements Cluster {
   readonly #options: KafkaConnectionOptions
   readonly metadata: MetadataCache
   readonly admin: PlatformaticAdmin
+  readonly group: PlatformaticGroup
   #adminClient: Admin | undefined
   #producer: IdempotentProducerFacet | undefined
   #closed = false
@@ -138,6 +142,20 @@ export class PlatformaticCluster implements Cluster {
       options.metadataMaxAgeMs ?? DEFAULT_METADATA_MAX_AGE_MS,
     )
     this.admin = new PlatformaticAdmin(() => this.#admin(), this.metadata)
+    this.group = new PlatformaticGroup(
+      () => this.#admin(),
+      this.metadata,
+      (session) =>
+        new Consumer<Buffer, Buffer, Buffer, Buffer>({
+          ...baseOptions(this.#options),
+          clientId: `${this.#options.clientId}-${session}`,
+          // never joined: the group facet owns membership; this client only keeps fetch sessions
+          groupId: `spillway-fetch-${session}`,
+          // only broker addresses come from this client's metadata; spillway's cache owns the rest
+          metadataMaxAge: this.#options.metadataMaxAgeMs ?? DEFAULT_METADATA_MAX_AGE_MS,
+          isolationLevel: FetchIsolationLevels.READ_COMMITTED,
+        } as unknown as ConstructorParameters<typeof Consumer<Buffer, Buffer, Buffer, Buffer>>[0]),
+    )
   }
 
   /** The producer facet; its Kafka producer is made on first use, so an admin-only lease makes none. */
@@ -176,6 +194,6 @@ export class PlatformaticCluster implements Cluster {
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
-    await Promise.allSettled([this.#producer?.close(), this.#adminClient?.close()])
+    await Promise.allSettled([this.#producer?.close(), this.#adminClient?.close(), this.group.close()])
   }
 }

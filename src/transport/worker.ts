@@ -10,7 +10,7 @@
  * producer, counted in `initializations` like a rebuild.
  */
 import { Worker } from 'node:worker_threads'
-import type { AdminFacet, Cluster, ProducerFacet } from './cluster.ts'
+import type { AdminFacet, Cluster, GroupFacet, ProducerFacet } from './cluster.ts'
 import { codecOf, type FacetName, type LateTickets, OPERATIONS, type OperationRequest } from './operations.ts'
 import { type KafkaConnectionOptions, type RecordOutcome, TransportError } from './transport.ts'
 import { errorFromWire, fromWire, type WireError, type WireOutcome } from './wire.ts'
@@ -43,6 +43,7 @@ export class WorkerCluster implements Cluster {
   #closed = false
   readonly producer: ProducerFacet
   readonly admin: AdminFacet
+  readonly group: GroupFacet
   readonly #tickets: LateTickets = {
     ticket: () => {
       throw new Error('late tickets are issued by the worker')
@@ -58,6 +59,7 @@ export class WorkerCluster implements Cluster {
       producerId: { get: () => this.#state.producerId },
     })
     this.admin = this.#facet('admin') as unknown as AdminFacet
+    this.group = this.#facet('group') as unknown as GroupFacet
   }
 
   /** An object with one method per operation of the facet, each a call to the worker. */

@@ -4,6 +4,7 @@
  * to one topic decides only that topic's outcome, and every admin operation answers through the facet.
  */
 import assert from 'node:assert/strict'
+import { randomUUID } from 'node:crypto'
 import { test } from 'node:test'
 import { Admin, Consumer } from '@platformatic/kafka'
 import type { Cluster } from '../../src/transport/cluster.ts'
@@ -162,5 +163,138 @@ export function clusterContract(make: (brokers: string[], clientId: string) => C
     assert.deepEqual(modernDescription?.members[0]?.assignment, [{ topic, partitions: [0, 1] }])
     const [classicDescription] = await cluster.admin.describeGroups([classic], 5000)
     assert.deepEqual([classicDescription?.type, classicDescription?.members.length], ['classic', 0])
+  })
+
+  test('the group facet: a KIP-848 member joins, fetches in a session, commits under its epoch, a stale epoch is refused', async (t) => {
+    const kafka = testKafka()
+    const topic = await createTopic(t, 'group', { partitions: 2 })
+    const cluster = make(kafka.bootstrap, 'spillway-group-contract')
+    t.after(() => cluster.close())
+    const records = Array.from({ length: 6 }, (_, i) =>
+      outbound({
+        topic,
+        partition: i % 2,
+        key: Buffer.from(`k${i}`),
+        value: Buffer.from(`v${i}`),
+        headers: [['spillway-id', Buffer.from(`id-${i}`)]],
+      }),
+    )
+    assert.ok((await cluster.producer.send(records, 10_000)).every((o) => o.kind === 'ok'))
+
+    const groupId = randomName('group-facet')
+    const memberId = randomUUID()
+    let answer = await cluster.group.heartbeat(
+      { groupId, memberId, memberEpoch: 0, rebalanceTimeoutMs: 10_000, topics: [topic], owned: [] },
+      5000,
+    )
+    let assignment = answer.assignment
+    for (let i = 0; i < 50 && !assignment?.length; i++) {
+      await new Promise((r) => setTimeout(r, 200))
+      answer = await cluster.group.heartbeat(
+        {
+          groupId,
+          memberId,
+          memberEpoch: answer.memberEpoch,
+          rebalanceTimeoutMs: 10_000,
+          topics: null,
+          owned: null,
+        },
+        5000,
+      )
+      assignment = answer.assignment ?? assignment
+    }
+    assert.deepEqual(assignment, [{ topic, partitions: [0, 1] }])
+    assert.ok(answer.memberEpoch > 0)
+    assert.ok(answer.heartbeatIntervalMs > 0)
+    // the member acknowledges what it owns
+    answer = await cluster.group.heartbeat(
+      {
+        groupId,
+        memberId,
+        memberEpoch: answer.memberEpoch,
+        rebalanceTimeoutMs: 10_000,
+        topics: null,
+        owned: assignment ?? [],
+      },
+      5000,
+    )
+
+    const snapshot = await cluster.admin.metadata([topic], 5000)
+    const leader = snapshot.topics[0]?.partitions[0]?.leader ?? -1
+    const fetched = await cluster.group.fetch(
+      {
+        session: 'contract',
+        broker: leader,
+        maxWaitMs: 100,
+        minBytes: 1,
+        maxBytes: 1024 * 1024,
+        partitions: [0, 1].map((partition) => ({ topic, partition, offset: 1n, maxBytes: 65536 })),
+      },
+      5000,
+    )
+    const p0 = fetched.find((p) => p.partition === 0)
+    assert.equal(p0?.error, null)
+    assert.equal(p0?.highWatermark, 3n)
+    assert.deepEqual(
+      p0?.records.map((r) => [
+        r.offset,
+        r.key?.toString(),
+        r.value?.toString(),
+        r.headers[0]?.[1].toString(),
+      ]),
+      [
+        [1n, 'k2', 'v2', 'id-2'],
+        [2n, 'k4', 'v4', 'id-4'],
+      ],
+      'records from the offset asked for, with key, value and headers',
+    )
+    assert.equal(p0?.nextOffset, 3n)
+    assert.ok((p0?.bytes ?? 0) > 0 && (p0?.largestBatch ?? 0) > 0)
+    const outOfRange = await cluster.group.fetch(
+      {
+        session: 'contract',
+        broker: leader,
+        maxWaitMs: 100,
+        minBytes: 1,
+        maxBytes: 1024 * 1024,
+        partitions: [{ topic, partition: 0, offset: 99n, maxBytes: 65536 }],
+      },
+      5000,
+    )
+    assert.equal(outOfRange.find((p) => p.partition === 0)?.error, 'OFFSET_OUT_OF_RANGE')
+    await cluster.group.endSession('contract')
+
+    const results = await cluster.group.commit(
+      {
+        groupId,
+        memberId,
+        memberEpoch: answer.memberEpoch,
+        offsets: [{ topic, partition: 0, offset: 2n, metadata: 'spw1:test' }],
+      },
+      5000,
+    )
+    assert.deepEqual(results, [{ topic, partition: 0, error: null }])
+    const committed = await cluster.admin.committedOffsets([groupId], 5000)
+    assert.deepEqual(
+      committed.filter((c) => c.partition === 0).map((c) => [c.offset, c.metadata]),
+      [[2n, 'spw1:test']],
+    )
+    const stale = await cluster.group.commit(
+      {
+        groupId,
+        memberId,
+        memberEpoch: answer.memberEpoch + 5,
+        offsets: [{ topic, partition: 1, offset: 3n, metadata: '' }],
+      },
+      5000,
+    )
+    assert.ok(
+      stale[0]?.error === 'FENCED_MEMBER_EPOCH' || stale[0]?.error === 'STALE_MEMBER_EPOCH',
+      `a commit under an epoch that is not the member's is refused: ${JSON.stringify(stale)}`,
+    )
+    await cluster.group.heartbeat(
+      { groupId, memberId, memberEpoch: -1, rebalanceTimeoutMs: 10_000, topics: null, owned: null },
+      5000,
+    )
   })
 }

@@ -10,6 +10,7 @@ function snapshot(topics: Record<string, number>, leader = 1): ClusterSnapshot {
     brokers: [{ nodeId: leader, host: '127.0.0.1', port: 9000 + leader, rack: null }],
     topics: Object.entries(topics).map(([name, count]) => ({
       name,
+      id: `id-${name}`,
       partitions: Array.from({ length: count }, (_, partition) => ({
         partition,
         leader,

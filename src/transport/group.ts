@@ -1,0 +1,384 @@
+/**
+ * The group facet over @platformatic/kafka: what a consumer needs beyond the admin calls.
+ *
+ * - Membership is KIP-848's ConsumerGroupHeartbeat, sent by spillway itself to the group coordinator
+ *   over the admin client's authenticated connections. The client's own Consumer acknowledges a
+ *   revocation at once and keeps the member epoch to itself; spillway must first finish or abandon the
+ *   revoked partitions' work and commit it under the epoch it was fetched under (docs/architecture.md).
+ * - Commits are OffsetCommit v9 with the member epoch, and each partition's refusal comes back to the
+ *   caller: a stale or fenced commit is dropped by the consumer, never sent again under a newer epoch.
+ * - Fetches go through the client's `Consumer.fetch`, which keeps a KIP-227 fetch session per broker.
+ *   Each spillway consumer has its own fetching client (named by `session`), so two consumers in one
+ *   process never share a session. The client is never subscribed and never joins a group.
+ */
+import {
+  type Admin,
+  type Connection,
+  type Consumer,
+  consumerGroupHeartbeatV1,
+  FindCoordinatorKeyTypes,
+  offsetCommitV9,
+  protocolErrorsCodesById,
+  type RecordsBatch,
+} from '@platformatic/kafka'
+import { SpillwayError } from '../errors.ts'
+import { brokerConnection, callbackApi } from './admin.ts'
+import { clientErrorFacts, toSpillwayError } from './classify.ts'
+import type {
+  CommitRequest,
+  CommitResult,
+  FetchedPartition,
+  FetchedRecord,
+  FetchRequest,
+  GroupFacet,
+  GroupHeartbeat,
+  GroupHeartbeatAnswer,
+  TopicPartitions,
+} from './cluster.ts'
+import { withDeadline } from './deadline.ts'
+import type { MetadataCache } from './metadata-cache.ts'
+
+/** Errors that mean the coordinator moved: look it up again. */
+const COORDINATOR_MOVED = new Set([
+  'NOT_COORDINATOR',
+  'COORDINATOR_NOT_AVAILABLE',
+  'COORDINATOR_LOAD_IN_PROGRESS',
+])
+/** The batch attribute bit of a transaction marker: it holds no user records. */
+const CONTROL_BATCH = 0x20
+/** Kafka's record batch header before `length` counts: baseOffset (8) and length (4). */
+const BATCH_LOG_OVERHEAD = 12
+
+type FetchClient = Consumer<Buffer, Buffer, Buffer, Buffer>
+
+export class PlatformaticGroup implements GroupFacet {
+  readonly #admin: () => Admin
+  readonly #metadata: MetadataCache
+  readonly #fetchClient: (session: string) => FetchClient
+  readonly #coordinators = new Map<string, number>()
+  readonly #sessions = new Map<string, FetchClient>()
+  readonly #names = new Map<string, string>()
+
+  constructor(admin: () => Admin, metadata: MetadataCache, fetchClient: (session: string) => FetchClient) {
+    this.#admin = admin
+    this.#metadata = metadata
+    this.#fetchClient = fetchClient
+  }
+
+  async #coordinator(groupId: string): Promise<Connection> {
+    let nodeId = this.#coordinators.get(groupId)
+    if (nodeId === undefined) {
+      const [found] = await this.#admin().findCoordinator({
+        keyType: FindCoordinatorKeyTypes.GROUP,
+        keys: [groupId],
+      })
+      if (!found || found.nodeId < 0)
+        throw new SpillwayError('SPW_ERR_UNAVAILABLE', `no coordinator for group ${groupId}`)
+      nodeId = found.nodeId
+      this.#coordinators.set(groupId, nodeId)
+    }
+    return await brokerConnection(this.#admin(), nodeId)
+  }
+
+  /** Runs one request to the group's coordinator; a coordinator that moved is forgotten. */
+  async #toCoordinator<T>(
+    groupId: string,
+    what: string,
+    deadlineMs: number,
+    call: (c: Connection) => Promise<T>,
+  ): Promise<T> {
+    try {
+      return await withDeadline(
+        (async () => await call(await this.#coordinator(groupId)))(),
+        deadlineMs,
+        what,
+      )
+    } catch (error) {
+      const facts = clientErrorFacts(error)
+      if ([...facts.names].some((n) => COORDINATOR_MOVED.has(n)) || facts.codes.has('PLT_KFK_NETWORK'))
+        this.#coordinators.delete(groupId)
+      throw toSpillwayError(error, what)
+    }
+  }
+
+  async #topicId(name: string): Promise<string | undefined> {
+    const topic = await this.#metadata.topic(name)
+    if (topic) this.#names.set(topic.id, name)
+    return topic?.id
+  }
+
+  async #ids(list: readonly TopicPartitions[]): Promise<{ topicId: string; partitions: number[] }[]> {
+    const out: { topicId: string; partitions: number[] }[] = []
+    for (const t of list) {
+      const topicId = await this.#topicId(t.topic)
+      if (topicId) out.push({ topicId, partitions: [...t.partitions] })
+    }
+    return out
+  }
+
+  async #name(topicId: string, subscribed: readonly string[]): Promise<string | undefined> {
+    if (!this.#names.has(topicId)) {
+      // a topic id not seen yet: the subscription's metadata names it (a topic created meanwhile)
+      for (const name of subscribed) {
+        this.#metadata.invalidate(name)
+        await this.#topicId(name)
+      }
+    }
+    return this.#names.get(topicId)
+  }
+
+  #subscribed = new Map<string, readonly string[]>()
+
+  async heartbeat(request: GroupHeartbeat, deadlineMs: number): Promise<GroupHeartbeatAnswer> {
+    if (request.topics) this.#subscribed.set(request.groupId, request.topics)
+    const subscribed = this.#subscribed.get(request.groupId) ?? []
+    const owned = request.owned ? await this.#ids(request.owned) : null
+    const response = await this.#toCoordinator(
+      request.groupId,
+      'ConsumerGroupHeartbeat',
+      deadlineMs,
+      (connection) =>
+        callbackApi<Awaited<ReturnType<typeof consumerGroupHeartbeatV1.api.async>>>((cb) =>
+          consumerGroupHeartbeatV1.api(
+            connection,
+            request.groupId,
+            request.memberId,
+            request.memberEpoch,
+            null,
+            null,
+            request.rebalanceTimeoutMs,
+            request.topics ? [...request.topics] : null,
+            null,
+            null,
+            owned,
+            cb as never,
+          ),
+        ),
+    )
+    let assignment: TopicPartitions[] | null = null
+    if (response.assignment) {
+      assignment = []
+      for (const t of response.assignment.topicPartitions) {
+        const topic = await this.#name(t.topicId, subscribed)
+        if (topic === undefined) {
+          throw new SpillwayError(
+            'SPW_ERR_UNAVAILABLE',
+            `the assignment names topic id ${t.topicId}, unknown to metadata yet`,
+          )
+        }
+        assignment.push({ topic, partitions: [...t.partitions].sort((a, b) => a - b) })
+      }
+    }
+    return {
+      memberId: response.memberId ?? request.memberId,
+      memberEpoch: response.memberEpoch,
+      heartbeatIntervalMs: response.heartbeatIntervalMs,
+      assignment,
+    }
+  }
+
+  async commit(request: CommitRequest, deadlineMs: number): Promise<CommitResult[]> {
+    const topics = new Map<
+      string,
+      {
+        name: string
+        partitions: {
+          partitionIndex: number
+          committedOffset: bigint
+          committedLeaderEpoch: number
+          committedMetadata: string
+        }[]
+      }
+    >()
+    for (const o of request.offsets) {
+      let t = topics.get(o.topic)
+      if (!t) {
+        t = { name: o.topic, partitions: [] }
+        topics.set(o.topic, t)
+      }
+      t.partitions.push({
+        partitionIndex: o.partition,
+        committedOffset: o.offset,
+        committedLeaderEpoch: -1,
+        committedMetadata: o.metadata,
+      })
+    }
+    type Response = Awaited<ReturnType<typeof offsetCommitV9.api.async>>
+    let response: Response
+    try {
+      response = await this.#toCoordinator(request.groupId, 'OffsetCommit', deadlineMs, (connection) =>
+        callbackApi<Response>((cb) =>
+          offsetCommitV9.api(
+            connection,
+            request.groupId,
+            request.memberEpoch,
+            request.memberId,
+            null,
+            [...topics.values()],
+            cb as never,
+          ),
+        ),
+      )
+    } catch (error) {
+      // per-partition refusals arrive as an error carrying the whole answer: report them per partition
+      const answered = answerOf<Response>(error)
+      if (!answered) throw error
+      response = answered
+    }
+    return response.topics.flatMap((t) =>
+      t.partitions.map((p) => ({
+        topic: t.name,
+        partition: p.partitionIndex,
+        error: p.errorCode === 0 ? null : (protocolErrorsCodesById[p.errorCode] ?? `ERROR_${p.errorCode}`),
+      })),
+    )
+  }
+
+  async fetch(request: FetchRequest, deadlineMs: number): Promise<FetchedPartition[]> {
+    let client = this.#sessions.get(request.session)
+    if (!client) {
+      client = this.#fetchClient(request.session)
+      this.#sessions.set(request.session, client)
+    }
+    const byTopic = new Map<
+      string,
+      {
+        topicId: string
+        partitions: {
+          partition: number
+          currentLeaderEpoch: number
+          fetchOffset: bigint
+          lastFetchedEpoch: number
+          partitionMaxBytes: number
+        }[]
+      }
+    >()
+    const wanted = new Map<string, bigint>()
+    for (const p of request.partitions) {
+      const topicId = await this.#topicId(p.topic)
+      if (!topicId)
+        throw new SpillwayError('SPW_ERR_TOPIC_MISSING', `topic ${p.topic} does not exist`, {
+          details: { topic: p.topic },
+        })
+      let entry = byTopic.get(p.topic)
+      if (!entry) {
+        entry = { topicId, partitions: [] }
+        byTopic.set(p.topic, entry)
+      }
+      entry.partitions.push({
+        partition: p.partition,
+        currentLeaderEpoch: -1,
+        fetchOffset: p.offset,
+        lastFetchedEpoch: -1,
+        partitionMaxBytes: p.maxBytes,
+      })
+      wanted.set(`${p.topic}\u0000${p.partition}`, p.offset)
+    }
+    type Response = Awaited<ReturnType<FetchClient['fetch']>>
+    let response: Response
+    try {
+      response = await withDeadline(
+        client.fetch({
+          node: request.broker,
+          topics: [...byTopic.values()],
+          maxWaitTime: request.maxWaitMs,
+          minBytes: request.minBytes,
+          maxBytes: request.maxBytes,
+        }),
+        deadlineMs,
+        'Fetch',
+      )
+    } catch (error) {
+      const answered = answerOf<Response>(error)
+      if (!answered) throw toSpillwayError(error, 'Fetch')
+      response = answered
+    }
+    const out: FetchedPartition[] = []
+    for (const t of response.responses) {
+      const topic = this.#names.get(t.topicId) ?? t.topicId
+      for (const p of t.partitions) {
+        const from = wanted.get(`${topic}\u0000${p.partitionIndex}`) ?? 0n
+        out.push(fetchedPartition(topic, p, from))
+      }
+    }
+    return out
+  }
+
+  async endSession(session: string): Promise<void> {
+    const client = this.#sessions.get(session)
+    this.#sessions.delete(session)
+    await client?.close(true).catch(() => undefined)
+  }
+
+  async close(): Promise<void> {
+    const clients = [...this.#sessions.values()]
+    this.#sessions.clear()
+    await Promise.allSettled(clients.map((c) => c.close(true)))
+  }
+}
+
+/** The broker's answer carried by a client error whose only fault is per-partition error codes. */
+function answerOf<T>(error: unknown): T | undefined {
+  let e = error as { response?: unknown; code?: string; cause?: unknown } | undefined
+  for (let depth = 0; e && typeof e === 'object' && depth < 4; depth++) {
+    if (e.code === 'PLT_KFK_RESPONSE' && e.response) return e.response as T
+    e = e.cause as typeof e
+  }
+  return undefined
+}
+
+interface RawPartition {
+  partitionIndex: number
+  errorCode: number
+  highWatermark: bigint
+  logStartOffset: bigint
+  records?: RecordsBatch[] | null
+}
+
+/** One partition of a Fetch answer in spillway's terms: user records from `from` on. */
+export function fetchedPartition(topic: string, p: RawPartition, from: bigint): FetchedPartition {
+  const records: FetchedRecord[] = []
+  let bytes = 0
+  let largestBatch = 0
+  let nextOffset = from
+  for (const batch of p.records ?? []) {
+    const size = batch.length + BATCH_LOG_OVERHEAD
+    bytes += size
+    largestBatch = Math.max(largestBatch, size)
+    const end = batch.firstOffset + BigInt(batch.lastOffsetDelta) + 1n
+    if (end > nextOffset) nextOffset = end
+    if ((batch.attributes & CONTROL_BATCH) !== 0) continue
+    for (const r of batch.records) {
+      const offset = batch.firstOffset + BigInt(r.offsetDelta)
+      // a compressed batch starts before the offset asked for: its earlier records were seen already
+      if (offset < from) continue
+      let size = (r.key?.length ?? 0) + (r.value?.length ?? 0)
+      const headers: [string, Buffer][] = []
+      for (const [k, v] of r.headers) {
+        const name = k ? k.toString('utf8') : ''
+        const value = v ?? Buffer.alloc(0)
+        size += name.length + value.length
+        headers.push([name, value])
+      }
+      records.push({
+        offset,
+        timestamp: Number(batch.firstTimestamp + r.timestampDelta),
+        key: r.key,
+        value: r.value,
+        headers,
+        size,
+      })
+    }
+  }
+  return {
+    topic,
+    partition: p.partitionIndex,
+    error: p.errorCode === 0 ? null : (protocolErrorsCodesById[p.errorCode] ?? `ERROR_${p.errorCode}`),
+    highWatermark: p.highWatermark,
+    logStartOffset: p.logStartOffset,
+    records,
+    bytes,
+    largestBatch,
+    nextOffset,
+  }
+}
