@@ -1,6 +1,18 @@
 /** spillway's public API. */
 
 export { Breaker } from './breaker/breaker.ts'
+export {
+  type ConsumedRecord,
+  type ConsumerOptions,
+  type ConsumerStats,
+  type ConsumerStatus,
+  createConsumer,
+  DEAD_LETTER_HEADERS,
+  type DedupeStore,
+  type ErrorAction,
+  type Handler,
+  SpillwayConsumer,
+} from './consumer/index.ts'
 export { type ErrorCode, errorCodes, isSpillwayError, SpillwayError } from './errors.ts'
 export { DurableLog, LogReader } from './log/log.ts'
 export type { FsyncPolicy, LogOptions } from './log/options.ts'

@@ -291,6 +291,11 @@ export class KafkaCluster {
         'share.coordinator.state.topic.replication.factor': replication,
         'share.coordinator.state.topic.min.isr': '1',
         'group.initial.rebalance.delay.ms': '0',
+        // KIP-848 groups: short sessions and heartbeats, so membership tests take seconds, not minutes
+        'group.consumer.min.session.timeout.ms': '3000',
+        'group.consumer.session.timeout.ms': '6000',
+        'group.consumer.min.heartbeat.interval.ms': '500',
+        'group.consumer.heartbeat.interval.ms': '1000',
         'num.network.threads': '2',
         'num.io.threads': '4',
         'log.retention.check.interval.ms': '60000',

@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import type { TestContext } from 'node:test'
-import { Admin, Consumer, type Message, MessagesStreamModes } from '@platformatic/kafka'
+import { Admin, Consumer, type Message, MessagesStreamModes, Producer } from '@platformatic/kafka'
 import { runKafkaTool } from '../../scripts/kafka/cluster.ts'
 import { ToxiproxyClient } from '../../scripts/toxiproxy/toxiproxy.ts'
 
@@ -217,4 +217,45 @@ export function percentile(values: readonly number[], p: number): number {
   return (
     sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? Number.NaN
   )
+}
+
+export interface PlainRecord {
+  readonly key?: string | Buffer | null
+  readonly value: string | Buffer
+  readonly partition?: number
+  readonly headers?: Readonly<Record<string, string>>
+}
+
+/** Writes records with a plain @platformatic/kafka producer (what any other client would write). */
+export async function produceRaw(
+  topic: string,
+  records: readonly PlainRecord[],
+  options: { bootstrap?: string[]; chunk?: number } = {},
+): Promise<void> {
+  const producer = new Producer({
+    clientId: 'spillway-test-writer',
+    bootstrapBrokers: options.bootstrap ?? testKafka().bootstrap,
+    maxInflights: 5,
+  } as ConstructorParameters<typeof Producer<Buffer, Buffer, Buffer, Buffer>>[0])
+  const asBuffer = (v: string | Buffer): Buffer => (typeof v === 'string' ? Buffer.from(v) : v)
+  try {
+    const chunk = options.chunk ?? 500
+    for (let i = 0; i < records.length; i += chunk) {
+      await producer.send({
+        messages: records.slice(i, i + chunk).map((r) => ({
+          topic,
+          ...(r.key != null ? { key: asBuffer(r.key) } : {}),
+          value: asBuffer(r.value),
+          ...(r.partition !== undefined ? { partition: r.partition } : {}),
+          ...(r.headers
+            ? {
+                headers: new Map(Object.entries(r.headers).map(([k, v]) => [Buffer.from(k), Buffer.from(v)])),
+              }
+            : {}),
+        })) as never,
+      })
+    }
+  } finally {
+    await producer.close()
+  }
 }

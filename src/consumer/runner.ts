@@ -1,0 +1,377 @@
+/**
+ * Runs the handler over fetched records: lanes by ordering (key executor), duplicates skipped (dedupe),
+ * superseded records of a key skipped (coalesce), one key's records together (batch), a deadline per
+ * call, and the error policies (retry in place with back-off, skip, dead-letter). A record leaves the
+ * runner done (its offset completes) or, when its partition is revoked first, not at all.
+ */
+import { type ErrorCode, SpillwayError } from '../errors.ts'
+import type { FetchedRecord } from '../transport/cluster.ts'
+import type { DedupeStore } from './dedupe.ts'
+import type { KeyExecutor } from './key-executor.ts'
+import type { ResolvedConsumerOptions } from './options.ts'
+import type { PartitionWork } from './partition.ts'
+import { type ConsumedRecord, type ConsumerStatus, type ErrorAction, ID_HEADER } from './types.ts'
+
+export interface RunnerCounters {
+  handled: number
+  failed: number
+  retried: number
+  skipped: number
+  deadLettered: number
+  duplicates: number
+  coalesced: number
+  alreadyDone: number
+  handlerTimeouts: number
+  handlerCalls: number
+  dropped: number
+}
+
+export interface RunnerDeps<T> {
+  readonly options: ResolvedConsumerOptions<T>
+  readonly executor: KeyExecutor
+  readonly dedupe: DedupeStore | undefined
+  /** Writes records to their dead-letter topic; resolves once Kafka has them. */
+  readonly deadLetter: (
+    records: readonly ConsumedRecord<Buffer | null>[],
+    error: unknown,
+    code: ErrorCode,
+  ) => Promise<void>
+  /** A record is done: its bytes leave the buffer. */
+  readonly onDone: (work: PartitionWork, offset: bigint) => void
+  readonly status: (status: ConsumerStatus) => void
+  readonly counters: RunnerCounters
+}
+
+interface Entry {
+  readonly work: PartitionWork
+  readonly record: ConsumedRecord<Buffer | null>
+  readonly lane: string
+  readonly sameKey: string
+  taken: boolean
+}
+
+type Outcome =
+  | { readonly ok: true }
+  | { readonly ok: false; readonly error: unknown; readonly code: ErrorCode }
+
+/** The event id of a record: its spillway-id header, or one made from where it sits in Kafka. */
+export function eventId(
+  topic: string,
+  partition: number,
+  offset: bigint,
+  headers: readonly (readonly [string, Buffer])[],
+): string {
+  for (const [name, value] of headers) if (name === ID_HEADER) return value.toString('utf8')
+  return `kafka:${topic}:${partition}:${offset}`
+}
+
+export function toConsumed(
+  topic: string,
+  partition: number,
+  r: FetchedRecord,
+): ConsumedRecord<Buffer | null> {
+  return {
+    topic,
+    partition,
+    offset: r.offset,
+    timestamp: r.timestamp,
+    key: r.key,
+    value: r.value,
+    headers: r.headers,
+    id: eventId(topic, partition, r.offset, r.headers),
+  }
+}
+
+const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
+  new Promise((resolve) => {
+    if (signal.aborted) return resolve()
+    const timer = setTimeout(done, ms)
+    function done(): void {
+      clearTimeout(timer)
+      signal.removeEventListener('abort', done)
+      resolve()
+    }
+    signal.addEventListener('abort', done, { once: true })
+  })
+
+export class Runner<T> {
+  readonly #deps: RunnerDeps<T>
+  /** Entries not yet taken, per lane, in offset order. */
+  readonly #lanes = new Map<string, Entry[]>()
+
+  constructor(deps: RunnerDeps<T>) {
+    this.#deps = deps
+  }
+
+  /** The lane a record runs in: its key's, its partition's, or its own. */
+  #lane(work: PartitionWork, record: ConsumedRecord<Buffer | null>): { lane: string; sameKey: string } {
+    const sameKey = record.key === null ? `\u0001${record.offset}` : record.key.toString('latin1')
+    const ordering = this.#deps.options.ordering
+    if (ordering === 'partition') return { lane: `${work.key}\u0000`, sameKey }
+    // a record without a key has no order to keep: it runs on its own, like 'unordered'
+    if (ordering === 'unordered' || record.key === null)
+      return { lane: `${work.key}\u0000#${record.offset}`, sameKey }
+    return { lane: `${work.key}\u0000k${sameKey}`, sameKey }
+  }
+
+  /** Hands fetched records of one partition to their lanes. */
+  submit(work: PartitionWork, records: readonly FetchedRecord[]): void {
+    for (const raw of records) {
+      work.add(raw.offset, raw.timestamp, raw.size)
+      if (work.tracker.alreadyDone(raw.offset)) {
+        // a previous owner handled it (the commit's metadata says so)
+        this.#deps.counters.alreadyDone++
+        this.#deps.onDone(work, raw.offset)
+        continue
+      }
+      const record = toConsumed(work.topic, work.partition, raw)
+      const { lane, sameKey } = this.#lane(work, record)
+      const entry: Entry = { work, record, lane, sameKey, taken: false }
+      let list = this.#lanes.get(lane)
+      if (!list) {
+        list = []
+        this.#lanes.set(lane, list)
+      }
+      list.push(entry)
+      this.#deps.executor.submit({ lane, run: () => this.#run(entry) })
+    }
+  }
+
+  /** Forgets a revoked partition's records that have not started. Returns how many. */
+  drop(work: PartitionWork): number {
+    const prefix = `${work.key}\u0000`
+    const dropped = this.#deps.executor.drop((task) => task.lane.startsWith(prefix))
+    for (const lane of [...this.#lanes.keys()]) if (lane.startsWith(prefix)) this.#lanes.delete(lane)
+    this.#deps.counters.dropped += dropped
+    return dropped
+  }
+
+  /** The entries this run handles: the entry alone, or with batch/coalesce its key's waiting run. */
+  #take(entry: Entry): Entry[] {
+    const list = this.#lanes.get(entry.lane) ?? []
+    const { batch, coalesce, maxBatchRecords } = this.#deps.options
+    const limit = coalesce ? Number.POSITIVE_INFINITY : batch ? maxBatchRecords : 1
+    const chunk: Entry[] = []
+    while (list.length > 0 && chunk.length < limit) {
+      const next = list[0] as Entry
+      if (next.sameKey !== entry.sameKey && chunk.length > 0) break
+      list.shift()
+      next.taken = true
+      chunk.push(next)
+      if (next === entry && limit === 1) break
+    }
+    if (list.length === 0) this.#lanes.delete(entry.lane)
+    if (!chunk.includes(entry)) {
+      entry.taken = true
+      chunk.unshift(entry)
+    }
+    return chunk
+  }
+
+  async #run(entry: Entry): Promise<void> {
+    if (entry.taken || entry.work.revoked) return
+    let chunk = this.#take(entry)
+    const work = entry.work
+    work.running++
+    try {
+      if (this.#deps.options.coalesce && chunk.length > 1) {
+        // a full-state topic: only the newest record of the key matters
+        const newest = chunk[chunk.length - 1] as Entry
+        for (const older of chunk.slice(0, -1)) {
+          this.#deps.counters.coalesced++
+          this.#deps.onDone(work, older.record.offset)
+        }
+        chunk = [newest]
+      }
+      const fresh: Entry[] = []
+      for (const e of chunk) {
+        if (await this.#isDuplicate(e.record.id)) {
+          this.#deps.counters.duplicates++
+          this.#deps.onDone(work, e.record.offset)
+        } else fresh.push(e)
+      }
+      if (fresh.length > 0)
+        await this.#handle(
+          work,
+          fresh.map((e) => e.record),
+        )
+    } finally {
+      work.running--
+      work.notifyIdle()
+    }
+  }
+
+  async #isDuplicate(id: string): Promise<boolean> {
+    const store = this.#deps.dedupe
+    if (!store) return false
+    try {
+      return await store.has(id)
+    } catch {
+      // a dedupe store that fails must not lose the record: handle it (at least once)
+      return false
+    }
+  }
+
+  async #handle(work: PartitionWork, raw: readonly ConsumedRecord<Buffer | null>[]): Promise<void> {
+    const { options, counters } = this.#deps
+    for (let attempt = 1; ; attempt++) {
+      if (work.revoked || work.stopping) return
+      const outcome = await this.#call(work, raw, attempt)
+      if (outcome.ok) {
+        for (const r of raw) {
+          await this.#remember(r.id)
+          this.#deps.onDone(work, r.offset)
+        }
+        counters.handled += raw.length
+        return
+      }
+      counters.failed += raw.length
+      if (outcome.code === 'SPW_ERR_HANDLER_TIMEOUT') counters.handlerTimeouts++
+      let action = await this.#decide(outcome, raw, attempt)
+      if (action === 'retry' && attempt > options.retries) action = options.afterRetries
+      const first = raw[0] as ConsumedRecord<Buffer | null>
+      this.#deps.status({
+        type: 'record-error',
+        code: outcome.code,
+        message: outcome.error instanceof Error ? outcome.error.message : String(outcome.error),
+        topic: first.topic,
+        partition: first.partition,
+        offset: first.offset,
+        id: first.id,
+        action,
+        attempt,
+      })
+      if (action === 'retry') {
+        counters.retried += raw.length
+        work.retrying++
+        const backoff = Math.min(options.maxRetryBackoffMs, options.retryBackoffMs * 2 ** (attempt - 1))
+        await sleep(backoff, work.signal)
+        work.retrying--
+        continue
+      }
+      if (action === 'skip') {
+        counters.skipped += raw.length
+        for (const r of raw) this.#deps.onDone(work, r.offset)
+        return
+      }
+      if (await this.#toDeadLetters(work, raw, outcome)) {
+        counters.deadLettered += raw.length
+        for (const r of raw) this.#deps.onDone(work, r.offset)
+      }
+      return
+    }
+  }
+
+  async #remember(id: string): Promise<void> {
+    try {
+      await this.#deps.dedupe?.add(id)
+    } catch {
+      // not remembering only means a later copy is handled again: at least once still holds
+    }
+  }
+
+  async #decide(
+    outcome: Outcome & { ok: false },
+    raw: readonly ConsumedRecord<Buffer | null>[],
+    attempt: number,
+  ): Promise<ErrorAction> {
+    const { onError, onHandlerTimeout } = this.#deps.options
+    const policy = outcome.code === 'SPW_ERR_HANDLER_TIMEOUT' ? onHandlerTimeout : onError
+    if (typeof policy !== 'function') return policy
+    try {
+      const action = await policy({
+        records: raw as never,
+        error: outcome.error,
+        code: outcome.code,
+        attempt,
+      })
+      return action === 'retry' || action === 'skip' || action === 'dead-letter' ? action : 'dead-letter'
+    } catch {
+      // a policy that throws cannot choose: keep the record (dead-letter) rather than drop it
+      return 'dead-letter'
+    }
+  }
+
+  /** Writes to the dead-letter topic, retrying with back-off until Kafka has it or the partition goes. */
+  async #toDeadLetters(
+    work: PartitionWork,
+    raw: readonly ConsumedRecord<Buffer | null>[],
+    outcome: Outcome & { ok: false },
+  ): Promise<boolean> {
+    work.blocked++
+    try {
+      for (let attempt = 1; ; attempt++) {
+        if (work.revoked) return false
+        try {
+          await this.#deps.deadLetter(raw, outcome.error, outcome.code)
+          return true
+        } catch (error) {
+          const first = raw[0] as ConsumedRecord<Buffer | null>
+          this.#deps.status({
+            type: 'record-error',
+            code: error instanceof SpillwayError ? error.code : 'SPW_ERR_UNAVAILABLE',
+            message: `dead-letter write failed: ${error instanceof Error ? error.message : String(error)}`,
+            topic: first.topic,
+            partition: first.partition,
+            offset: first.offset,
+            id: first.id,
+            action: 'dead-letter',
+            attempt,
+          })
+          await sleep(
+            Math.min(this.#deps.options.maxRetryBackoffMs, 200 * 2 ** Math.min(attempt, 8)),
+            work.signal,
+          )
+        }
+      }
+    } finally {
+      work.blocked--
+    }
+  }
+
+  /** One call of the handler under its deadline, its record values decoded. */
+  async #call(
+    work: PartitionWork,
+    raw: readonly ConsumedRecord<Buffer | null>[],
+    attempt: number,
+  ): Promise<Outcome> {
+    const { options, counters } = this.#deps
+    let records: ConsumedRecord<T>[]
+    try {
+      records = raw.map((r) =>
+        options.decode ? { ...r, value: options.decode(r.value, r) } : (r as unknown as ConsumedRecord<T>),
+      )
+    } catch (error) {
+      return { ok: false, error, code: 'SPW_ERR_HANDLER_FAILED' }
+    }
+    const controller = new AbortController()
+    const onRevoked = (): void => controller.abort(work.signal.reason)
+    work.signal.addEventListener('abort', onRevoked, { once: true })
+    let timer: NodeJS.Timeout | undefined
+    const timedOut = new Promise<Outcome>((resolve) => {
+      timer = setTimeout(() => {
+        const error = new SpillwayError(
+          'SPW_ERR_HANDLER_TIMEOUT',
+          `the handler took longer than ${options.handlerTimeoutMs} ms`,
+        )
+        controller.abort(error)
+        resolve({ ok: false, error, code: 'SPW_ERR_HANDLER_TIMEOUT' })
+      }, options.handlerTimeoutMs)
+    })
+    counters.handlerCalls++
+    try {
+      const argument = options.batch ? records : (records[0] as ConsumedRecord<T>)
+      const called = (async () => await options.handler(argument, { signal: controller.signal, attempt }))()
+      return await Promise.race([
+        called.then(
+          (): Outcome => ({ ok: true }),
+          (error: unknown): Outcome => ({ ok: false, error, code: 'SPW_ERR_HANDLER_FAILED' }),
+        ),
+        timedOut,
+      ])
+    } finally {
+      clearTimeout(timer)
+      work.signal.removeEventListener('abort', onRevoked)
+    }
+  }
+}

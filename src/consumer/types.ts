@@ -1,0 +1,160 @@
+/** What the consumer hands to handlers and reports: records, error policies, status events and stats. */
+import type { ErrorCode } from '../errors.ts'
+
+export const ID_HEADER = 'spillway-id'
+
+export interface ConsumedRecord<T = Buffer | null> {
+  readonly topic: string
+  readonly partition: number
+  readonly offset: bigint
+  /** ms since the epoch, as Kafka stored it. */
+  readonly timestamp: number
+  readonly key: Buffer | null
+  /** The value, through `decode` when one is set. */
+  readonly value: T
+  /** Headers in order; a name may appear more than once. */
+  readonly headers: readonly (readonly [string, Buffer])[]
+  /**
+   * The event's id: its `spillway-id` header (the producer's id), or for a record without one a
+   * deterministic id from topic, partition and offset.
+   */
+  readonly id: string
+}
+
+export interface HandlerContext {
+  /** Aborted when the handler's time (handlerTimeoutMs) is up or its partition was revoked. */
+  readonly signal: AbortSignal
+  /** 1 on the first try, then 2, 3… for retries in place. */
+  readonly attempt: number
+}
+
+/** One record, or with `batch: true` a batch of one key's records in offset order. */
+export type Handler<T> = (
+  records: ConsumedRecord<T> | readonly ConsumedRecord<T>[],
+  context: HandlerContext,
+) => unknown
+
+/**
+ * What to do with a record whose handler failed or timed out:
+ *   retry        in place with back-off, blocking only its key, `retries` times, then `afterRetries`;
+ *   skip         count it, report it and go on (it is committed as done);
+ *   dead-letter  write it to its dead-letter topic (with the error in headers), then go on.
+ */
+export type ErrorAction = 'retry' | 'skip' | 'dead-letter'
+
+export interface ErrorContext<T> {
+  readonly records: readonly ConsumedRecord<T>[]
+  readonly error: unknown
+  readonly code: ErrorCode
+  readonly attempt: number
+}
+
+export type ConsumerState = 'created' | 'starting' | 'running' | 'closing' | 'closed'
+
+/** Where a partition stands, for lag reports and the status page. */
+export type PartitionState = 'starting' | 'fetching' | 'paused' | 'blocked' | 'retrying' | 'idle'
+
+export interface PartitionStats {
+  readonly topic: string
+  readonly partition: number
+  readonly state: PartitionState
+  /** Everything before it is done (and committed, or about to be). */
+  readonly watermark: bigint
+  readonly highWatermark: bigint
+  /** Records between the watermark and the log end. */
+  readonly lagRecords: bigint
+  /** Now minus the timestamp of the oldest record not yet done, s; 0 when nothing is waiting. */
+  readonly lagSeconds: number
+  readonly bufferedBytes: number
+  readonly bufferedRecords: number
+  readonly inFlight: number
+  readonly fetchBytes: number
+  /** ms since the partition last completed a record while it had records waiting; 0 when not stalled. */
+  readonly stalledMs: number
+}
+
+export interface ConsumerStats {
+  readonly state: ConsumerState
+  readonly groupId: string | undefined
+  readonly memberId: string | undefined
+  readonly memberEpoch: number
+  readonly handled: number
+  readonly failed: number
+  readonly retried: number
+  readonly skipped: number
+  readonly deadLettered: number
+  readonly duplicates: number
+  readonly coalesced: number
+  readonly alreadyDone: number
+  readonly handlerTimeouts: number
+  readonly handlerCalls: number
+  readonly fetches: number
+  readonly fetchedRecords: number
+  readonly fetchedBytes: number
+  readonly commits: number
+  readonly commitsRefused: number
+  readonly rebalances: number
+  readonly abandoned: number
+  readonly dropped: number
+  readonly running: number
+  readonly bufferedBytes: number
+  readonly assigned: number
+  readonly stalledPartitions: number
+  readonly lagRecords: bigint
+  readonly partitions: readonly PartitionStats[]
+  /** Per topic: records seen, their total bytes and the largest one. */
+  readonly recordSizes: Readonly<
+    Record<string, { readonly count: number; readonly bytes: number; readonly max: number }>
+  >
+}
+
+export type ConsumerStatus =
+  | {
+      readonly type: 'lifecycle'
+      readonly from: ConsumerState
+      readonly to: ConsumerState
+      readonly reason: string
+    }
+  | {
+      readonly type: 'assigned'
+      readonly partitions: readonly { topic: string; partition: number }[]
+      readonly epoch: number
+    }
+  | {
+      readonly type: 'revoked'
+      readonly partitions: readonly { topic: string; partition: number }[]
+      /** Handlers still running at the deadline: their records are not committed. */
+      readonly abandoned: number
+      readonly lost: boolean
+    }
+  | {
+      readonly type: 'connection'
+      readonly ok: boolean
+      readonly code?: ErrorCode
+      readonly message?: string
+    }
+  | {
+      readonly type: 'record-error'
+      readonly code: ErrorCode
+      readonly message: string
+      readonly topic: string
+      readonly partition: number
+      readonly offset: bigint
+      readonly id: string
+      readonly action: ErrorAction
+      readonly attempt: number
+    }
+  | { readonly type: 'stalled'; readonly topic: string; readonly partition: number; readonly forMs: number }
+  | { readonly type: 'unstalled'; readonly topic: string; readonly partition: number }
+  | {
+      readonly type: 'large-records'
+      readonly topic: string
+      readonly averageBytes: number
+      readonly maxBytes: number
+      readonly limit: number
+    }
+  | {
+      readonly type: 'commit-refused'
+      readonly error: string
+      readonly partitions: readonly { topic: string; partition: number }[]
+    }
