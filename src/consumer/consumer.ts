@@ -167,6 +167,11 @@ export class SpillwayConsumer<T = Buffer | null> extends EventEmitter<{ status: 
     this.emit('status', status)
   }
 
+  /** The member epoch (KIP-848) this consumer is at; 0 before it joins and without a group. */
+  get memberEpoch(): number {
+    return this.#membership.epoch
+  }
+
   /** Joins (or, without a group, takes every partition) and starts consuming. Resolves once started. */
   async run(): Promise<void> {
     const refused = this.lifecycle.refusal('run()', ['created'], 'SPW_ERR_CLOSED')

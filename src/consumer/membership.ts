@@ -161,30 +161,30 @@ export class GroupMembership implements Membership {
   /** Moves what we own toward the target, one step at a time (a step at once when one is running). */
   #reconcile(): void {
     if (this.#reconciling) return
-    this.#reconciling = (async () => {
-      try {
-        while (this.#target && !this.#stopped) {
-          const target = new Map(this.#target.map((p) => [key(p), p]))
-          const revoke = [...this.#owned.values()].filter((p) => !target.has(key(p)))
-          const add = [...target.values()].filter((p) => !this.#owned.has(key(p)))
-          if (revoke.length === 0 && add.length === 0) break
-          if (revoke.length > 0) {
-            await this.#handlers.revoked(revoke, false)
-            for (const p of revoke) this.#owned.delete(key(p))
-          }
-          if (add.length > 0) {
-            const epoch = this.#epoch
-            await this.#handlers.assigned(add, epoch)
-            for (const p of add) this.#owned.set(key(p), p)
-          }
-          this.#ownedChanged = true
-          // tell the coordinator now rather than at the next interval: a revocation frees partitions
-          this.#schedule(0)
+    const run = async (): Promise<void> => {
+      while (this.#target && !this.#stopped) {
+        const target = new Map(this.#target.map((p) => [key(p), p]))
+        const revoke = [...this.#owned.values()].filter((p) => !target.has(key(p)))
+        const add = [...target.values()].filter((p) => !this.#owned.has(key(p)))
+        if (revoke.length === 0 && add.length === 0) break
+        if (revoke.length > 0) {
+          await this.#handlers.revoked(revoke, false)
+          for (const p of revoke) this.#owned.delete(key(p))
         }
-      } finally {
-        this.#reconciling = undefined
+        if (add.length > 0) {
+          const epoch = this.#epoch
+          await this.#handlers.assigned(add, epoch)
+          for (const p of add) this.#owned.set(key(p), p)
+        }
+        this.#ownedChanged = true
+        // tell the coordinator now rather than at the next interval: a revocation frees partitions
+        this.#schedule(0)
       }
-    })()
+    }
+    // cleared in a later tick, so a reconciliation that finishes at once does not leave itself set
+    this.#reconciling = run().finally(() => {
+      this.#reconciling = undefined
+    })
   }
 
   async leave(): Promise<void> {

@@ -169,7 +169,9 @@ export class Runner<T> {
   }
 
   async #run(entry: Entry): Promise<void> {
-    if (entry.taken || entry.work.revoked) return
+    // let the rest of this fetch's records reach their lanes first, so a batch or coalesce sees them
+    await null
+    if (entry.taken || entry.work.stopping) return
     let chunk = this.#take(entry)
     const work = entry.work
     work.running++
