@@ -65,6 +65,7 @@ export class SpillwayConsumer<T = Buffer | null> extends EventEmitter<{ status: 
     dropped: 0,
   }
   #commits = 0
+  #deliveries = 0
   #commitsRefused = 0
   #rebalances = 0
   #abandoned = 0
@@ -262,6 +263,7 @@ export class SpillwayConsumer<T = Buffer | null> extends EventEmitter<{ status: 
     work.highWatermark = fetched.highWatermark
     work.nextOffset = fetched.nextOffset
     if (fetched.records.length > 0) {
+      this.#deliveries++
       this.#recordSizes(work.topic, fetched)
       this.#runner.submit(work, fetched.records)
     }
@@ -443,6 +445,7 @@ export class SpillwayConsumer<T = Buffer | null> extends EventEmitter<{ status: 
       fetches: this.#fetcher.fetches,
       fetchedRecords: this.#fetcher.fetchedRecords,
       fetchedBytes: this.#fetcher.fetchedBytes,
+      deliveries: this.#deliveries,
       commits: this.#commits,
       commitsRefused: this.#commitsRefused,
       rebalances: this.#rebalances,

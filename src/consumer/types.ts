@@ -90,6 +90,8 @@ export interface ConsumerStats {
   readonly handlerCalls: number
   readonly fetches: number
   readonly fetchedRecords: number
+  /** Fetch answers that brought records for a partition (one per partition per answer). */
+  readonly deliveries: number
   readonly fetchedBytes: number
   readonly commits: number
   readonly commitsRefused: number
