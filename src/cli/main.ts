@@ -2,6 +2,7 @@
 /** The `spillway` command line. Each subcommand lives in its own module beside this one. */
 import { readFileSync } from 'node:fs'
 import { isSpillwayError } from '../errors.ts'
+import { consumeHelp } from './consume-help.ts'
 import { deadLettersHelp, runDeadLettersCommand } from './dead-letters.ts'
 import { logHelp, runLogCommand } from './log.ts'
 
@@ -13,13 +14,15 @@ const help = `spillway ${pkg.version}: keeps events flowing into Apache Kafka wi
 
 Usage:
   spillway serve [options]        run the HTTP ingestion gateway (spillway serve --help)
+  spillway consume [options]      print a topic's records as they arrive (spillway consume --help)
   spillway log inspect <dir>      summarise a local log directory
   spillway log dump <dir>         print a local log's records as JSON lines
   spillway dead-letters replay    send dead letters back to their topics once the cause is fixed
   spillway --version
 
 ${logHelp}
-${deadLettersHelp}`
+${deadLettersHelp}
+${consumeHelp}`
 
 export async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv
@@ -38,6 +41,10 @@ export async function main(argv: readonly string[]): Promise<number> {
       return await runLogCommand(rest, process.stdout, process.stderr)
     case 'dead-letters':
       return await runDeadLettersCommand(rest, process.stdout)
+    case 'consume': {
+      const { runConsume } = await import('./consume.ts')
+      return await runConsume(rest, process.stdout, process.stderr)
+    }
     case 'serve': {
       const { runServe } = await import('./serve.ts')
       return await runServe(rest)

@@ -94,7 +94,8 @@ export class SpillwayConsumer<T = Buffer | null> extends EventEmitter<{ status: 
         metadataMaxAgeMs: options.metadataMaxAgeMs,
         thread: options.transportThread,
       },
-      { purpose: 'consumer' },
+      // a consumer's connections go when it closes (a lease held by a producer keeps them)
+      { purpose: 'consumer', lingerMs: 0 },
     )
     const cluster = this.#lease.cluster
     this.#plan = new FetchPlan({

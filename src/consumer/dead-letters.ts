@@ -56,6 +56,7 @@ export class ConsumerDeadLetters {
       ...(this.#connection.sasl ? { sasl: this.#connection.sasl as never } : {}),
       ack: 'kafka',
       transportThread: 'main',
+      transportLingerMs: 0,
     })
     const producer = await this.#producer
     const reason = error instanceof Error ? error.message : String(error)

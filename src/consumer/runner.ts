@@ -219,6 +219,8 @@ export class Runner<T> {
     for (let attempt = 1; ; attempt++) {
       if (work.revoked || work.stopping) return
       const outcome = await this.#call(work, raw, attempt)
+      // revoked while the handler ran: its outcome no longer counts (the next owner handles the records)
+      if (work.revoked) return
       if (outcome.ok) {
         for (const r of raw) {
           await this.#remember(r.id)
@@ -347,7 +349,14 @@ export class Runner<T> {
       return { ok: false, error, code: 'SPW_ERR_HANDLER_FAILED' }
     }
     const controller = new AbortController()
-    const onRevoked = (): void => controller.abort(work.signal.reason)
+    let onRevoked = (): void => undefined
+    // an abandoned handler is not waited for: its partition is gone, and so are its timers
+    const revoked = new Promise<Outcome>((resolve) => {
+      onRevoked = () => {
+        controller.abort(work.signal.reason)
+        resolve({ ok: false, error: work.signal.reason, code: 'SPW_ERR_GROUP_FENCED' })
+      }
+    })
     work.signal.addEventListener('abort', onRevoked, { once: true })
     let timer: NodeJS.Timeout | undefined
     const timedOut = new Promise<Outcome>((resolve) => {
@@ -370,6 +379,7 @@ export class Runner<T> {
           (error: unknown): Outcome => ({ ok: false, error, code: 'SPW_ERR_HANDLER_FAILED' }),
         ),
         timedOut,
+        revoked,
       ])
     } finally {
       clearTimeout(timer)
