@@ -40,6 +40,22 @@ export const channelTable = {
     message:
       '{ attempt, partitions, reasons }: a failed batch sent again as the same bytes (on the Kafka client thread)',
   },
+  'spillway:consumer:fetch': {
+    publisher: 'consumer',
+    message: '{ broker, partitions, records, bytes }: a fetch answered',
+  },
+  'spillway:consumer:commit': {
+    publisher: 'consumer',
+    message: '{ partitions, refused }: offsets committed (refused: partitions the group turned down)',
+  },
+  'spillway:consumer:rebalance': {
+    publisher: 'consumer',
+    message: "{ change: 'assigned' | 'revoked' | 'lost', partitions, epoch }: ownership changed",
+  },
+  'spillway:consumer:record-error': {
+    publisher: 'consumer',
+    message: '{ topic, partition, offset, id, code, action }: a handler or decoder failed for a record',
+  },
 } as const
 
 export type ChannelName = keyof typeof channelTable

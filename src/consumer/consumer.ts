@@ -8,6 +8,7 @@
  * not started, gives running handlers up to closeTimeoutMs, commits what is done and leaves the group.
  */
 import { EventEmitter, on } from 'node:events'
+import { channel } from '../channels.ts'
 import { isSpillwayError, SpillwayError } from '../errors.ts'
 import { StateMachine } from '../state-machine.ts'
 import type { Registry } from '../telemetry/metrics.ts'
@@ -39,6 +40,10 @@ const METADATA_PRESSURE_RESUME = 0.5
 
 let sessions = 0
 
+const commitChannel = channel('spillway:consumer:commit')
+const rebalanceChannel = channel('spillway:consumer:rebalance')
+const recordErrorChannel = channel('spillway:consumer:record-error')
+
 export class SpillwayConsumer<T = Buffer | null> extends EventEmitter<{ status: [ConsumerStatus] }> {
   readonly options: ResolvedConsumerOptions<T>
   readonly lifecycle = new StateMachine<ConsumerState>('consumer', 'created', LIFECYCLE)
@@ -66,6 +71,7 @@ export class SpillwayConsumer<T = Buffer | null> extends EventEmitter<{ status: 
   }
   #commits = 0
   #deliveries = 0
+  #topicsChecked = Number.NEGATIVE_INFINITY
   #commitsRefused = 0
   #rebalances = 0
   #abandoned = 0
@@ -166,6 +172,17 @@ export class SpillwayConsumer<T = Buffer | null> extends EventEmitter<{ status: 
   }
 
   #emit(status: ConsumerStatus): void {
+    if (status.type === 'record-error' && recordErrorChannel.hasSubscribers) {
+      const { topic, partition, offset, id, code, action } = status
+      recordErrorChannel.publish({ topic, partition, offset, id, code, action })
+    }
+    if ((status.type === 'assigned' || status.type === 'revoked') && rebalanceChannel.hasSubscribers) {
+      rebalanceChannel.publish({
+        change: status.type === 'assigned' ? 'assigned' : status.lost ? 'lost' : 'revoked',
+        partitions: status.partitions,
+        epoch: this.#membership.epoch,
+      })
+    }
     this.emit('status', status)
   }
 
@@ -357,6 +374,12 @@ export class SpillwayConsumer<T = Buffer | null> extends EventEmitter<{ status: 
               { topic: r.topic, partition: r.partition },
             ])
         }
+        if (commitChannel.hasSubscribers) {
+          commitChannel.publish({
+            partitions: points.length,
+            refused: [...refused.values()].reduce((sum, list) => sum + list.length, 0),
+          })
+        }
         for (const [error, partitions] of refused) {
           // dropped, never sent again under another epoch: a later commit of a partition still owned
           // carries the same offsets anyway, and one no longer owned must not be committed by us
@@ -393,7 +416,36 @@ export class SpillwayConsumer<T = Buffer | null> extends EventEmitter<{ status: 
 
   // ---- liveness and status -----------------------------------------------------------------------
 
+  /** Group members are given nothing for a topic that does not exist: say so while it is missing. */
+  async #checkTopics(): Promise<void> {
+    if (this.options.groupId === undefined || this.#topicsChecked > performance.now() - 5000) return
+    this.#topicsChecked = performance.now()
+    try {
+      const snapshot = await this.#lease.cluster.admin.metadata(
+        this.options.topics,
+        this.options.requestTimeoutMs,
+      )
+      const missing = this.options.topics.filter((topic) => !snapshot.topics.some((t) => t.name === topic))
+      this.#trouble(
+        missing.length === 0
+          ? undefined
+          : new SpillwayError(
+              'SPW_ERR_TOPIC_MISSING',
+              `topic ${missing.join(', ')} does not exist; waiting for it`,
+              {
+                details: { topics: missing },
+              },
+            ),
+        'topics',
+      )
+      if (missing.length === 0) this.#topicsChecked = Number.POSITIVE_INFINITY
+    } catch (error) {
+      this.#trouble(asSpillway(error), 'topics')
+    }
+  }
+
   #watch(): void {
+    void this.#checkTopics()
     const now = performance.now()
     for (const w of this.#partitions.values()) {
       const stalled = w.stalledFor(now)

@@ -6,6 +6,7 @@
  * out of range restarts the partition where `from` says, an unknown topic or a denied one is reported
  * and tried again with back-off; none of them holds the other partitions back.
  */
+import { channel } from '../channels.ts'
 import { isSpillwayError, SpillwayError } from '../errors.ts'
 import type { AdminFacet, FetchedPartition, GroupFacet } from '../transport/cluster.ts'
 import type { FetchPlan } from './fetch-plan.ts'
@@ -31,6 +32,8 @@ export interface FetcherDeps {
   /** A failure, or its end (undefined), for the status stream. */
   readonly trouble: (error: SpillwayError | undefined, what: string) => void
 }
+
+const fetchChannel = channel('spillway:consumer:fetch')
 
 const LEADER_MOVED = new Set([
   'NOT_LEADER_OR_FOLLOWER',
@@ -221,6 +224,14 @@ export class Fetcher {
         continue
       }
       this.fetches++
+      if (fetchChannel.hasSubscribers) {
+        fetchChannel.publish({
+          broker,
+          partitions: wanted.length,
+          records: answer.reduce((sum, p) => sum + p.records.length, 0),
+          bytes: answer.reduce((sum, p) => sum + p.bytes, 0),
+        })
+      }
       for (const fetched of answer) {
         const request = wanted.find((w) => w.topic === fetched.topic && w.partition === fetched.partition)
         const work = request?.work

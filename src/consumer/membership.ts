@@ -153,6 +153,11 @@ export class GroupMembership implements Membership {
         if (lost.length > 0) await this.#handlers.revoked(lost, true)
         return Math.min(this.#intervalMs, 500)
       }
+      const moving = ((e.details.kafkaErrors as string[] | undefined) ?? []).some((n) =>
+        n.includes('COORDINATOR'),
+      )
+      // a group's coordinator is still loading, or just moved: usual for a new group, so ask again soon
+      if (moving && this.#failures <= 5) return 50 * 2 ** this.#failures
       this.#handlers.trouble(e)
       return Math.min(this.#intervalMs * 2 ** Math.min(this.#failures - 1, 3), 10_000)
     }
@@ -246,11 +251,17 @@ export class StaticAssignment implements Membership {
   async #assign(attempt: number): Promise<void> {
     if (this.#stopped) return
     try {
-      const refs: PartitionRef[] = []
-      for (const topic of this.#topics) {
-        const count = await this.#admin.partitions(topic, this.#requestTimeoutMs)
-        for (let partition = 0; partition < count; partition++) refs.push({ topic, partition })
+      // metadata, not partitions(): a consumer never creates the topics it reads
+      const snapshot = await this.#admin.metadata(this.#topics, this.#requestTimeoutMs)
+      const missing = this.#topics.filter((topic) => !snapshot.topics.some((t) => t.name === topic))
+      if (missing.length > 0) {
+        throw new SpillwayError('SPW_ERR_TOPIC_MISSING', `topic ${missing.join(', ')} does not exist`, {
+          details: { topics: missing },
+        })
       }
+      const refs: PartitionRef[] = snapshot.topics.flatMap((t) =>
+        t.partitions.map((p) => ({ topic: t.name, partition: p.partition })),
+      )
       if (this.#stopped) return
       this.#handlers.trouble(undefined)
       await this.#handlers.assigned(refs, 0)

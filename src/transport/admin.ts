@@ -14,7 +14,7 @@ import {
   FindCoordinatorKeyTypes,
 } from '@platformatic/kafka'
 import { SpillwayError } from '../errors.ts'
-import { toSpillwayError } from './classify.ts'
+import { clientErrorFacts, toSpillwayError } from './classify.ts'
 import type {
   AdminFacet,
   CommittedOffset,
@@ -128,7 +128,26 @@ export class PlatformaticAdmin implements AdminFacet {
     return await this.#run('metadata', deadlineMs, async () => {
       const client = this.#client()
       const names = topics.length > 0 ? [...topics] : await client.listTopics({ includeInternals: true })
-      const snapshot = snapshotOf(await client.metadata({ topics: names, forceUpdate: true }))
+      let snapshot: ClusterSnapshot
+      try {
+        snapshot = snapshotOf(await client.metadata({ topics: names, forceUpdate: true }))
+      } catch (error) {
+        // one unknown topic fails the whole request: ask for each, and leave the missing ones out
+        if (!clientErrorFacts(error).names.has('UNKNOWN_TOPIC_OR_PARTITION')) throw error
+        const each = await Promise.all(
+          names.map(async (name) => {
+            try {
+              return snapshotOf(await client.metadata({ topics: [name], forceUpdate: true }))
+            } catch (inner) {
+              if (clientErrorFacts(inner).names.has('UNKNOWN_TOPIC_OR_PARTITION')) return undefined
+              throw inner
+            }
+          }),
+        )
+        const found = each.filter((x): x is ClusterSnapshot => x !== undefined)
+        const base = found[0] ?? snapshotOf(await client.metadata({ topics: [], forceUpdate: true }))
+        snapshot = { ...base, topics: found.flatMap((x) => x.topics) }
+      }
       this.#metadata.remember(snapshot)
       return snapshot
     })
