@@ -78,7 +78,6 @@ export interface ConsumerOptions<T = Buffer | null> {
   readonly deadLetterTopics?: Readonly<Record<string, string>>
   readonly from?: StartFrom
   readonly commitIntervalMs?: number
-  readonly sessionTimeoutMs?: number
   readonly rebalanceTimeoutMs?: number
   /** Longest close() waits for running handlers before abandoning them. Default 10 000 ms. */
   readonly closeTimeoutMs?: number
@@ -168,7 +167,6 @@ const KEYS = [
   'deadLetterTopics',
   'from',
   'commitIntervalMs',
-  'sessionTimeoutMs',
   'rebalanceTimeoutMs',
   'closeTimeoutMs',
   'stallAlarmMs',
@@ -254,7 +252,6 @@ export function resolveConsumerOptions<T>(input: unknown): ResolvedConsumerOptio
       store,
     }
   }
-  const sessionTimeoutMs = readInteger(o.sessionTimeoutMs, 'sessionTimeoutMs', 45_000, { min: 1000 })
   const rebalanceTimeoutMs = readInteger(o.rebalanceTimeoutMs, 'rebalanceTimeoutMs', 60_000, { min: 1000 })
   const closeTimeoutMs = readInteger(o.closeTimeoutMs, 'closeTimeoutMs', 10_000, { min: 0 })
   const minPartitionFetchBytes = readInteger(o.minPartitionFetchBytes, 'minPartitionFetchBytes', MiB, {
@@ -292,7 +289,7 @@ export function resolveConsumerOptions<T>(input: unknown): ResolvedConsumerOptio
     deadLetterTopics: readDeadLetters(o.deadLetterTopics),
     from: readFrom(o.from),
     commitIntervalMs: readInteger(o.commitIntervalMs, 'commitIntervalMs', 1000, { min: 10 }),
-    rebalanceTimeoutMs: Math.max(rebalanceTimeoutMs, sessionTimeoutMs),
+    rebalanceTimeoutMs,
     closeTimeoutMs,
     stallAlarmMs: readInteger(o.stallAlarmMs, 'stallAlarmMs', 60_000, { min: 100 }),
     largeRecordBytes: readInteger(o.largeRecordBytes, 'largeRecordBytes', 600 * 1024, { min: 1 }),
