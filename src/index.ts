@@ -2,6 +2,7 @@
 
 export { Breaker } from './breaker/breaker.ts'
 export {
+  type BatchHandler,
   type ConsumedRecord,
   type ConsumerOptions,
   type ConsumerStats,
@@ -11,6 +12,7 @@ export {
   type DedupeStore,
   type ErrorAction,
   type Handler,
+  type RecordHandler,
   SpillwayConsumer,
 } from './consumer/index.ts'
 export { type ErrorCode, errorCodes, isSpillwayError, SpillwayError } from './errors.ts'

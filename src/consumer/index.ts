@@ -4,6 +4,7 @@ export type { DedupeStore } from './dedupe.ts'
 export type { Ordering } from './key-executor.ts'
 export type { ConsumerOptions, StartFrom } from './options.ts'
 export type {
+  BatchHandler,
   ConsumedRecord,
   ConsumerState,
   ConsumerStats,
@@ -14,4 +15,5 @@ export type {
   HandlerContext,
   PartitionState,
   PartitionStats,
+  RecordHandler,
 } from './types.ts'

@@ -14,12 +14,26 @@ import { readConnection, type SaslInput, type TlsInput, type TlsOptions } from '
 import type { SaslOptions, TransportThread } from '../transport/transport.ts'
 import type { DedupeStore } from './dedupe.ts'
 import type { Ordering } from './key-executor.ts'
-import type { ConsumedRecord, ErrorAction, ErrorContext, Handler } from './types.ts'
+import type {
+  BatchHandler,
+  ConsumedRecord,
+  ErrorAction,
+  ErrorContext,
+  Handler,
+  RecordHandler,
+} from './types.ts'
 
 /** Where a partition without a committed offset starts: its first record, its end, or a time (ms). */
 export type StartFrom = 'beginning' | 'end' | { readonly timestamp: number }
 
-export interface ConsumerOptions<T = Buffer | null> {
+/** What createConsumer() takes: a handler of one record, or with `batch: true` of one key's records. */
+export type ConsumerOptions<T = Buffer | null> = CommonConsumerOptions<T> &
+  (
+    | { readonly batch?: false; readonly handler: RecordHandler<T> }
+    | { readonly batch: true; readonly handler: BatchHandler<T> }
+  )
+
+export interface CommonConsumerOptions<T = Buffer | null> {
   /** Bootstrap brokers, "host:port"; or `connection` with brokers, clientId, tls and sasl together. */
   readonly brokers?: readonly string[]
   readonly connection?: {
@@ -37,10 +51,7 @@ export interface ConsumerOptions<T = Buffer | null> {
    */
   readonly groupId?: string
   readonly topics: readonly string[]
-  readonly handler: Handler<T>
-  /** Hand the handler all buffered records of one key at once. Default false. */
-  readonly batch?: boolean
-  /** Most records in one batch. Default 500. */
+  /** Most records in one batch (`batch: true`). Default 500. */
   readonly maxBatchRecords?: number
   /** Turns a record's value into what the handler gets; a throw goes through onError. Default: the bytes. */
   readonly decode?: (value: Buffer | null, record: ConsumedRecord<Buffer | null>) => T

@@ -10,7 +10,13 @@ import type { DedupeStore } from './dedupe.ts'
 import type { KeyExecutor } from './key-executor.ts'
 import type { ResolvedConsumerOptions } from './options.ts'
 import type { PartitionWork } from './partition.ts'
-import { type ConsumedRecord, type ConsumerStatus, type ErrorAction, ID_HEADER } from './types.ts'
+import {
+  type ConsumedRecord,
+  type ConsumerStatus,
+  type ErrorAction,
+  type HandlerContext,
+  ID_HEADER,
+} from './types.ts'
 
 export interface RunnerCounters {
   handled: number
@@ -372,7 +378,8 @@ export class Runner<T> {
     counters.handlerCalls++
     try {
       const argument = options.batch ? records : (records[0] as ConsumedRecord<T>)
-      const called = (async () => await options.handler(argument, { signal: controller.signal, attempt }))()
+      const handler = options.handler as (argument: unknown, context: HandlerContext) => unknown
+      const called = (async () => await handler(argument, { signal: controller.signal, attempt }))()
       return await Promise.race([
         called.then(
           (): Outcome => ({ ok: true }),

@@ -28,11 +28,11 @@ export interface HandlerContext {
   readonly attempt: number
 }
 
-/** One record, or with `batch: true` a batch of one key's records in offset order. */
-export type Handler<T> = (
-  records: ConsumedRecord<T> | readonly ConsumedRecord<T>[],
-  context: HandlerContext,
-) => unknown
+/** Takes one record. */
+export type RecordHandler<T> = (record: ConsumedRecord<T>, context: HandlerContext) => unknown
+/** With `batch: true`: takes one key's buffered records, in offset order. */
+export type BatchHandler<T> = (records: readonly ConsumedRecord<T>[], context: HandlerContext) => unknown
+export type Handler<T> = RecordHandler<T> | BatchHandler<T>
 
 /**
  * What to do with a record whose handler failed or timed out:
