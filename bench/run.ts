@@ -10,6 +10,7 @@ const suites: Record<string, string> = {
   producer: 'producer.ts',
   gateway: 'gateway.ts',
   'record-batch': 'record-batch.ts',
+  consumer: 'consumer.ts',
 }
 const wanted = process.argv.slice(2)
 const names = wanted.length > 0 ? wanted : Object.keys(suites)

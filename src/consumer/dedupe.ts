@@ -29,7 +29,15 @@ export interface DedupeWindowOptions {
 const ENTRY_OVERHEAD = 64
 
 export class DedupeWindow implements DedupeStore {
+  /** id → when it was added. */
   readonly #ids = new Map<string, number>()
+  /**
+   * The ids in the order they were added, oldest at `#head`. Eviction reads from the front here rather
+   * than iterating the Map, whose iteration must skip every entry deleted at its front (slow once many
+   * have left). An entry whose time no longer matches the Map's was added again later and is skipped.
+   */
+  #order: { id: string; at: number }[] = []
+  #head = 0
   readonly #maxIds: number
   readonly #maxBytes: number
   readonly #ttlMs: number
@@ -62,10 +70,12 @@ export class DedupeWindow implements DedupeStore {
   }
 
   add(id: string): void {
+    const at = this.#now()
     if (this.#ids.has(id)) this.#forget(id)
-    this.#ids.set(id, this.#now())
+    this.#ids.set(id, at)
+    this.#order.push({ id, at })
     this.#bytes += id.length * 2 + ENTRY_OVERHEAD
-    this.#evict()
+    this.#evict(at)
   }
 
   #forget(id: string): void {
@@ -73,11 +83,21 @@ export class DedupeWindow implements DedupeStore {
   }
 
   /** The oldest leave first: past the count or byte bound, or older than the TTL. */
-  #evict(): void {
-    const cutoff = this.#now() - this.#ttlMs
-    for (const [id, at] of this.#ids) {
-      if (this.#ids.size <= this.#maxIds && this.#bytes <= this.#maxBytes && at >= cutoff) break
-      this.#forget(id)
+  #evict(now: number): void {
+    const cutoff = now - this.#ttlMs
+    while (this.#head < this.#order.length) {
+      const oldest = this.#order[this.#head] as { id: string; at: number }
+      const current = this.#ids.get(oldest.id)
+      if (current === oldest.at) {
+        if (this.#ids.size <= this.#maxIds && this.#bytes <= this.#maxBytes && oldest.at >= cutoff) break
+        this.#forget(oldest.id)
+      }
+      this.#head++
+    }
+    // drop the consumed front now and then, so the array does not grow with every id ever added
+    if (this.#head > 1024 && this.#head * 2 > this.#order.length) {
+      this.#order = this.#order.slice(this.#head)
+      this.#head = 0
     }
   }
 }

@@ -73,14 +73,24 @@ export class FetchPlan {
     return Math.max(this.#options.minPartitionFetchBytes, Math.floor(this.#options.maxBufferedBytes / count))
   }
 
-  /** How many bytes one fetch may bring for this partition: several of its largest batches. */
+  /**
+   * How many bytes one fetch may bring for this partition: several of its largest batches, but no more
+   * than half its budget (so the next fetch can go out while the handlers work through this one), and
+   * always at least one of its largest batches.
+   */
   fetchBytes(topic: string, partition: number): number {
     const state = this.#byKey.get(key(topic, partition))
-    const wanted = (state?.largestBatch ?? 0) * this.#options.batchesPerFetch
-    return Math.min(
-      this.#options.maxPartitionFetchBytes,
-      Math.max(this.#options.minPartitionFetchBytes, wanted),
+    const largest = state?.largestBatch ?? 0
+    const wanted = Math.max(largest, Math.min(largest * this.#options.batchesPerFetch, this.budget() / 2))
+    return Math.floor(
+      Math.min(this.#options.maxPartitionFetchBytes, Math.max(this.#options.minPartitionFetchBytes, wanted)),
     )
+  }
+
+  /** Partitions left out of fetches for lack of buffer credit (not paused): their handlers are behind. */
+  starved(leads: (p: PartitionRef) => boolean): PartitionRef[] {
+    const budget = this.budget()
+    return this.#order.filter((s) => leads(s) && !s.paused && s.buffered >= budget)
   }
 
   /**

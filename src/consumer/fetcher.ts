@@ -34,6 +34,8 @@ export interface FetcherDeps {
 }
 
 const fetchChannel = channel('spillway:consumer:fetch')
+/** The longest a fetch waits at the broker while a partition of that broker waits for buffer credit. */
+const STARVED_WAIT_MS = 20
 
 const LEADER_MOVED = new Set([
   'NOT_LEADER_OR_FOLLOWER',
@@ -154,12 +156,13 @@ export class Fetcher {
     }
   }
 
-  #pause(ms: number): Promise<void> {
+  /** Waits `ms` or until woken; true when the time ran out. */
+  #pause(ms: number): Promise<boolean> {
     return new Promise((resolve) => {
-      const timer = setTimeout(resolve, ms)
+      const timer = setTimeout(() => resolve(true), ms)
       this.#wake.push(() => {
         clearTimeout(timer)
-        resolve()
+        resolve(false)
       })
     })
   }
@@ -195,13 +198,28 @@ export class Fetcher {
         await this.#idle()
         continue
       }
+      // A partition with records waiting at the broker but no buffer credit must not wait behind a fetch
+      // of partitions that have nothing: that fetch would sit out maxWaitMs at the broker (the incident).
+      const behind = this.#deps.plan
+        .starved((p) => this.#leaders.get(`${p.topic}\u0000${p.partition}`) === broker)
+        .some((p) => {
+          const work = owned.get(`${p.topic}\u0000${p.partition}`)
+          return work !== undefined && work.highWatermark > work.nextOffset
+        })
+      const caughtUp = wanted.every(
+        (w) => w.work.highWatermark >= 0n && w.work.nextOffset >= w.work.highWatermark,
+      )
+      // only caught-up partitions could be asked for: wait for the backlogged one's credit instead, and ask
+      // the caught-up ones anyway after a whole wait, so their new records are not held back long
+      if (behind && caughtUp && !(await this.#pause(this.#options.maxWaitMs))) continue
+      const maxWaitMs = behind ? Math.min(this.#options.maxWaitMs, STARVED_WAIT_MS) : this.#options.maxWaitMs
       let answer: FetchedPartition[]
       try {
         answer = await this.#deps.group.fetch(
           {
             session: this.#options.session,
             broker,
-            maxWaitMs: this.#options.maxWaitMs,
+            maxWaitMs,
             minBytes: 1,
             maxBytes: wanted.reduce((sum, w) => sum + w.maxBytes, 0),
             partitions: wanted.map(({ topic, partition, offset, maxBytes }) => ({

@@ -53,6 +53,36 @@ test('the fetch size grows to several of the largest batches seen, within the li
   assert.equal(plan.fetchBytes('deals', 0), 8 * MiB, 'capped')
 })
 
+test('a fetch brings at most half a partition’s budget (one batch at least), so the next can go out meanwhile', () => {
+  const plan = new FetchPlan({ maxBufferedBytes: 64 * MiB })
+  plan.assign(Array.from({ length: 12 }, (_, partition) => ({ topic: 'deals', partition })))
+  const budget = plan.budget()
+  plan.received([{ topic: 'deals', partition: 0, bytes: 1_600_000, largestBatch: 1_600_000 }])
+  assert.equal(
+    plan.fetchBytes('deals', 0),
+    Math.floor(budget / 2),
+    'four batches would not fit twice in the budget',
+  )
+  plan.received([{ topic: 'deals', partition: 0, bytes: 0, largestBatch: 4 * budget }])
+  assert.equal(plan.fetchBytes('deals', 0), 4 * budget, 'a batch larger than the budget still comes whole')
+})
+
+test('starved: the partitions left out for lack of credit, not the paused ones', () => {
+  const plan = new FetchPlan({ maxBufferedBytes: 4 * MiB, minPartitionFetchBytes: MiB })
+  plan.assign([0, 1, 2].map((partition) => ({ topic: 't', partition })))
+  plan.received([
+    { topic: 't', partition: 0, bytes: 2 * MiB, largestBatch: MiB },
+    { topic: 't', partition: 1, bytes: 2 * MiB, largestBatch: MiB },
+  ])
+  plan.pause('t', 1, true)
+  assert.deepEqual(
+    plan.starved(all).map((p) => p.partition),
+    [0],
+  )
+  plan.drained('t', 0, 2 * MiB)
+  assert.deepEqual(plan.starved(all), [])
+})
+
 test('pause leaves a partition out; a new assignment forgets revoked partitions and puts new ones first', () => {
   const plan = new FetchPlan({ maxBufferedBytes: 64 * MiB })
   plan.assign([0, 1].map((partition) => ({ topic: 't', partition })))
