@@ -58,7 +58,7 @@ test('spillway consume prints what a spillway producer delivered: keys, headers 
   assert.equal(byKey.get('user-1')?.value, '{"n":1}')
   assert.equal(byKey.get('user-2')?.value, 'plain text')
   assert.deepEqual(
-    (byKey.get('user-2')?.headers as [string, string][]).find(([n]) => n === 'source'),
+    ((byKey.get('user-2')?.headers ?? []) as [string, string][]).find(([n]) => n === 'source'),
     ['source', 'web'],
   )
   assert.deepEqual([byKey.get('user-3')?.value, byKey.get('user-3')?.valueEncoding], ['/wD+', 'base64'])
