@@ -262,6 +262,7 @@ export class SpillwayConsumer<T = Buffer | null> extends EventEmitter<{ status: 
     }
     for (const w of works) {
       w.retire(lost ? 'partition lost' : 'partition revoked')
+      this.#runner.abandon(w)
       this.#plan.drained(w.topic, w.partition, w.dropWaiting())
       this.#partitions.delete(w.key)
     }

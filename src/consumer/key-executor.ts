@@ -24,8 +24,12 @@ interface Lane {
 export class KeyExecutor {
   readonly #concurrency: number
   readonly #lanes = new Map<string, Lane>()
-  /** Lanes with work and nothing running, in the order they became ready. */
-  readonly #ready: string[] = []
+  /**
+   * Lanes with work and nothing running, in the order they became ready, from `#readyHead` on (a queue
+   * read by index: shifting a long array moves every element).
+   */
+  #ready: string[] = []
+  #readyHead = 0
   #running = 0
   #idleWaiters: (() => void)[] = []
 
@@ -65,9 +69,8 @@ export class KeyExecutor {
       lane.tasks.splice(0, lane.tasks.length, ...keep)
       if (lane.tasks.length === 0 && !lane.running) this.#lanes.delete(name)
     }
-    for (let i = this.#ready.length - 1; i >= 0; i--) {
-      if (!this.#lanes.get(this.#ready[i] as string)?.tasks.length) this.#ready.splice(i, 1)
-    }
+    this.#ready = this.#ready.slice(this.#readyHead).filter((name) => this.#lanes.get(name)?.tasks.length)
+    this.#readyHead = 0
     this.#notifyIdle()
     return dropped
   }
@@ -79,8 +82,12 @@ export class KeyExecutor {
   }
 
   #pump(): void {
-    while (this.#running < this.#concurrency && this.#ready.length > 0) {
-      const name = this.#ready.shift() as string
+    while (this.#running < this.#concurrency && this.#readyHead < this.#ready.length) {
+      const name = this.#ready[this.#readyHead++] as string
+      if (this.#readyHead > 1024 && this.#readyHead * 2 > this.#ready.length) {
+        this.#ready = this.#ready.slice(this.#readyHead)
+        this.#readyHead = 0
+      }
       const lane = this.#lanes.get(name)
       const task = lane?.tasks.shift()
       if (!lane || !task) continue

@@ -354,43 +354,102 @@ export class Runner<T> {
     } catch (error) {
       return { ok: false, error, code: 'SPW_ERR_HANDLER_FAILED' }
     }
-    const controller = new AbortController()
-    let onRevoked = (): void => undefined
-    // an abandoned handler is not waited for: its partition is gone, and so are its timers
-    const revoked = new Promise<Outcome>((resolve) => {
-      onRevoked = () => {
-        controller.abort(work.signal.reason)
-        resolve({ ok: false, error: work.signal.reason, code: 'SPW_ERR_GROUP_FENCED' })
-      }
-    })
-    work.signal.addEventListener('abort', onRevoked, { once: true })
-    let timer: NodeJS.Timeout | undefined
-    const timedOut = new Promise<Outcome>((resolve) => {
-      timer = setTimeout(() => {
-        const error = new SpillwayError(
-          'SPW_ERR_HANDLER_TIMEOUT',
-          `the handler took longer than ${options.handlerTimeoutMs} ms`,
-        )
-        controller.abort(error)
-        resolve({ ok: false, error, code: 'SPW_ERR_HANDLER_TIMEOUT' })
-      }, options.handlerTimeoutMs)
-    })
     counters.handlerCalls++
+    const call = new Call(work, performance.now() + options.handlerTimeoutMs)
+    const argument = options.batch ? records : (records[0] as ConsumedRecord<T>)
+    const handler = options.handler as (argument: unknown, context: HandlerContext) => unknown
+    let result: unknown
     try {
-      const argument = options.batch ? records : (records[0] as ConsumedRecord<T>)
-      const handler = options.handler as (argument: unknown, context: HandlerContext) => unknown
-      const called = (async () => await handler(argument, { signal: controller.signal, attempt }))()
+      result = handler(argument, call.context(attempt))
+    } catch (error) {
+      return { ok: false, error, code: 'SPW_ERR_HANDLER_FAILED' }
+    }
+    // a handler that finished synchronously needs no deadline
+    if (typeof (result as PromiseLike<unknown> | undefined)?.then !== 'function') return { ok: true }
+    this.#calls.add(call)
+    this.#sweep()
+    try {
       return await Promise.race([
-        called.then(
+        Promise.resolve(result).then(
           (): Outcome => ({ ok: true }),
           (error: unknown): Outcome => ({ ok: false, error, code: 'SPW_ERR_HANDLER_FAILED' }),
         ),
-        timedOut,
-        revoked,
+        call.ended,
       ])
     } finally {
-      clearTimeout(timer)
-      work.signal.removeEventListener('abort', onRevoked)
+      this.#calls.delete(call)
     }
+  }
+
+  /** Calls awaiting their handler; one timer checks their deadlines, rather than a timer per call. */
+  readonly #calls = new Set<Call>()
+  #sweeper: NodeJS.Timeout | undefined
+
+  #sweep(): void {
+    if (this.#sweeper) return
+    const every = Math.max(5, Math.min(250, Math.floor(this.#deps.options.handlerTimeoutMs / 4)))
+    this.#sweeper = setInterval(() => {
+      const now = performance.now()
+      for (const call of this.#calls) {
+        if (call.work.revoked)
+          call.end({ ok: false, error: call.work.signal.reason, code: 'SPW_ERR_GROUP_FENCED' })
+        else if (now >= call.deadline) {
+          const error = new SpillwayError(
+            'SPW_ERR_HANDLER_TIMEOUT',
+            `the handler took longer than ${this.#deps.options.handlerTimeoutMs} ms`,
+          )
+          call.end({ ok: false, error, code: 'SPW_ERR_HANDLER_TIMEOUT' })
+        }
+      }
+      if (this.#calls.size === 0) {
+        clearInterval(this.#sweeper)
+        this.#sweeper = undefined
+      }
+    }, every)
+  }
+
+  /** Ends the calls of a partition given up: they are not waited for, and their signals abort. */
+  abandon(work: PartitionWork): void {
+    for (const call of this.#calls) {
+      if (call.work === work) call.end({ ok: false, error: work.signal.reason, code: 'SPW_ERR_GROUP_FENCED' })
+    }
+  }
+}
+
+/** One handler call: its deadline, and a signal made only if the handler asks for it. */
+class Call {
+  readonly work: PartitionWork
+  readonly deadline: number
+  readonly ended: Promise<Outcome>
+  #end: (outcome: Outcome) => void = () => undefined
+  #controller: AbortController | undefined
+  #reason: unknown
+
+  constructor(work: PartitionWork, deadline: number) {
+    this.work = work
+    this.deadline = deadline
+    this.ended = new Promise((resolve) => {
+      this.#end = resolve
+    })
+  }
+
+  context(attempt: number): HandlerContext {
+    const call = this
+    return {
+      attempt,
+      get signal(): AbortSignal {
+        call.#controller ??= new AbortController()
+        if (call.#reason !== undefined && !call.#controller.signal.aborted)
+          call.#controller.abort(call.#reason)
+        return call.#controller.signal
+      },
+    }
+  }
+
+  end(outcome: Outcome): void {
+    if (this.#reason !== undefined) return
+    this.#reason = outcome.ok ? new Error('ended') : outcome.error
+    this.#controller?.abort(this.#reason)
+    this.#end(outcome)
   }
 }
