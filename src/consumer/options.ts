@@ -9,6 +9,7 @@ import {
   readStringArray,
   rejectUnknownKeys,
 } from '../options.ts'
+import { readDeadLetterTopics } from '../producer/options.ts'
 import { isTopicName } from '../topic-name.ts'
 import { readConnection, type SaslInput, type TlsInput, type TlsOptions } from '../transport/connection.ts'
 import type { SaslOptions, TransportThread } from '../transport/transport.ts'
@@ -209,20 +210,6 @@ function readFrom(value: unknown): StartFrom {
   throw invalid('from', value, "'beginning', 'end' or { timestamp: ms since the epoch }")
 }
 
-function readDeadLetters(value: unknown): Readonly<Record<string, string>> {
-  if (value === undefined) return {}
-  const routes = readObject(value, 'deadLetterTopics')
-  const out: Record<string, string> = {}
-  for (const [source, target] of Object.entries(routes)) {
-    if (source !== '*' && !isTopicName(source))
-      throw invalid(`deadLetterTopics.${source}`, source, "a Kafka topic name or '*' as the key")
-    if (typeof target !== 'string' || !isTopicName(target) || target === source)
-      throw invalid(`deadLetterTopics.${source}`, target, 'a Kafka topic name other than the source topic')
-    out[source] = target
-  }
-  return out
-}
-
 export function resolveConsumerOptions<T>(input: unknown): ResolvedConsumerOptions<T> {
   const o = readObject(input, 'options')
   rejectUnknownKeys(o, '', KEYS)
@@ -297,7 +284,8 @@ export function resolveConsumerOptions<T>(input: unknown): ResolvedConsumerOptio
     retryBackoffMs: readInteger(o.retryBackoffMs, 'retryBackoffMs', 200, { min: 0 }),
     maxRetryBackoffMs: readInteger(o.maxRetryBackoffMs, 'maxRetryBackoffMs', 30_000, { min: 0 }),
     afterRetries: readEnum(o.afterRetries, 'afterRetries', ['dead-letter', 'skip'] as const, 'dead-letter'),
-    deadLetterTopics: readDeadLetters(o.deadLetterTopics),
+    // the consumer's dead letters go straight to Kafka: no local log is needed for the routes
+    deadLetterTopics: readDeadLetterTopics(o.deadLetterTopics, true, 'deadLetterTopics'),
     from: readFrom(o.from),
     commitIntervalMs: readInteger(o.commitIntervalMs, 'commitIntervalMs', 1000, { min: 10 }),
     rebalanceTimeoutMs,

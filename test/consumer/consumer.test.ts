@@ -16,18 +16,7 @@ import {
   readTopic,
   testKafka,
 } from '../helpers/kafka.ts'
-
-async function until(
-  what: string,
-  check: () => boolean | Promise<boolean>,
-  timeoutMs = 30_000,
-): Promise<void> {
-  const deadline = performance.now() + timeoutMs
-  while (!(await check())) {
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 50))
-  }
-}
+import { until } from '../helpers/wait.ts'
 
 function collect<T>(consumer: SpillwayConsumer<T>): ConsumerStatus[] {
   const out: ConsumerStatus[] = []

@@ -11,15 +11,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { createTopic, produceRaw, randomName, testKafka } from '../helpers/kafka.ts'
+import { until } from '../helpers/wait.ts'
 import { readJournal, startConsumerProcess } from './journal.ts'
-
-const until = async (what: string, check: () => boolean, timeoutMs: number): Promise<void> => {
-  const deadline = performance.now() + timeoutMs
-  while (!check()) {
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 50))
-  }
-}
 
 test('kill -9 mid-work and restart: nothing skipped, duplicates bounded by what was in flight', async (t) => {
   const topic = await createTopic(t, 'crash', { partitions: 4 })

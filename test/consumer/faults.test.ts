@@ -15,14 +15,7 @@ import {
   type SpillwayConsumer,
 } from '../../src/index.ts'
 import { createTopic, produceRaw, randomName, secureKafka, testKafka } from '../helpers/kafka.ts'
-
-async function until(what: string, check: () => boolean, timeoutMs = 30_000): Promise<void> {
-  const deadline = performance.now() + timeoutMs
-  while (!check()) {
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 25))
-  }
-}
+import { until } from '../helpers/wait.ts'
 
 function statuses<T>(consumer: SpillwayConsumer<T>): ConsumerStatus[] {
   const out: ConsumerStatus[] = []

@@ -15,16 +15,9 @@ import {
   type SpillwayConsumer,
 } from '../../src/index.ts'
 import { createTopic, produceRaw, randomName, testKafka } from '../helpers/kafka.ts'
+import { until } from '../helpers/wait.ts'
 
 const SESSION_TIMEOUT_MS = 6000
-
-async function until(what: string, check: () => boolean, timeoutMs = 60_000): Promise<void> {
-  const deadline = performance.now() + timeoutMs
-  while (!check()) {
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 50))
-  }
-}
 
 test('a handler three times slower than the session timeout: no rebalance, no refused commit, handled once', async (t) => {
   const topic = await createTopic(t, 'slow', { partitions: 4 })
