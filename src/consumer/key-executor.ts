@@ -11,8 +11,10 @@
 export type Ordering = 'key' | 'partition' | 'unordered'
 
 export interface Task {
-  /** The lane: tasks of one lane run one at a time, in submission order. */
-  readonly lane: string
+  /** The lane: tasks of one lane run one at a time, in submission order. null: no order to keep. */
+  readonly lane: string | null
+  /** What the task belongs to (a partition), for drop(). */
+  readonly group?: string
   readonly run: () => Promise<void>
 }
 
@@ -28,8 +30,10 @@ export class KeyExecutor {
    * Lanes with work and nothing running, in the order they became ready, from `#readyHead` on (a queue
    * read by index: shifting a long array moves every element).
    */
-  #ready: string[] = []
+  #ready: (string | Task)[] = []
   #readyHead = 0
+  /** Tasks without a lane waiting in #ready. */
+  #free = 0
   #running = 0
   #idleWaiters: (() => void)[] = []
 
@@ -44,12 +48,19 @@ export class KeyExecutor {
 
   /** Tasks submitted and not yet started. */
   get queued(): number {
-    let n = 0
+    let n = this.#free
     for (const lane of this.#lanes.values()) n += lane.tasks.length
     return n
   }
 
   submit(task: Task): void {
+    if (task.lane === null) {
+      // no order to keep: straight into the ready queue, no lane to keep
+      this.#ready.push(task)
+      this.#free++
+      this.#pump()
+      return
+    }
     let lane = this.#lanes.get(task.lane)
     if (!lane) {
       lane = { tasks: [], running: false }
@@ -69,7 +80,13 @@ export class KeyExecutor {
       lane.tasks.splice(0, lane.tasks.length, ...keep)
       if (lane.tasks.length === 0 && !lane.running) this.#lanes.delete(name)
     }
-    this.#ready = this.#ready.slice(this.#readyHead).filter((name) => this.#lanes.get(name)?.tasks.length)
+    this.#ready = this.#ready.slice(this.#readyHead).filter((item) => {
+      if (typeof item === 'string') return (this.#lanes.get(item)?.tasks.length ?? 0) > 0
+      if (!predicate(item)) return true
+      dropped++
+      this.#free--
+      return false
+    })
     this.#readyHead = 0
     this.#notifyIdle()
     return dropped
@@ -77,17 +94,29 @@ export class KeyExecutor {
 
   /** Resolves once nothing runs and nothing is queued. */
   idle(): Promise<void> {
-    if (this.#running === 0 && this.#lanes.size === 0) return Promise.resolve()
+    if (this.#running === 0 && this.#lanes.size === 0 && this.#free === 0) return Promise.resolve()
     return new Promise((resolve) => this.#idleWaiters.push(resolve))
   }
 
   #pump(): void {
     while (this.#running < this.#concurrency && this.#readyHead < this.#ready.length) {
-      const name = this.#ready[this.#readyHead++] as string
+      const item = this.#ready[this.#readyHead++] as string | Task
       if (this.#readyHead > 1024 && this.#readyHead * 2 > this.#ready.length) {
         this.#ready = this.#ready.slice(this.#readyHead)
         this.#readyHead = 0
       }
+      if (typeof item !== 'string') {
+        this.#free--
+        this.#running++
+        const finishFree = (): void => {
+          this.#running--
+          this.#pump()
+          this.#notifyIdle()
+        }
+        item.run().then(finishFree, finishFree)
+        continue
+      }
+      const name = item
       const lane = this.#lanes.get(name)
       const task = lane?.tasks.shift()
       if (!lane || !task) continue
@@ -107,7 +136,7 @@ export class KeyExecutor {
   }
 
   #notifyIdle(): void {
-    if (this.#running !== 0 || this.#lanes.size !== 0) return
+    if (this.#running !== 0 || this.#lanes.size !== 0 || this.#free !== 0) return
     const waiters = this.#idleWaiters
     this.#idleWaiters = []
     for (const w of waiters) w()

@@ -51,8 +51,10 @@ export interface RunnerDeps<T> {
 interface Entry {
   readonly work: PartitionWork
   readonly record: ConsumedRecord<Buffer | null>
-  readonly lane: string
+  readonly lane: string | null
   readonly sameKey: string
+  /** The record carries a spillway-id: only such records can be copies of an event (dedupe). */
+  readonly hasId: boolean
   taken: boolean
 }
 
@@ -102,22 +104,25 @@ const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
 
 export class Runner<T> {
   readonly #deps: RunnerDeps<T>
-  /** Entries not yet taken, per lane, in offset order. */
-  readonly #lanes = new Map<string, Entry[]>()
+  /** Entries not yet taken, per lane, in offset order, from `head` on (read by index, never shifted). */
+  readonly #lanes = new Map<string, { items: Entry[]; head: number }>()
 
   constructor(deps: RunnerDeps<T>) {
     this.#deps = deps
   }
 
   /** The lane a record runs in: its key's, its partition's, or its own. */
-  #lane(work: PartitionWork, record: ConsumedRecord<Buffer | null>): { lane: string; sameKey: string } {
-    const sameKey = record.key === null ? `\u0001${record.offset}` : record.key.toString('latin1')
+  #lane(
+    work: PartitionWork,
+    record: ConsumedRecord<Buffer | null>,
+  ): { lane: string | null; sameKey: string } {
     const ordering = this.#deps.options.ordering
-    if (ordering === 'partition') return { lane: `${work.key}\u0000`, sameKey }
     // a record without a key has no order to keep: it runs on its own, like 'unordered'
-    if (ordering === 'unordered' || record.key === null)
-      return { lane: `${work.key}\u0000#${record.offset}`, sameKey }
-    return { lane: `${work.key}\u0000k${sameKey}`, sameKey }
+    if (ordering === 'unordered' || (ordering === 'key' && record.key === null))
+      return { lane: null, sameKey: '' }
+    const sameKey = record.key === null ? '\u0001' : record.key.toString('latin1')
+    if (ordering === 'partition') return { lane: work.key, sameKey }
+    return { lane: `${work.key}\u0000${sameKey}`, sameKey }
   }
 
   /** Hands fetched records of one partition to their lanes. */
@@ -132,41 +137,52 @@ export class Runner<T> {
       }
       const record = toConsumed(work.topic, work.partition, raw)
       const { lane, sameKey } = this.#lane(work, record)
-      const entry: Entry = { work, record, lane, sameKey, taken: false }
-      let list = this.#lanes.get(lane)
-      if (!list) {
-        list = []
-        this.#lanes.set(lane, list)
+      const hasId = raw.headers.some(([name]) => name === ID_HEADER)
+      const entry: Entry = { work, record, lane, sameKey, hasId, taken: false }
+      if (lane !== null) {
+        let list = this.#lanes.get(lane)
+        if (!list) {
+          list = { items: [], head: 0 }
+          this.#lanes.set(lane, list)
+        }
+        list.items.push(entry)
       }
-      list.push(entry)
-      this.#deps.executor.submit({ lane, run: () => this.#run(entry) })
+      this.#deps.executor.submit({ lane, group: work.key, run: () => this.#run(entry) })
     }
   }
 
   /** Forgets a revoked partition's records that have not started. Returns how many. */
   drop(work: PartitionWork): number {
-    const prefix = `${work.key}\u0000`
-    const dropped = this.#deps.executor.drop((task) => task.lane.startsWith(prefix))
-    for (const lane of [...this.#lanes.keys()]) if (lane.startsWith(prefix)) this.#lanes.delete(lane)
+    const dropped = this.#deps.executor.drop((task) => task.group === work.key)
+    for (const [lane, list] of [...this.#lanes])
+      if (list.items[list.head]?.work === work) this.#lanes.delete(lane)
     this.#deps.counters.dropped += dropped
     return dropped
   }
 
   /** The entries this run handles: the entry alone, or with batch/coalesce its key's waiting run. */
   #take(entry: Entry): Entry[] {
-    const list = this.#lanes.get(entry.lane) ?? []
+    if (entry.lane === null) {
+      entry.taken = true
+      return [entry]
+    }
+    const list = this.#lanes.get(entry.lane) ?? { items: [], head: 0 }
     const { batch, coalesce, maxBatchRecords } = this.#deps.options
     const limit = coalesce ? Number.POSITIVE_INFINITY : batch ? maxBatchRecords : 1
     const chunk: Entry[] = []
-    while (list.length > 0 && chunk.length < limit) {
-      const next = list[0] as Entry
+    while (list.head < list.items.length && chunk.length < limit) {
+      const next = list.items[list.head] as Entry
       if (next.sameKey !== entry.sameKey && chunk.length > 0) break
-      list.shift()
+      list.head++
       next.taken = true
       chunk.push(next)
       if (next === entry && limit === 1) break
     }
-    if (list.length === 0) this.#lanes.delete(entry.lane)
+    if (list.head >= list.items.length) this.#lanes.delete(entry.lane)
+    else if (list.head > 1024 && list.head * 2 > list.items.length) {
+      list.items = list.items.slice(list.head)
+      list.head = 0
+    }
     if (!chunk.includes(entry)) {
       entry.taken = true
       chunk.unshift(entry)
@@ -193,16 +209,12 @@ export class Runner<T> {
       }
       const fresh: Entry[] = []
       for (const e of chunk) {
-        if (await this.#isDuplicate(e.record.id)) {
+        if (e.hasId && (await this.#isDuplicate(e.record.id))) {
           this.#deps.counters.duplicates++
           this.#deps.onDone(work, e.record.offset)
         } else fresh.push(e)
       }
-      if (fresh.length > 0)
-        await this.#handle(
-          work,
-          fresh.map((e) => e.record),
-        )
+      if (fresh.length > 0) await this.#handle(work, fresh)
     } finally {
       work.running--
       work.notifyIdle()
@@ -213,24 +225,26 @@ export class Runner<T> {
     const store = this.#deps.dedupe
     if (!store) return false
     try {
-      return await store.has(id)
+      const seen = store.has(id)
+      return typeof seen === 'boolean' ? seen : await seen
     } catch {
       // a dedupe store that fails must not lose the record: handle it (at least once)
       return false
     }
   }
 
-  async #handle(work: PartitionWork, raw: readonly ConsumedRecord<Buffer | null>[]): Promise<void> {
+  async #handle(work: PartitionWork, entries: readonly Entry[]): Promise<void> {
     const { options, counters } = this.#deps
+    const raw = entries.map((e) => e.record)
     for (let attempt = 1; ; attempt++) {
       if (work.revoked || work.stopping) return
       const outcome = await this.#call(work, raw, attempt)
       // revoked while the handler ran: its outcome no longer counts (the next owner handles the records)
       if (work.revoked) return
       if (outcome.ok) {
-        for (const r of raw) {
-          await this.#remember(r.id)
-          this.#deps.onDone(work, r.offset)
+        for (const e of entries) {
+          if (e.hasId) await this.#remember(e.record.id)
+          this.#deps.onDone(work, e.record.offset)
         }
         counters.handled += raw.length
         return
@@ -274,7 +288,8 @@ export class Runner<T> {
 
   async #remember(id: string): Promise<void> {
     try {
-      await this.#deps.dedupe?.add(id)
+      const added = this.#deps.dedupe?.add(id)
+      if (added !== undefined) await added
     } catch {
       // not remembering only means a later copy is handled again: at least once still holds
     }
