@@ -5,9 +5,10 @@
  * a partition that returned data to the end), and large records arrive several per fetch (a partition's
  * fetch size grows to the largest record batch it has seen).
  *
- * Budgets are in bytes: `maxBufferedBytes` for the process, shared evenly among the assigned partitions
- * (at least one fetch's worth each). A partition whose buffer is full is left out of the next fetch
- * (the fetch session forgets it) until the handlers drain it. Pure: the fetch loop owns the I/O.
+ * Budgets are in bytes: `maxBufferedBytes` for the process, shared evenly among the partitions that
+ * have data (at least one fetch's worth each); an idle partition takes no share. A partition whose
+ * buffer is full is left out of the next fetch (the fetch session forgets it) until the handlers drain
+ * it. Pure: the fetch loop owns the I/O.
  */
 
 export interface FetchPlanOptions {
@@ -28,6 +29,8 @@ export interface PartitionRef {
 
 interface PartitionState extends PartitionRef {
   buffered: number
+  /** Its last fetch brought records, or it still holds some: it takes a share of the budget. */
+  active: boolean
   largestBatch: number
   paused: boolean
 }
@@ -55,7 +58,7 @@ export class FetchPlan {
     const keep = new Map<string, PartitionState>()
     for (const p of partitions) {
       const k = key(p.topic, p.partition)
-      const state = this.#byKey.get(k) ?? { ...p, buffered: 0, largestBatch: 0, paused: false }
+      const state = this.#byKey.get(k) ?? { ...p, buffered: 0, largestBatch: 0, paused: false, active: false }
       keep.set(k, state)
       next.push(state)
     }
@@ -67,10 +70,18 @@ export class FetchPlan {
     this.#order = [...fresh, ...known]
   }
 
-  /** Each partition's share of the process budget. */
+  /**
+   * Each active partition's share of the process budget. A partition whose last fetch brought nothing
+   * and that holds nothing takes no share, so one backlogged partition beside idle ones may use the
+   * whole budget. When idle partitions wake, the shares shrink; what the others already hold drains.
+   */
   budget(): number {
-    const count = Math.max(1, this.#order.length)
-    return Math.max(this.#options.minPartitionFetchBytes, Math.floor(this.#options.maxBufferedBytes / count))
+    let count = 0
+    for (const s of this.#order) if (s.active || s.buffered > 0) count++
+    return Math.max(
+      this.#options.minPartitionFetchBytes,
+      Math.floor(this.#options.maxBufferedBytes / Math.max(1, count)),
+    )
   }
 
   /**
@@ -120,6 +131,7 @@ export class FetchPlan {
       const state = this.#byKey.get(key(r.topic, r.partition))
       if (!state) continue
       state.buffered += r.bytes
+      state.active = r.bytes > 0
       state.largestBatch = Math.max(state.largestBatch, r.largestBatch)
       if (r.bytes > 0) moved.push(state)
     }

@@ -8,8 +8,11 @@ const all = () => true
 
 test('only partitions with buffer credit are fetched; a full one waits until its handlers drain it', () => {
   const plan = new FetchPlan({ maxBufferedBytes: 12 * MiB })
-  plan.assign(Array.from({ length: 12 }, (_, partition) => ({ topic: 't', partition })))
-  assert.equal(plan.budget(), MiB, 'the process budget shared evenly')
+  const partitions = Array.from({ length: 12 }, (_, partition) => ({ topic: 't', partition }))
+  plan.assign(partitions)
+  assert.equal(plan.budget(), 12 * MiB, 'before any data, a first partition may use the whole budget')
+  plan.received(partitions.map((p) => ({ ...p, bytes: 100_000, largestBatch: 100_000 })))
+  assert.equal(plan.budget(), MiB, 'shared evenly among the partitions that have data')
   assert.equal(plan.next(all).length, 12)
   plan.received([{ topic: 't', partition: 3, bytes: MiB, largestBatch: 800_000 }])
   assert.ok(!plan.next(all).some((p) => p.partition === 3), 'the full partition is left out')
@@ -19,6 +22,23 @@ test('only partitions with buffer credit are fetched; a full one waits until its
     plan.next(all).some((p) => p.partition === 3),
     'back in once drained below its budget',
   )
+})
+
+test('a backlogged partition beside idle ones takes the whole budget; idle ones take no share', () => {
+  const plan = new FetchPlan({ maxBufferedBytes: 64 * MiB })
+  const partitions = Array.from({ length: 12 }, (_, partition) => ({ topic: 't', partition }))
+  plan.assign(partitions)
+  plan.received(
+    partitions.map((p) => ({
+      ...p,
+      bytes: p.partition === 0 ? 1_600_000 : 0,
+      largestBatch: p.partition === 0 ? 1_600_000 : 0,
+    })),
+  )
+  assert.equal(plan.budget(), 64 * MiB)
+  assert.equal(plan.fetchBytes('t', 0), 6_400_000, 'four of its batches per fetch, as if it were alone')
+  plan.received([{ topic: 't', partition: 5, bytes: 10, largestBatch: 10 }])
+  assert.equal(plan.budget(), 32 * MiB, 'a partition that wakes takes its share')
 })
 
 test('partitions that returned data go to the back: an empty one is never stuck behind a busy one', () => {
@@ -55,9 +75,11 @@ test('the fetch size grows to several of the largest batches seen, within the li
 
 test('a fetch brings at most half a partition’s budget (one batch at least), so the next can go out meanwhile', () => {
   const plan = new FetchPlan({ maxBufferedBytes: 64 * MiB })
-  plan.assign(Array.from({ length: 12 }, (_, partition) => ({ topic: 'deals', partition })))
+  const partitions = Array.from({ length: 12 }, (_, partition) => ({ topic: 'deals', partition }))
+  plan.assign(partitions)
+  plan.received(partitions.map((p) => ({ ...p, bytes: 1_600_000, largestBatch: 1_600_000 })))
   const budget = plan.budget()
-  plan.received([{ topic: 'deals', partition: 0, bytes: 1_600_000, largestBatch: 1_600_000 }])
+  assert.equal(budget, Math.floor((64 * MiB) / 12))
   assert.equal(
     plan.fetchBytes('deals', 0),
     Math.floor(budget / 2),
