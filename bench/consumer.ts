@@ -14,13 +14,69 @@
  * 3. The lagging partition (incident 3): a backlog of 800 KiB records in one of 12 partitions against the
  *    same backlog in a topic of one partition, for spillway and for KafkaJS configured as in the incident
  *    (maxWaitTimeInMs 10 s, 1 MiB per partition).
- * 4. Memory: RSS while spillway drains the 800 KiB topic with maxBufferedBytes 64 MiB.
+ * 4. Memory: RSS while spillway drains the 800 KiB topic with maxBufferedBytes 64 MiB, in a process of
+ *    its own. Run with --expose-gc (npm run bench does) so each contender starts without the last one's garbage.
  */
+
+import { execFileSync } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
 import { Admin, Consumer, MessagesStreamModes, Producer } from '@platformatic/kafka'
 import { Kafka, logLevel } from 'kafkajs'
 import { KafkaCluster, runKafkaTool } from '../scripts/kafka/cluster.ts'
 import { createConsumer } from '../src/consumer/consumer.ts'
 import { printTable } from './report.ts'
+
+if (process.argv[2] === '--memory') {
+  // child mode: drain a topic alone in this process (spillway, or raw @platformatic/kafka as the peer)
+  // and report the RSS before and at its peak
+  const [, , , who, brokers, name, total] = process.argv
+  const gcNow = (globalThis as { gc?: () => void }).gc
+  gcNow?.()
+  const before = process.memoryUsage().rss
+  let peak = before
+  const sampler = setInterval(() => {
+    peak = Math.max(peak, process.memoryUsage().rss)
+  }, 20)
+  let seen = 0
+  let finish: () => void = () => undefined
+  const done = new Promise<void>((resolve) => {
+    finish = resolve
+  })
+  const tick = (): void => {
+    if (++seen === Number(total)) finish()
+  }
+  if (who === 'spillway') {
+    const consumer = createConsumer({
+      brokers: (brokers as string).split(','),
+      topics: [name as string],
+      maxBufferedBytes: 64 * 1024 * 1024,
+      handler: tick,
+    })
+    await consumer.run()
+    await done
+    clearInterval(sampler)
+    await consumer.close()
+  } else {
+    const consumer = new Consumer({
+      clientId: 'bench-raw',
+      groupId: `bench-memory-${process.pid}`,
+      bootstrapBrokers: (brokers as string).split(','),
+      maxWaitTime: 500,
+    })
+    const stream = await consumer.consume({
+      topics: [name as string],
+      mode: MessagesStreamModes.EARLIEST,
+      autocommit: false,
+    })
+    stream.on('data', tick)
+    await done
+    clearInterval(sampler)
+    await stream.close()
+    await consumer.close(true)
+  }
+  process.stdout.write(JSON.stringify({ before, peak }))
+  process.exit(0)
+}
 
 const SMALL = Number(process.argv[2] ?? 200_000)
 const LARGE = Number(process.argv[3] ?? 600)
@@ -264,15 +320,9 @@ try {
   const spillWide: number[] = []
   const kjsAlone: number[] = []
   const kjsWide: number[] = []
-  let rssPeak = 0
-  const baseline = process.memoryUsage().rss
   for (let round = 0; round < ROUNDS; round++) {
     spillAlone.push(await spillway(single, LARGE))
-    const sampler = setInterval(() => {
-      rssPeak = Math.max(rssPeak, process.memoryUsage().rss)
-    }, 50)
-    spillWide.push(await spillway(wide, LARGE, { maxBufferedBytes: 64 * 1024 * 1024 }))
-    clearInterval(sampler)
+    spillWide.push(await spillway(wide, LARGE))
     kjsAlone.push(await kafkajs(single, LARGE, incident))
     kjsWide.push(await kafkajs(wide, LARGE, incident))
   }
@@ -290,15 +340,30 @@ try {
     (median(kjsAlone) / median(kjsWide)).toFixed(2),
   ])
   printTable(`The lagging partition: ${LARGE} records of 800 KiB (medians of ${ROUNDS} rounds)`, lag)
-  printTable('Memory while draining 800 KiB records (maxBufferedBytes 64 MiB)', [
-    ['RSS before', 'RSS peak', 'growth', 'budget'],
-    [
-      `${Math.round(baseline / 2 ** 20)} MiB`,
-      `${Math.round(rssPeak / 2 ** 20)} MiB`,
-      `${Math.round((rssPeak - baseline) / 2 ** 20)} MiB`,
-      '64 MiB',
-    ],
-  ])
+  // memory in a process of its own, so nothing else's buffers count; raw @platformatic/kafka beside it
+  const mib = (n: number): string => `${Math.round(n / 2 ** 20)} MiB`
+  const memoryRows = (['spillway', 'raw @platformatic/kafka'] as const).map((who) => {
+    const m = JSON.parse(
+      execFileSync(
+        process.execPath,
+        [
+          '--expose-gc',
+          fileURLToPath(import.meta.url),
+          '--memory',
+          who === 'spillway' ? who : 'raw',
+          bootstrap.join(','),
+          large,
+          String(LARGE),
+        ],
+        { encoding: 'utf8' },
+      ),
+    ) as { before: number; peak: number }
+    return [who, mib(m.before), mib(m.peak), mib(m.peak - m.before), who === 'spillway' ? '64 MiB' : '(none)']
+  })
+  printTable(
+    `Memory while draining ${LARGE} records of 800 KiB (6 partitions), each in a process of its own`,
+    [['contender', 'RSS before', 'RSS peak', 'growth', 'buffer budget'], ...memoryRows],
+  )
 } finally {
   await admin.close()
   await cluster.stop()

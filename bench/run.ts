@@ -20,7 +20,7 @@ for (const name of names) {
     process.stderr.write(`unknown benchmark ${name}; known: ${Object.keys(suites).join(', ')}\n`)
     process.exit(2)
   }
-  const result = spawnSync(process.execPath, [fileURLToPath(new URL(file, import.meta.url))], {
+  const result = spawnSync(process.execPath, ['--expose-gc', fileURLToPath(new URL(file, import.meta.url))], {
     stdio: 'inherit',
   })
   if (result.status !== 0) process.exit(result.status ?? 1)
