@@ -35,6 +35,9 @@ interface PartitionState extends PartitionRef {
   paused: boolean
 }
 
+/** From this size on a record batch counts as large (the lagging-partition incident's were ~800 KB). */
+const LARGE_BATCH_BYTES = 512 * 1024
+
 const key = (topic: string, partition: number): string => `${topic}\u0000${partition}`
 
 export class FetchPlan {
@@ -85,14 +88,18 @@ export class FetchPlan {
   }
 
   /**
-   * How many bytes one fetch may bring for this partition: several of its largest batches, but no more
-   * than half its budget (so the next fetch can go out while the handlers work through this one), and
-   * always at least one of its largest batches.
+   * How many bytes one fetch may bring for this partition: several of its largest batches (as many as
+   * fit when they are large), but no more than half its budget (so the next fetch can go out while the
+   * handlers work through this one), and always at least one of its largest batches.
    */
   fetchBytes(topic: string, partition: number): number {
     const state = this.#byKey.get(key(topic, partition))
     const largest = state?.largestBatch ?? 0
-    const wanted = Math.max(largest, Math.min(largest * this.#options.batchesPerFetch, this.budget() / 2))
+    // large batches: as much as half the share allows (the round trip is the cost); small ones: a few
+    // batches (handling them is the cost, and a huge answer arrives as one lump of work)
+    const few =
+      largest >= LARGE_BATCH_BYTES ? Number.POSITIVE_INFINITY : largest * this.#options.batchesPerFetch
+    const wanted = Math.max(largest, Math.min(few, this.budget() / 2))
     return Math.floor(
       Math.min(this.#options.maxPartitionFetchBytes, Math.max(this.#options.minPartitionFetchBytes, wanted)),
     )
