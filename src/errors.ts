@@ -190,3 +190,8 @@ export class SpillwayError extends Error {
 export function isSpillwayError(value: unknown, code?: ErrorCode): value is SpillwayError {
   return value instanceof SpillwayError && (code === undefined || value.code === code)
 }
+
+/** `value` if it is a SpillwayError already, otherwise one with `code` that keeps `value` as its cause. */
+export function asSpillwayError(value: unknown, code: ErrorCode = 'SPW_ERR_UNAVAILABLE'): SpillwayError {
+  return isSpillwayError(value) ? value : new SpillwayError(code, String(value), { cause: value })
+}

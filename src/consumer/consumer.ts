@@ -9,7 +9,7 @@
  */
 import { EventEmitter, on } from 'node:events'
 import { channel } from '../channels.ts'
-import { isSpillwayError, SpillwayError } from '../errors.ts'
+import { asSpillwayError, type SpillwayError } from '../errors.ts'
 import { StateMachine } from '../state-machine.ts'
 import type { Registry } from '../telemetry/metrics.ts'
 import type { FetchedPartition } from '../transport/cluster.ts'
@@ -19,7 +19,13 @@ import { type DedupeStore, DedupeWindow } from './dedupe.ts'
 import { FetchPlan } from './fetch-plan.ts'
 import { Fetcher, startOffset } from './fetcher.ts'
 import { KeyExecutor } from './key-executor.ts'
-import { GroupMembership, type Membership, type PartitionRef, StaticAssignment } from './membership.ts'
+import {
+  existingTopics,
+  GroupMembership,
+  type Membership,
+  type PartitionRef,
+  StaticAssignment,
+} from './membership.ts'
 import { type ConsumerMetrics, registerConsumerMetrics } from './metrics.ts'
 import { type ConsumerOptions, type ResolvedConsumerOptions, resolveConsumerOptions } from './options.ts'
 import { PartitionWork } from './partition.ts'
@@ -232,7 +238,7 @@ export class SpillwayConsumer<T = Buffer | null> extends EventEmitter<{ status: 
         this.#fetcher.wake()
         return
       } catch (error) {
-        this.#trouble(asSpillway(error), 'offsets')
+        this.#trouble(asSpillwayError(error), 'offsets')
         if (this.lifecycle.is('closing', 'closed')) return
         await new Promise((r) => setTimeout(r, Math.min(200 * 2 ** Math.min(attempt, 5), 5000)))
       }
@@ -390,7 +396,7 @@ export class SpillwayConsumer<T = Buffer | null> extends EventEmitter<{ status: 
         this.#trouble(undefined, 'commit')
       } catch (error) {
         this.#commitsRefused++
-        this.#trouble(asSpillway(error), 'commit')
+        this.#trouble(asSpillwayError(error), 'commit')
       }
     })()
     try {
@@ -422,26 +428,11 @@ export class SpillwayConsumer<T = Buffer | null> extends EventEmitter<{ status: 
     if (this.options.groupId === undefined || this.#topicsChecked > performance.now() - 5000) return
     this.#topicsChecked = performance.now()
     try {
-      const snapshot = await this.#lease.cluster.admin.metadata(
-        this.options.topics,
-        this.options.requestTimeoutMs,
-      )
-      const missing = this.options.topics.filter((topic) => !snapshot.topics.some((t) => t.name === topic))
-      this.#trouble(
-        missing.length === 0
-          ? undefined
-          : new SpillwayError(
-              'SPW_ERR_TOPIC_MISSING',
-              `topic ${missing.join(', ')} does not exist; waiting for it`,
-              {
-                details: { topics: missing },
-              },
-            ),
-        'topics',
-      )
-      if (missing.length === 0) this.#topicsChecked = Number.POSITIVE_INFINITY
+      await existingTopics(this.#lease.cluster.admin, this.options.topics, this.options.requestTimeoutMs)
+      this.#trouble(undefined, 'topics')
+      this.#topicsChecked = Number.POSITIVE_INFINITY
     } catch (error) {
-      this.#trouble(asSpillway(error), 'topics')
+      this.#trouble(asSpillwayError(error), 'topics')
     }
   }
 
@@ -548,12 +539,6 @@ export class SpillwayConsumer<T = Buffer | null> extends EventEmitter<{ status: 
     await this.#lease.release()
     this.lifecycle.transitionTo('closed', 'closed')
   }
-}
-
-function asSpillway(error: unknown): SpillwayError {
-  return isSpillwayError(error)
-    ? error
-    : new SpillwayError('SPW_ERR_UNAVAILABLE', String(error), { cause: error })
 }
 
 /** Creates a consumer; `run()` starts it. Options are checked here, with readable errors. */

@@ -7,7 +7,7 @@
  * and tried again with back-off; none of them holds the other partitions back.
  */
 import { channel } from '../channels.ts'
-import { isSpillwayError, SpillwayError } from '../errors.ts'
+import { asSpillwayError, SpillwayError } from '../errors.ts'
 import type { AdminFacet, FetchedPartition, GroupFacet } from '../transport/cluster.ts'
 import type { FetchPlan } from './fetch-plan.ts'
 import type { StartFrom } from './options.ts'
@@ -150,7 +150,7 @@ export class Fetcher {
           'metadata',
         )
       } catch (error) {
-        this.#deps.trouble(asSpillway(error), 'metadata')
+        this.#deps.trouble(asSpillwayError(error), 'metadata')
       }
       await this.#pause(Math.min(200 * 2 ** Math.min(attempt, 5), 5000))
     }
@@ -235,7 +235,7 @@ export class Fetcher {
         this.#deps.trouble(undefined, 'fetch')
       } catch (error) {
         failures++
-        const e = asSpillway(error)
+        const e = asSpillwayError(error)
         this.#deps.trouble(e, 'fetch')
         if (e.code === 'SPW_ERR_TOPIC_MISSING' || e.code === 'SPW_ERR_UNAVAILABLE') this.#leadersStale = true
         await this.#pause(Math.min(100 * 2 ** Math.min(failures, 6), 5000))
@@ -293,7 +293,7 @@ export class Fetcher {
           `offset:${work.key}`,
         )
       } catch (e) {
-        this.#deps.trouble(asSpillway(e), `offset:${work.key}`)
+        this.#deps.trouble(asSpillwayError(e), `offset:${work.key}`)
       }
       return
     }
@@ -326,10 +326,4 @@ export class Fetcher {
     this.wake()
     await Promise.allSettled([...this.#loops.values(), this.#refreshing])
   }
-}
-
-function asSpillway(error: unknown): SpillwayError {
-  return isSpillwayError(error)
-    ? error
-    : new SpillwayError('SPW_ERR_UNAVAILABLE', String(error), { cause: error })
 }

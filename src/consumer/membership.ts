@@ -12,8 +12,8 @@
  * without --group).
  */
 import { randomUUID } from 'node:crypto'
-import { isSpillwayError, SpillwayError } from '../errors.ts'
-import type { AdminFacet, GroupFacet, TopicPartitions } from '../transport/cluster.ts'
+import { asSpillwayError, SpillwayError } from '../errors.ts'
+import type { AdminFacet, ClusterSnapshot, GroupFacet, TopicPartitions } from '../transport/cluster.ts'
 
 export interface PartitionRef {
   readonly topic: string
@@ -136,9 +136,7 @@ export class GroupMembership implements Membership {
       return this.#intervalMs
     } catch (error) {
       if (this.#stopped) return undefined
-      const e = isSpillwayError(error)
-        ? error
-        : new SpillwayError('SPW_ERR_UNAVAILABLE', String(error), { cause: error })
+      const e = asSpillwayError(error)
       this.#failures++
       if (e.code === 'SPW_ERR_GROUP_FENCED') {
         // the group went on without us: what we own is someone else's now
@@ -219,6 +217,25 @@ export class GroupMembership implements Membership {
   }
 }
 
+/**
+ * The topics' metadata, or SPW_ERR_TOPIC_MISSING naming those that do not exist. Asked as metadata, not
+ * partitions(): a consumer never creates the topics it reads.
+ */
+export async function existingTopics(
+  admin: AdminFacet,
+  topics: readonly string[],
+  timeoutMs: number,
+): Promise<ClusterSnapshot> {
+  const snapshot = await admin.metadata(topics, timeoutMs)
+  const missing = topics.filter((topic) => !snapshot.topics.some((t) => t.name === topic))
+  if (missing.length > 0) {
+    throw new SpillwayError('SPW_ERR_TOPIC_MISSING', `topic ${missing.join(', ')} does not exist`, {
+      details: { topics: missing },
+    })
+  }
+  return snapshot
+}
+
 /** Every partition of the topics, for a consumer without a group. */
 export class StaticAssignment implements Membership {
   readonly memberId = undefined
@@ -251,14 +268,7 @@ export class StaticAssignment implements Membership {
   async #assign(attempt: number): Promise<void> {
     if (this.#stopped) return
     try {
-      // metadata, not partitions(): a consumer never creates the topics it reads
-      const snapshot = await this.#admin.metadata(this.#topics, this.#requestTimeoutMs)
-      const missing = this.#topics.filter((topic) => !snapshot.topics.some((t) => t.name === topic))
-      if (missing.length > 0) {
-        throw new SpillwayError('SPW_ERR_TOPIC_MISSING', `topic ${missing.join(', ')} does not exist`, {
-          details: { topics: missing },
-        })
-      }
+      const snapshot = await existingTopics(this.#admin, this.#topics, this.#requestTimeoutMs)
       const refs: PartitionRef[] = snapshot.topics.flatMap((t) =>
         t.partitions.map((p) => ({ topic: t.name, partition: p.partition })),
       )
@@ -267,9 +277,7 @@ export class StaticAssignment implements Membership {
       await this.#handlers.assigned(refs, 0)
       this.#owned.push(...refs)
     } catch (error) {
-      const e = isSpillwayError(error)
-        ? error
-        : new SpillwayError('SPW_ERR_UNAVAILABLE', String(error), { cause: error })
+      const e = asSpillwayError(error)
       this.#handlers.trouble(e)
       this.#timer = setTimeout(
         () => {

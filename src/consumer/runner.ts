@@ -62,21 +62,21 @@ type Outcome =
   | { readonly ok: true }
   | { readonly ok: false; readonly error: unknown; readonly code: ErrorCode }
 
-/** The event id of a record: its spillway-id header, or one made from where it sits in Kafka. */
-export function eventId(
-  topic: string,
-  partition: number,
-  offset: bigint,
-  headers: readonly (readonly [string, Buffer])[],
-): string {
+/** The record's spillway-id header (the producer's event id), if it has one. */
+function idHeader(headers: readonly (readonly [string, Buffer])[]): string | undefined {
   for (const [name, value] of headers) if (name === ID_HEADER) return value.toString('utf8')
-  return `kafka:${topic}:${partition}:${offset}`
+  return undefined
 }
 
-export function toConsumed(
+/**
+ * A fetched record as the handler sees it. Its id is its spillway-id header, or for a record without one
+ * an id made from where it sits in Kafka.
+ */
+function toConsumed(
   topic: string,
   partition: number,
   r: FetchedRecord,
+  headerId: string | undefined,
 ): ConsumedRecord<Buffer | null> {
   return {
     topic,
@@ -86,7 +86,7 @@ export function toConsumed(
     key: r.key,
     value: r.value,
     headers: r.headers,
-    id: eventId(topic, partition, r.offset, r.headers),
+    id: headerId ?? `kafka:${topic}:${partition}:${r.offset}`,
   }
 }
 
@@ -135,9 +135,10 @@ export class Runner<T> {
         this.#deps.onDone(work, raw.offset)
         continue
       }
-      const record = toConsumed(work.topic, work.partition, raw)
+      const headerId = idHeader(raw.headers)
+      const record = toConsumed(work.topic, work.partition, raw, headerId)
       const { lane, sameKey } = this.#lane(work, record)
-      const hasId = raw.headers.some(([name]) => name === ID_HEADER)
+      const hasId = headerId !== undefined
       const entry: Entry = { work, record, lane, sameKey, hasId, taken: false }
       if (lane !== null) {
         let list = this.#lanes.get(lane)
