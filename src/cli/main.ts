@@ -15,6 +15,7 @@ const help = `spillway ${pkg.version}: keeps events flowing into Apache Kafka wi
 Usage:
   spillway serve [options]        run the HTTP ingestion gateway (spillway serve --help)
   spillway consume [options]      print a topic's records as they arrive (spillway consume --help)
+  spillway doctor [options]       audit a live cluster for the incidents' anti-patterns (spillway doctor --help)
   spillway log inspect <dir>      summarise a local log directory
   spillway log dump <dir>         print a local log's records as JSON lines
   spillway dead-letters replay    send dead letters back to their topics once the cause is fixed
@@ -44,6 +45,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     case 'consume': {
       const { runConsume } = await import('./consume.ts')
       return await runConsume(rest, process.stdout, process.stderr)
+    }
+    case 'doctor': {
+      const { runDoctorCommand } = await import('./doctor.ts')
+      return await runDoctorCommand(rest, process.stdout, process.stderr)
     }
     case 'serve': {
       const { runServe } = await import('./serve.ts')

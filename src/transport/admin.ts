@@ -189,6 +189,7 @@ export class PlatformaticAdmin implements AdminFacet {
               producerEpoch: a.producerEpoch,
               lastSequence: a.lastSequence,
               lastTimestamp: a.lastTimestamp,
+              currentTxnStartOffset: a.currentTxnStartOffset,
             }))
             out.push({
               topic: t.name,

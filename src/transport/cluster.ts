@@ -45,6 +45,8 @@ export interface ProducerDescription {
     readonly producerEpoch: number
     readonly lastSequence: number
     readonly lastTimestamp: bigint
+    /** The first offset of the producer's open transaction on this partition, or -1n when none is open. */
+    readonly currentTxnStartOffset: bigint
   }[]
 }
 
@@ -236,6 +238,8 @@ export interface FetchedPartition {
   readonly bytes: number
   /** The largest record batch returned, in bytes. */
   readonly largestBatch: number
+  /** The size of each record batch returned (control batches included), in log order. */
+  readonly batchSizes: readonly number[]
   /** Where the next fetch of this partition starts (after the last batch, or the request's offset). */
   readonly nextOffset: bigint
 }

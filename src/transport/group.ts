@@ -340,11 +340,13 @@ export function fetchedPartition(topic: string, p: RawPartition, from: bigint): 
   const records: FetchedRecord[] = []
   let bytes = 0
   let largestBatch = 0
+  const batchSizes: number[] = []
   let nextOffset = from
   for (const batch of p.records ?? []) {
     const size = batch.length + BATCH_LOG_OVERHEAD
     bytes += size
     largestBatch = Math.max(largestBatch, size)
+    batchSizes.push(size)
     const end = batch.firstOffset + BigInt(batch.lastOffsetDelta) + 1n
     if (end > nextOffset) nextOffset = end
     if ((batch.attributes & CONTROL_BATCH) !== 0) continue
@@ -379,6 +381,7 @@ export function fetchedPartition(topic: string, p: RawPartition, from: bigint): 
     records,
     bytes,
     largestBatch,
+    batchSizes,
     nextOffset,
   }
 }

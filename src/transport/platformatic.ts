@@ -21,7 +21,8 @@ import type { KafkaConnectionOptions, OutboundRecord, RecordOutcome } from './tr
 
 const DEFAULT_METADATA_MAX_AGE_MS = 30_000
 
-function baseOptions(o: KafkaConnectionOptions): Record<string, unknown> {
+/** The client options every @platformatic/kafka client of a cluster is made with. */
+export function baseOptions(o: KafkaConnectionOptions): Record<string, unknown> {
   const base: Record<string, unknown> = {
     clientId: o.clientId,
     bootstrapBrokers: [...o.brokers],
