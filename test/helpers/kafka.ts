@@ -224,6 +224,8 @@ export interface PlainRecord {
   readonly value: string | Buffer
   readonly partition?: number
   readonly headers?: Readonly<Record<string, string>>
+  /** CreateTime in ms since the epoch (default: now). */
+  readonly timestamp?: number
 }
 
 /** Writes records with a plain @platformatic/kafka producer (what any other client would write). */
@@ -247,6 +249,7 @@ export async function produceRaw(
           ...(r.key != null ? { key: asBuffer(r.key) } : {}),
           value: asBuffer(r.value),
           ...(r.partition !== undefined ? { partition: r.partition } : {}),
+          ...(r.timestamp !== undefined ? { timestamp: BigInt(r.timestamp) } : {}),
           ...(r.headers
             ? {
                 headers: new Map(Object.entries(r.headers).map(([k, v]) => [Buffer.from(k), Buffer.from(v)])),
