@@ -142,11 +142,13 @@ export async function runDoctor(input: DoctorOptions, hooks: DoctorHooks = {}): 
       expiryAgo = await known(
         admin
           .listOffsets(
-            meta.partitions.map((p) => ({
-              topic: p.topic,
-              partition: p.partition,
-              timestamp: BigInt(Date.now() - expiration),
-            })),
+            meta.partitions
+              .filter((p) => !isInternal(p.topic))
+              .map((p) => ({
+                topic: p.topic,
+                partition: p.partition,
+                timestamp: BigInt(Date.now() - expiration),
+              })),
             left(0.5),
           )
           .then((l) => new Map(l.map((o) => [tp(o.topic, o.partition), o.offset]))),
@@ -287,11 +289,13 @@ async function sample(
           : new Map(
               (
                 await admin.listOffsets(
-                  facts.partitions.map((p) => ({
-                    topic: p.topic,
-                    partition: p.partition,
-                    timestamp: BigInt(Date.now() - options.sampleWindowMs),
-                  })),
+                  facts.partitions
+                    .filter((p) => !isInternal(p.topic))
+                    .map((p) => ({
+                      topic: p.topic,
+                      partition: p.partition,
+                      timestamp: BigInt(Date.now() - options.sampleWindowMs),
+                    })),
                   Math.max(100, t0 + budget * 0.5 - performance.now()),
                 )
               ).map((o) => [tp(o.topic, o.partition), o.offset] as const),

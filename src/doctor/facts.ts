@@ -123,11 +123,13 @@ export async function takeSnapshot(
   scope: Scope,
   deadlineMs: number,
 ): Promise<Snapshot> {
-  const topics = [...new Set(partitions.map((p) => p.topic))]
+  // internal topics are read for replication only: offsets and producer state are about user data
+  const data = partitions.filter((p) => !isInternal(p.topic))
+  const topics = [...new Set(data.map((p) => p.topic))]
   const groupIds = (async (): Promise<string[]> =>
     scope.groups ? [...scope.groups] : (await admin.listGroups(deadlineMs)).map((g) => g.groupId))()
   const [ends, producers, committed, groups] = await Promise.all([
-    known(offsetsAt(admin, partitions, -1n, deadlineMs)),
+    known(offsetsAt(admin, data, -1n, deadlineMs)),
     known(
       (async () => {
         if (topics.length === 0) return new Map<string, ProducerDescription>()
@@ -159,6 +161,8 @@ export async function gatherFacts(
   deadlineMs: number,
 ): Promise<Facts> {
   const topics = [...new Set(partitions.map((p) => p.topic))]
+  const data = partitions.filter((p) => !isInternal(p.topic))
+  const dataTopics = [...new Set(data.map((p) => p.topic))]
   const now = BigInt(Date.now())
   const [topicConfigs, brokerConfigs, starts, hourAgo, logDirs, first] = await Promise.all([
     known(
@@ -181,9 +185,9 @@ export async function gatherFacts(
           ),
         ))(),
     ),
-    known(offsetsAt(admin, partitions, -2n, deadlineMs)),
-    known(offsetsAt(admin, partitions, now - 3_600_000n, deadlineMs)),
-    known(topics.length === 0 ? Promise.resolve([]) : admin.describeLogDirs(topics, deadlineMs)),
+    known(offsetsAt(admin, data, -2n, deadlineMs)),
+    known(offsetsAt(admin, data, now - 3_600_000n, deadlineMs)),
+    known(dataTopics.length === 0 ? Promise.resolve([]) : admin.describeLogDirs(dataTopics, deadlineMs)),
     takeSnapshot(admin, partitions, scope, deadlineMs),
   ])
   return { cluster, partitions, topics, topicConfigs, brokerConfigs, starts, hourAgo, logDirs, first }

@@ -12,6 +12,7 @@ import {
   consumerGroupDescribeV0,
   describeProducersV0,
   FindCoordinatorKeyTypes,
+  metadataV12,
 } from '@platformatic/kafka'
 import { SpillwayError } from '../errors.ts'
 import { clientErrorFacts, toSpillwayError } from './classify.ts'
@@ -28,7 +29,7 @@ import type {
   ProducerDescription,
 } from './cluster.ts'
 import { withDeadline } from './deadline.ts'
-import type { ClusterSnapshot, MetadataCache } from './metadata-cache.ts'
+import type { ClusterSnapshot, MetadataCache, TopicMetadata } from './metadata-cache.ts'
 
 type AdminClient = Admin
 type ListedTopic = {
@@ -148,9 +149,39 @@ export class PlatformaticAdmin implements AdminFacet {
         const base = found[0] ?? snapshotOf(await client.metadata({ topics: [], forceUpdate: true }))
         snapshot = { ...base, topics: found.flatMap((x) => x.topics) }
       }
+      // the client drops internal topics (__consumer_offsets, __transaction_state) from its answers
+      const internal = names.filter((n) => n.startsWith('__') && !snapshot.topics.some((t) => t.name === n))
+      if (internal.length > 0 && snapshot.brokers[0]) {
+        snapshot = {
+          ...snapshot,
+          topics: [...snapshot.topics, ...(await this.#internalTopics(internal, snapshot.brokers[0].nodeId))],
+        }
+      }
       this.#metadata.remember(snapshot)
       return snapshot
     })
+  }
+
+  /** Internal topics' metadata, by a Metadata request of spillway's own on one broker's connection. */
+  async #internalTopics(names: readonly string[], nodeId: number): Promise<TopicMetadata[]> {
+    const connection = await this.#connection(nodeId)
+    const response = await metadataV12.api.async(connection, [...names], false, false)
+    return response.topics
+      .filter((t) => t.errorCode === 0 && t.name)
+      .map((t) => ({
+        name: t.name as string,
+        id: t.topicId,
+        partitions: [...t.partitions]
+          .sort((a, b) => a.partitionIndex - b.partitionIndex)
+          .map((p) => ({
+            partition: p.partitionIndex,
+            leader: p.leaderId,
+            leaderEpoch: p.leaderEpoch,
+            replicas: p.replicaNodes,
+            isr: p.isrNodes,
+            offlineReplicas: p.offlineReplicas,
+          })),
+      }))
   }
 
   async #connection(nodeId: number): Promise<Connection> {

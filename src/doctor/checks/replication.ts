@@ -49,25 +49,25 @@ export function replicationCheck(ctx: CheckContext): CheckReport {
     }
     if (unclean?.value === 'true') add('replication.unclean-election', topic, { source: unclean.source })
     for (const p of parts) {
-      if (p.leader < 0 || p.offline.length > 0) {
-        add('replication.offline', topic, {
-          partition: p.partition,
-          leader: p.leader,
-          offlineReplicas: p.offline,
-        })
+      // a replica on a stopped broker is reported offline while its partition still has a leader: that
+      // partition is under-replicated (or under min ISR), and offline only when it has no leader at all
+      if (p.leader < 0) {
+        add('replication.offline', topic, { partition: p.partition, replicas: p.replicas })
         state = 'offline'
       } else if (minIsr !== undefined && p.isr.length < minIsr) {
         add('replication.under-min-isr', topic, {
           partition: p.partition,
           isr: p.isr,
+          offlineReplicas: p.offline,
           minInsyncReplicas: minIsr,
         })
         state = 'under min ISR'
-      } else if (p.isr.length < p.replicas.length) {
+      } else if (p.isr.length < p.replicas.length || p.offline.length > 0) {
         add('replication.under-replicated', topic, {
           partition: p.partition,
           isr: p.isr,
           replicas: p.replicas,
+          offlineReplicas: p.offline,
         })
         state = 'under-replicated'
       }
@@ -119,7 +119,7 @@ export function replicationCheck(ctx: CheckContext): CheckReport {
     'replication.offline': {
       severity: 'crit',
       summary: (n) =>
-        `${n} topic(s) have offline partitions or offline replicas: no leader, or a replica's disk is gone.`,
+        `${n} topic(s) have offline partitions: no replica can lead them, so they can be neither written nor read.`,
       remedy: 'Bring the brokers or log directories back; check the controller log.',
     },
     'replication.under-min-isr': {
