@@ -11,11 +11,12 @@ Options:
                              consumer-lag, replication, transactions, baseline, probe
   --topic NAME[,NAME…]       only these topics (default: all)
   --group NAME[,NAME…]       only these consumer groups (default: all)
-  --budget SECONDS           time budget for the whole run (default 10)
-  --max-bytes BYTES          bytes the sampler may read over all topics (default 64 MiB)
-  --window MINUTES           how far back the sampler reads each topic's tail (default 60)
+  --budget TIME              time budget for the whole run: seconds, or 30s, 2m (default 10)
+  --max-bytes SIZE           bytes the sampler may read over all topics: 256MiB, 512k (default 64MiB)
+  --window TIME              how far back the sampler reads each topic's tail: minutes, or 15m, 6h
+                             (default 60)
   --id-path PATH             event id from this JSON field of the value (dots), not the spillway-id header
-  --consumer-fetch-bytes N   your consumers' per-partition fetch size (default 1048576)
+  --consumer-fetch-bytes SIZE  your consumers' per-partition fetch size (default 1MiB)
   --max-lag-seconds N        lag younger than this is OK (default 60)
   --baseline FILE            compare counts with an earlier --json report
   --probe TOPIC              write 5 records to TOPIC (partition 0) and report ack and end-to-end latency

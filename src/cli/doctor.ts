@@ -10,19 +10,46 @@ import { isSpillwayError, SpillwayError } from '../errors.ts'
 import { parseArgs } from './args.ts'
 import { doctorHelp } from './doctor-help.ts'
 
-function number(value: string | true | undefined, flag: string, scale = 1): number | undefined {
+const UNITS: Record<string, number> = {
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+  b: 1,
+  k: 1024,
+  kb: 1024,
+  kib: 1024,
+  mb: 1048576,
+  mib: 1048576,
+  gb: 1073741824,
+  gib: 1073741824,
+}
+
+/**
+ * A positive number from a flag: bare in the flag's own unit (`scale`), or with a unit the flag accepts
+ * (`5s`, `2m`, `1h` for times in milliseconds; `512k`, `64MiB` for sizes in bytes).
+ */
+function number(
+  value: string | true | undefined,
+  flag: string,
+  scale = 1,
+  units: readonly string[] = [],
+): number | undefined {
   if (value === undefined) return undefined
-  const n = Number(value)
-  if (typeof value !== 'string' || !Number.isFinite(n) || n <= 0)
+  const match = typeof value === 'string' ? /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(value) : null
+  const unit = match?.[2]?.toLowerCase() ?? ''
+  const n = match ? Number(match[1]) * (unit === '' ? scale : (UNITS[unit] ?? Number.NaN)) : Number.NaN
+  if (!match || (unit !== '' && !units.includes(unit)) || !Number.isFinite(n) || n <= 0)
     throw new SpillwayError(
       'SPW_ERR_INVALID_OPTION',
-      `--${flag} must be a positive number, not ${String(value)}`,
-      {
-        details: { key: flag },
-      },
+      `--${flag} must be a positive number${units.length > 0 ? ` (or with a unit: ${units.join(', ')})` : ''}, not ${String(value)}`,
+      { details: { key: flag } },
     )
-  return Math.round(n * scale)
+  return Math.round(n)
 }
+
+const TIME = ['ms', 's', 'm', 'h']
+const SIZE = ['b', 'k', 'kb', 'kib', 'mb', 'mib', 'gb', 'gib']
 
 function optionsFrom(argv: readonly string[]): { options: DoctorOptions; json: boolean } {
   const { flags, positionals } = parseArgs(argv, {
@@ -81,14 +108,23 @@ function optionsFrom(argv: readonly string[]): { options: DoctorOptions; json: b
     ...(list('check') ? { checks: list('check') as string[] } : {}),
     ...(list('topic') ? { topics: list('topic') as string[] } : {}),
     ...(list('group') ? { groups: list('group') as string[] } : {}),
-    ...(flags.has('budget') ? { budgetMs: number(flags.get('budget'), 'budget', 1000) as number } : {}),
-    ...(flags.has('max-bytes') ? { maxBytes: number(flags.get('max-bytes'), 'max-bytes') as number } : {}),
+    ...(flags.has('budget') ? { budgetMs: number(flags.get('budget'), 'budget', 1000, TIME) as number } : {}),
+    ...(flags.has('max-bytes')
+      ? { maxBytes: number(flags.get('max-bytes'), 'max-bytes', 1, SIZE) as number }
+      : {}),
     ...(flags.has('window')
-      ? { sampleWindowMs: number(flags.get('window'), 'window', 60_000) as number }
+      ? { sampleWindowMs: number(flags.get('window'), 'window', 60_000, TIME) as number }
       : {}),
     ...(str('id-path') ? { idPath: str('id-path') as string } : {}),
     ...(flags.has('consumer-fetch-bytes')
-      ? { consumerFetchBytes: number(flags.get('consumer-fetch-bytes'), 'consumer-fetch-bytes') as number }
+      ? {
+          consumerFetchBytes: number(
+            flags.get('consumer-fetch-bytes'),
+            'consumer-fetch-bytes',
+            1,
+            SIZE,
+          ) as number,
+        }
       : {}),
     ...(flags.has('max-lag-seconds')
       ? { maxLagSeconds: number(flags.get('max-lag-seconds'), 'max-lag-seconds') as number }

@@ -196,7 +196,7 @@ test('consumer lag: WARN, STOP, REWIND and STARVED groups each get their status;
   const [starvedFinding] = of(groups.starved)
   assert.equal(starvedFinding?.evidence.protocol, 'consumer')
   assert.deepEqual(
-    (starvedFinding?.evidence.partitions as { partition: number; committed: string }[]).map((x) => [
+    ((starvedFinding?.evidence.partitions ?? []) as { partition: number; committed: string }[]).map((x) => [
       x.partition,
       x.committed,
     ]),

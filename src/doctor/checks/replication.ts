@@ -32,12 +32,13 @@ export function replicationCheck(ctx: CheckContext): CheckReport {
     const unclean = configEntry(facts.topicConfigs, topic, 'unclean.leader.election.enable')
     const internal = isInternal(topic)
     let state = 'ok'
-    if (rf === 1)
+    // on a one-broker cluster one replica is all there is: said once for the cluster, below
+    if (brokers > 1 && rf === 1)
       add(internal ? 'replication.internal-topic' : 'replication.rf1', topic, {
         replicationFactor: rf,
         brokers,
       })
-    else if (internal && rf < Math.min(3, brokers))
+    else if (brokers > 1 && internal && rf < Math.min(3, brokers))
       add('replication.internal-topic', topic, { replicationFactor: rf, brokers })
     if (minIsr !== undefined) {
       if (minIsr > rf)
@@ -148,6 +149,18 @@ export function replicationCheck(ctx: CheckContext): CheckReport {
       remedy: meta.remedy,
     })
   }
+  if (brokers === 1 && facts.topics.length > 0)
+    findings.push({
+      id: 'replication.single-broker',
+      severity: 'warn',
+      subject: 'cluster',
+      summary:
+        'The cluster has one broker, so every topic has one replica: a lost disk loses the data, and a restart stops every write and read until it is back.',
+      confidence: 'high',
+      evidence: { brokers: facts.cluster.brokers.map((b) => b.nodeId) },
+      remedy:
+        'Fine for development; in production run 3 brokers with replication factor 3 and min.insync.replicas 2.',
+    })
   if (facts.brokerConfigs.ok) {
     const unclean = [...facts.brokerConfigs.value].filter(
       ([, e]) => e.get('unclean.leader.election.enable')?.value === 'true',
