@@ -59,7 +59,7 @@ export interface DoctorHooks {
 }
 
 const SAMPLED: readonly CheckId[] = ['duplicates', 'skew', 'record-size']
-const WINDOWED: readonly CheckId[] = ['producer-ids', 'consumer-lag', 'skew']
+const WINDOWED: readonly CheckId[] = ['producer-ids', 'consumer-lag', 'skew', 'transactions']
 
 export function exitCodeOf(severity: Severity, failOn: 'warn' | 'crit'): 0 | 1 | 2 | 3 {
   if (severity === 'crit') return 2

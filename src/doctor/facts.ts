@@ -1,6 +1,6 @@
 /**
  * What the doctor reads from the cluster, through the admin facet only: metadata, configs, offsets,
- * producer ids, log sizes, groups and their commits. Each part is Known: its value, or the reason it could
+ * producer ids, log sizes, groups and their commits, transactions. Each part is Known: its value, or the reason it could
  * not be read (an ACL, an API the broker lacks, the deadline), so a check can say UNKNOWN instead of
  * calling something healthy that it never saw.
  */
@@ -12,6 +12,7 @@ import type {
   GroupDescription,
   LogDirPartition,
   ProducerDescription,
+  TransactionDescription,
 } from '../transport/cluster.ts'
 import type { ClusterSnapshot } from '../transport/metadata-cache.ts'
 
@@ -68,6 +69,8 @@ export interface Facts {
   readonly hourAgo: Known<Offsets>
   readonly logDirs: Known<readonly LogDirPartition[]>
   readonly first: Snapshot
+  /** What the transaction coordinators know (ListTransactions, DescribeTransactions). */
+  readonly transactions: Known<readonly TransactionDescription[]>
 }
 
 export const isInternal = (topic: string): boolean => topic.startsWith('__')
@@ -164,7 +167,7 @@ export async function gatherFacts(
   const data = partitions.filter((p) => !isInternal(p.topic))
   const dataTopics = [...new Set(data.map((p) => p.topic))]
   const now = BigInt(Date.now())
-  const [topicConfigs, brokerConfigs, starts, hourAgo, logDirs, first] = await Promise.all([
+  const [topicConfigs, brokerConfigs, starts, hourAgo, logDirs, first, transactions] = await Promise.all([
     known(
       (async () =>
         topics.length === 0
@@ -189,8 +192,20 @@ export async function gatherFacts(
     known(offsetsAt(admin, data, now - 3_600_000n, deadlineMs)),
     known(dataTopics.length === 0 ? Promise.resolve([]) : admin.describeLogDirs(dataTopics, deadlineMs)),
     takeSnapshot(admin, partitions, scope, deadlineMs),
+    known(admin.describeTransactions(deadlineMs)),
   ])
-  return { cluster, partitions, topics, topicConfigs, brokerConfigs, starts, hourAgo, logDirs, first }
+  return {
+    cluster,
+    partitions,
+    topics,
+    topicConfigs,
+    brokerConfigs,
+    starts,
+    hourAgo,
+    logDirs,
+    first,
+    transactions,
+  }
 }
 
 /** A config value as a number, from a topic's or a broker's description; undefined when not known. */

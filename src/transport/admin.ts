@@ -11,7 +11,9 @@ import {
   type Connection,
   consumerGroupDescribeV0,
   describeProducersV0,
+  describeTransactionsV0,
   FindCoordinatorKeyTypes,
+  listTransactionsV0,
   metadataV12,
 } from '@platformatic/kafka'
 import { SpillwayError } from '../errors.ts'
@@ -27,6 +29,7 @@ import type {
   LogDirPartition,
   OffsetQuery,
   ProducerDescription,
+  TransactionDescription,
 } from './cluster.ts'
 import { withDeadline } from './deadline.ts'
 import type { ClusterSnapshot, MetadataCache, TopicMetadata } from './metadata-cache.ts'
@@ -353,6 +356,43 @@ export class PlatformaticAdmin implements AdminFacet {
         }
       }
       if (consumerGroups.length > 0) out.push(...(await this.#describeConsumerGroups(consumerGroups)))
+      return out
+    })
+  }
+
+  async describeTransactions(deadlineMs: number): Promise<TransactionDescription[]> {
+    return await this.#run('ListTransactions', deadlineMs, async () => {
+      const client = this.#client()
+      const snapshot = snapshotOf(await client.metadata({ topics: [], forceUpdate: true }))
+      // every broker coordinates the transactional ids that hash to its partitions of __transaction_state
+      const listed = await Promise.all(
+        snapshot.brokers.map(async (b) => {
+          const connection = await this.#connection(b.nodeId)
+          const response = await listTransactionsV0.api.async(connection, [], [], -1n, null)
+          return { nodeId: b.nodeId, ids: response.transactionStates.map((t) => t.transactionalId) }
+        }),
+      )
+      const out: TransactionDescription[] = []
+      for (const { nodeId, ids } of listed) {
+        if (ids.length === 0) continue
+        const connection = await this.#connection(nodeId)
+        const response = await describeTransactionsV0.api.async(connection, ids)
+        for (const t of response.transactionStates) {
+          if (t.errorCode !== 0) continue
+          out.push({
+            transactionalId: t.transactionalId,
+            producerId: t.producerId,
+            producerEpoch: t.producerEpoch,
+            state: t.transactionState,
+            timeoutMs: t.transactionTimeoutMs,
+            startTimeMs: Number(t.transactionStartTimeMs),
+            coordinator: nodeId,
+            partitions: t.topics.flatMap((x) =>
+              x.partitions.map((partition) => ({ topic: x.topic, partition })),
+            ),
+          })
+        }
+      }
       return out
     })
   }

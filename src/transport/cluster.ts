@@ -93,6 +93,20 @@ export interface LogDirPartition {
   readonly bytes: bigint
 }
 
+/** A transaction as its coordinator knows it: ListTransactions on every broker, then DescribeTransactions. */
+export interface TransactionDescription {
+  readonly transactionalId: string
+  readonly producerId: bigint
+  readonly producerEpoch: number
+  /** Ongoing, PrepareCommit, PrepareAbort, CompleteCommit, CompleteAbort, Empty, Dead, PrepareEpochFence */
+  readonly state: string
+  readonly timeoutMs: number
+  /** -1 when no transaction is open */
+  readonly startTimeMs: number
+  readonly coordinator: number
+  readonly partitions: readonly { topic: string; partition: number }[]
+}
+
 export interface GroupListing {
   readonly groupId: string
   readonly state: string
@@ -149,6 +163,8 @@ export interface AdminFacet {
   describeGroups(groupIds: readonly string[], deadlineMs: number): Promise<GroupDescription[]>
   /** OffsetFetch: what each group has committed. */
   committedOffsets(groupIds: readonly string[], deadlineMs: number): Promise<CommittedOffset[]>
+  /** Every transactional id the coordinators know, with its state and the partitions in its transaction. */
+  describeTransactions(deadlineMs: number): Promise<TransactionDescription[]>
 }
 
 export interface TopicPartitions {
