@@ -10,7 +10,7 @@
  *   ≤90%  timestamps of the records at the committed offsets (lag in seconds)
  *         the checks judge; nothing they could not see is called healthy
  */
-import { SpillwayError } from '../errors.ts'
+import { isSpillwayError, SpillwayError } from '../errors.ts'
 import type { Cluster, GroupFacet } from '../transport/cluster.ts'
 import { acquireCluster } from '../transport/registry.ts'
 import type { KafkaConnectionOptions } from '../transport/transport.ts'
@@ -126,8 +126,14 @@ export async function runDoctor(input: DoctorOptions, hooks: DoctorHooks = {}): 
       meta = await readMetadata(admin, scope, left(0.5))
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error)
+      // refused credentials or a denied ACL keep their own code: retrying will not help
+      const code =
+        isSpillwayError(error) &&
+        (error.code === 'SPW_ERR_KAFKA_AUTH' || error.code === 'SPW_ERR_KAFKA_DENIED')
+          ? error.code
+          : 'SPW_ERR_UNAVAILABLE'
       throw new SpillwayError(
-        'SPW_ERR_UNAVAILABLE',
+        code,
         `cannot read the cluster at ${options.connection.brokers.join(',')}: ${reason}`,
         { cause: error },
       )

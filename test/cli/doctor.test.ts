@@ -4,11 +4,14 @@
  */
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { CHECK_IDS, REPORT_SCHEMA } from '../../src/doctor/types.ts'
 import { createProducer } from '../../src/index.ts'
-import { createTopic, testKafka } from '../helpers/kafka.ts'
+import { createTopic, secureKafka, testKafka } from '../helpers/kafka.ts'
 
 const bin = fileURLToPath(new URL('../../bin/spillway.js', import.meta.url))
 
@@ -127,4 +130,41 @@ test('a real run: verdict first, --json in the schema with the same exit status,
   ])
   assert.equal(missing.status, 3)
   assert.match(missing.stdout, /absent/)
+})
+
+test('over SASL_SSL: the right credentials read the cluster; a wrong password is exit 3 and SPW_ERR_KAFKA_AUTH', async (t) => {
+  const secure = secureKafka()
+  await createTopic(t, 'cli-doctor-secure', { partitions: 1 })
+  const dir = await mkdtemp(join(tmpdir(), 'spillway-doctor-'))
+  t.after(() => rm(dir, { recursive: true, force: true }))
+  const good = join(dir, 'good')
+  const bad = join(dir, 'bad')
+  await writeFile(good, secure.password)
+  await writeFile(bad, `${secure.password}-wrong`)
+  const args = (passwordFile: string): string[] => [
+    '--brokers',
+    secure.bootstrap.join(','),
+    '--ca',
+    secure.caFile,
+    '--sasl-mechanism',
+    'SCRAM-SHA-512',
+    '--sasl-username',
+    secure.username,
+    '--sasl-password-file',
+    passwordFile,
+    '--check',
+    'replication',
+    '--budget',
+    '5s',
+  ]
+  const ok = await doctor(args(good))
+  // the one-broker warning proves the cluster was read: it needs the brokers and a topic
+  assert.equal(ok.status, 1, ok.stdout + ok.stderr)
+  assert.match(ok.stdout, /replication\.single-broker/)
+  const refused = await doctor(args(bad))
+  assert.equal(refused.status, 3, refused.stdout + refused.stderr)
+  const lines = errorLines(refused.stderr)
+  assert.equal(lines.length, 1, refused.stderr)
+  assert.match(lines[0] ?? '', /SPW_ERR_KAFKA_AUTH/)
+  assert.ok(!refused.stderr.includes(secure.password), 'the password is never printed')
 })
