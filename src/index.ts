@@ -15,6 +15,9 @@ export {
   type RecordHandler,
   SpillwayConsumer,
 } from './consumer/index.ts'
+export { runDoctor } from './doctor/doctor.ts'
+export type { DoctorOptions } from './doctor/options.ts'
+export type { CheckReport, DoctorReport, Finding, Severity } from './doctor/types.ts'
 export { type ErrorCode, errorCodes, isSpillwayError, SpillwayError } from './errors.ts'
 export { DurableLog, LogReader } from './log/log.ts'
 export type { FsyncPolicy, LogOptions } from './log/options.ts'

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
+import { Admin } from '@platformatic/kafka'
 import { CHECK_IDS, REPORT_SCHEMA } from '../../src/doctor/types.ts'
 import { createProducer } from '../../src/index.ts'
 import { createTopic, secureKafka, testKafka } from '../helpers/kafka.ts'
@@ -91,6 +92,26 @@ test('a real run: verdict first, --json in the schema with the same exit status,
   )
   assert.ok(sent.every((r) => r.status === 'accepted'))
   const scope = ['--brokers', bootstrap.join(','), '--topic', topic, '--budget', '4s']
+  const admin = new Admin({ clientId: 'spillway-test-admin', bootstrapBrokers: bootstrap })
+  t.after(() => admin.close())
+  const ends = async (): Promise<string> =>
+    JSON.stringify(
+      (
+        await admin.listOffsets({
+          topics: [
+            {
+              name: topic,
+              partitions: [
+                { partitionIndex: 0, timestamp: -1n },
+                { partitionIndex: 1, timestamp: -1n },
+              ],
+            },
+          ],
+        })
+      ).flatMap((x) => x.partitions.map((p) => `${p.partitionIndex}:${p.offset}`)),
+    )
+  const groups = async (): Promise<string[]> => [...(await admin.listGroups()).keys()].sort()
+  const [endsBefore, groupsBefore] = [await ends(), await groups()]
 
   const human = await doctor(scope)
   // the test cluster has one broker: a warning, and nothing critical on a fresh topic of 40 records
@@ -116,6 +137,10 @@ test('a real run: verdict first, --json in the schema with the same exit status,
   assert.equal(checks.get('replication')?.severity, 'warn')
   assert.equal(checks.get('duplicates')?.severity, 'ok')
   assert.equal(checks.get('producer-ids')?.severity, 'ok')
+
+  // it only reads: no record written, no group joined
+  assert.equal(await ends(), endsBefore)
+  assert.deepEqual(await groups(), groupsBefore)
 
   const lenient = await doctor([...scope, '--check', 'replication', '--fail-on', 'crit'])
   assert.equal(lenient.status, 0, lenient.stdout)
