@@ -1,6 +1,7 @@
 /**
  * `npm test`: installs and starts the real components the suite needs (one Kafka broker with a SASL_SSL
- * listener beside its plain ones, and a Toxiproxy in front of its PROXIED listener), runs node:test over the given files (default: every test), then
+ * listener beside its plain ones, a Toxiproxy in front of its PROXIED listener, and a PostgreSQL 15 server),
+ * runs node:test over the given files (default: every test), then
  * stops everything. Set SPILLWAY_TEST_BOOTSTRAP to reuse a broker you started yourself.
  *
  *   npm test                                 # the whole suite
@@ -13,6 +14,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import './check-node.ts'
 import { ensureKafkaInstalled, KafkaCluster, kafkaVersion } from './kafka/cluster.ts'
+import { ensurePostgresInstalled, PostgresServer } from './postgres/postgres.ts'
 import { ensureToxiproxyInstalled, startToxiproxy } from './toxiproxy/toxiproxy.ts'
 
 const files = process.argv.slice(2).filter((a) => !a.startsWith('--'))
@@ -20,6 +22,7 @@ const extra = process.argv.slice(2).filter((a) => a.startsWith('--'))
 
 ensureKafkaInstalled()
 ensureToxiproxyInstalled()
+ensurePostgresInstalled()
 execFileSync('bash', [fileURLToPath(new URL('./chromium/install', import.meta.url))], {
   stdio: ['ignore', 'inherit', 'inherit'],
 })
@@ -51,6 +54,21 @@ if (process.env.SPILLWAY_TEST_BOOTSTRAP) {
       `in ${Math.round(performance.now() - started)} ms; broker log: ${node.logFile}\n`,
   )
 }
+let postgres: PostgresServer | undefined
+if (process.env.SPILLWAY_TEST_PG_PORT) {
+  process.stderr.write(`spillway: using the PostgreSQL at port ${process.env.SPILLWAY_TEST_PG_PORT}\n`)
+} else {
+  postgres = await PostgresServer.start()
+  const s = postgres.settings
+  Object.assign(env, {
+    SPILLWAY_TEST_PG_HOST: s.host,
+    SPILLWAY_TEST_PG_PORT: String(s.port),
+    SPILLWAY_TEST_PG_USER: s.user,
+    SPILLWAY_TEST_PG_PASSWORD: s.password,
+    SPILLWAY_TEST_PG_DATABASE: s.database,
+  })
+  process.stderr.write(`spillway: PostgreSQL 15 ready at ${s.host}:${s.port}; log: ${postgres.logFile}\n`)
+}
 mkdirSync(join(process.cwd(), 'test-artifacts'), { recursive: true })
 
 const args = [
@@ -68,6 +86,7 @@ const stopAll = async (): Promise<void> => {
   stopping = true
   await toxiproxy.stop()
   await cluster?.stop()
+  await postgres?.stop()
 }
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {

@@ -149,6 +149,24 @@ export const errorCodes = {
     summary:
       "A consumer's handler did not finish within handlerTimeoutMs; the record went through onHandlerTimeout.",
   },
+  SPW_ERR_SINK_UNAVAILABLE: {
+    retriable: true,
+    status: 503,
+    summary:
+      "A sink's database cannot be reached, is restarting or failed the batch for a passing reason; the sink holds the partition and retries with back-off.",
+  },
+  SPW_ERR_SINK_REFUSED: {
+    retriable: false,
+    status: 422,
+    summary:
+      "The database refused a row (a wrong type, a constraint); the record went to its dead-letter topic with the database's message.",
+  },
+  SPW_ERR_SINK_DECODE: {
+    retriable: false,
+    status: 422,
+    summary:
+      "A record's value is not the JSON its table mapping needs; the record went to its dead-letter topic.",
+  },
 } as const
 
 export type ErrorCode = keyof typeof errorCodes

@@ -3,6 +3,7 @@
  * wrong config fails at creation with a message an operator can act on. Components keep their own
  * schema, defaults and validation in their `options.ts`, built from these.
  */
+import { readFileSync } from 'node:fs'
 import { SpillwayError } from './errors.ts'
 
 function show(value: unknown): string {
@@ -108,4 +109,69 @@ export function readStringArray(value: unknown, key: string, fallback?: string[]
     throw invalid(key, value, 'a non-empty list of strings')
   }
   return value as string[]
+}
+
+/** `prefix.key`, or `key` at the top level. */
+export function joinKey(prefix: string, key: string): string {
+  return prefix ? `${prefix}.${key}` : key
+}
+
+/** The text of a file named by an option; a file that cannot be read is an error naming the option. */
+export function readFileOption(path: unknown, key: string): string {
+  const file = readString(path, key)
+  try {
+    return readFileSync(file, 'utf8')
+  } catch (error) {
+    throw invalid(key, file, `a readable file (${(error as NodeJS.ErrnoException).code ?? 'unreadable'})`)
+  }
+}
+
+/**
+ * A secret given as `password` or `passwordFile` (one trailing newline dropped), never both; errors
+ * never show its value.
+ */
+export function readPassword(
+  o: Record<string, unknown>,
+  prefix: string,
+  required: boolean,
+): string | undefined {
+  if (o.password !== undefined && o.passwordFile !== undefined)
+    throw invalid(joinKey(prefix, 'password'), '(both given)', 'either password or passwordFile, not both')
+  const password =
+    o.passwordFile !== undefined
+      ? readFileOption(o.passwordFile, joinKey(prefix, 'passwordFile')).replace(/\r?\n$/, '')
+      : o.password
+  if (password === undefined && !required) return undefined
+  if (typeof password !== 'string' || password.length === 0)
+    throw invalid(
+      joinKey(prefix, 'password'),
+      o.password === undefined ? undefined : '(hidden)',
+      'a non-empty string, or passwordFile',
+    )
+  return password
+}
+
+/** A JSON config file's content; an unreadable file or bad JSON is an option error naming the file. */
+export function loadConfigFile(path: string): unknown {
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (error) {
+    throw new SpillwayError(
+      'SPW_ERR_INVALID_OPTION',
+      `cannot read config file ${path}: ${(error as Error).message}`,
+      {
+        details: { key: 'config' },
+      },
+    )
+  }
+  try {
+    return JSON.parse(text)
+  } catch (error) {
+    throw new SpillwayError(
+      'SPW_ERR_INVALID_OPTION',
+      `config file ${path} is not valid JSON: ${(error as Error).message}`,
+      { details: { key: 'config' } },
+    )
+  }
 }

@@ -15,6 +15,7 @@ const help = `spillway ${pkg.version}: keeps events flowing into Apache Kafka wi
 Usage:
   spillway serve [options]        run the HTTP ingestion gateway (spillway serve --help)
   spillway consume [options]      print a topic's records as they arrive (spillway consume --help)
+  spillway sink --config FILE     write topics into PostgreSQL, each row once (spillway sink --help)
   spillway doctor [options]       audit a live cluster for the incidents' anti-patterns (spillway doctor --help)
   spillway log inspect <dir>      summarise a local log directory
   spillway log dump <dir>         print a local log's records as JSON lines
@@ -49,6 +50,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     case 'doctor': {
       const { runDoctorCommand } = await import('./doctor.ts')
       return await runDoctorCommand(rest, process.stdout, process.stderr)
+    }
+    case 'sink': {
+      const { runSink } = await import('./sink.ts')
+      return await runSink(rest)
     }
     case 'serve': {
       const { runServe } = await import('./serve.ts')

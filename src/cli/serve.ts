@@ -1,7 +1,7 @@
 /** `spillway serve`: loads the config (file, environment, flags), starts the gateway, handles signals. */
-import { applyEnvironment, configHelp, loadConfigFile, resolveGatewayConfig } from '../gateway/config.ts'
+import { applyEnvironment, configHelp, resolveGatewayConfig } from '../gateway/config.ts'
 import { createGateway } from '../gateway/server.ts'
-import { readObject } from '../options.ts'
+import { loadConfigFile, readObject } from '../options.ts'
 import { parseArgs } from './args.ts'
 
 export const serveHelp = `Usage: spillway serve [--config FILE] [--port N] [--host ADDR] [--brokers H:P,…] [--log-dir DIR] [--ack MODE]

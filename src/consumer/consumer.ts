@@ -218,17 +218,27 @@ export class SpillwayConsumer<T = Buffer | null> extends EventEmitter<{ status: 
     for (let attempt = 1; ; attempt++) {
       try {
         const committed = new Map<string, { offset: bigint; metadata: string | null }>()
-        if (groupId) {
+        if (groupId && !this.options.offsetStore) {
           for (const c of await cluster.admin.committedOffsets([groupId], requestTimeoutMs)) {
             if (c.offset >= 0n)
               committed.set(`${c.topic}\u0000${c.partition}`, { offset: c.offset, metadata: c.metadata })
           }
         }
+        // offsets kept beside a sink's writes are the truth for what it has written
+        const stored = new Map<string, bigint>()
+        if (this.options.offsetStore)
+          for (const o of await this.options.offsetStore.load(partitions.map((p) => ({ ...p }))))
+            stored.set(`${o.topic}\u0000${o.partition}`, o.offset)
         const works: PartitionWork[] = []
         for (const p of partitions) {
-          const found = committed.get(`${p.topic}\u0000${p.partition}`)
+          const key = `${p.topic}\u0000${p.partition}`
+          const own = stored.get(key)
+          // with a store, a partition it has no offset for starts at `from`: the store is the whole truth
+          const found = this.options.offsetStore ? undefined : committed.get(key)
           const offset =
-            found?.offset ?? (await startOffset(cluster.admin, p.topic, p.partition, from, requestTimeoutMs))
+            own ??
+            found?.offset ??
+            (await startOffset(cluster.admin, p.topic, p.partition, from, requestTimeoutMs))
           works.push(new PartitionWork(p.topic, p.partition, offset, found?.metadata ?? null, epoch))
         }
         for (const w of works) this.#partitions.set(w.key, w)

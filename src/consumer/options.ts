@@ -54,6 +54,19 @@ export interface CommonConsumerOptions<T = Buffer | null> {
   readonly topics: readonly string[]
   /** Most records in one batch (`batch: true`). Default 500. */
   readonly maxBatchRecords?: number
+  /** Most bytes (keys and values) in one batch; a single larger record still makes a batch. Default 16 MiB. */
+  readonly maxBatchBytes?: number
+  /**
+   * What one batch holds: one key's records ('key', the default), or consecutive records of one partition
+   * whatever their keys ('partition', with `ordering: 'partition'`; what a sink writes).
+   */
+  readonly batchBy?: 'key' | 'partition'
+  /**
+   * Offsets kept outside Kafka (a sink keeps them beside its writes): on assignment the consumer starts
+   * each partition at the offset the store gives, or at `from` when it has none; Kafka's committed offsets
+   * are then not read (commits still go to Kafka, for lag tools).
+   */
+  readonly offsetStore?: OffsetStore
   /** Turns a record's value into what the handler gets; a throw goes through onError. Default: the bytes. */
   readonly decode?: (value: Buffer | null, record: ConsumedRecord<Buffer | null>) => T
   /** Default 'key': one key in order, keys in parallel. */
@@ -102,6 +115,13 @@ export interface CommonConsumerOptions<T = Buffer | null> {
   readonly transportThread?: TransportThread
 }
 
+export interface OffsetStore {
+  /** The next offset to handle per partition; partitions the store has never seen are left out. */
+  load(
+    partitions: readonly { readonly topic: string; readonly partition: number }[],
+  ): Promise<readonly { readonly topic: string; readonly partition: number; readonly offset: bigint }[]>
+}
+
 export interface ResolvedConsumerOptions<T> {
   readonly brokers: readonly string[]
   readonly clientId: string
@@ -112,6 +132,9 @@ export interface ResolvedConsumerOptions<T> {
   readonly handler: Handler<T>
   readonly batch: boolean
   readonly maxBatchRecords: number
+  readonly maxBatchBytes: number
+  readonly batchBy: 'key' | 'partition'
+  readonly offsetStore: OffsetStore | undefined
   readonly decode: ((value: Buffer | null, record: ConsumedRecord<Buffer | null>) => T) | undefined
   readonly ordering: Ordering
   readonly concurrency: number
@@ -160,6 +183,9 @@ const KEYS = [
   'handler',
   'batch',
   'maxBatchRecords',
+  'maxBatchBytes',
+  'batchBy',
+  'offsetStore',
   'decode',
   'ordering',
   'concurrency',
@@ -250,6 +276,13 @@ export function resolveConsumerOptions<T>(input: unknown): ResolvedConsumerOptio
       store,
     }
   }
+  const ordering = readEnum(o.ordering, 'ordering', ['key', 'partition', 'unordered'] as const, 'key')
+  const batchBy = readEnum(o.batchBy, 'batchBy', ['key', 'partition'] as const, 'key')
+  if (batchBy === 'partition' && ordering !== 'partition')
+    throw invalid('batchBy', batchBy, "'key' unless ordering is 'partition'")
+  const offsetStore = o.offsetStore as OffsetStore | undefined
+  if (offsetStore !== undefined && typeof offsetStore?.load !== 'function')
+    throw invalid('offsetStore', offsetStore, 'an object with load(partitions)')
   const rebalanceTimeoutMs = readInteger(o.rebalanceTimeoutMs, 'rebalanceTimeoutMs', 60_000, { min: 1000 })
   const closeTimeoutMs = readInteger(o.closeTimeoutMs, 'closeTimeoutMs', 10_000, { min: 0 })
   const minPartitionFetchBytes = readInteger(o.minPartitionFetchBytes, 'minPartitionFetchBytes', MiB, {
@@ -268,8 +301,11 @@ export function resolveConsumerOptions<T>(input: unknown): ResolvedConsumerOptio
     handler: o.handler as Handler<T>,
     batch: readBoolean(o.batch, 'batch', false),
     maxBatchRecords: readInteger(o.maxBatchRecords, 'maxBatchRecords', 500, { min: 1 }),
+    maxBatchBytes: readInteger(o.maxBatchBytes, 'maxBatchBytes', 16 * MiB, { min: 1 }),
+    batchBy,
+    offsetStore,
     decode: o.decode as ResolvedConsumerOptions<T>['decode'],
-    ordering: readEnum(o.ordering, 'ordering', ['key', 'partition', 'unordered'] as const, 'key'),
+    ordering,
     concurrency: readInteger(o.concurrency, 'concurrency', 16, { min: 1, max: 10_000 }),
     dedupe,
     coalesce: readBoolean(o.coalesce, 'coalesce', false),

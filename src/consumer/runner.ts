@@ -168,12 +168,17 @@ export class Runner<T> {
       return [entry]
     }
     const list = this.#lanes.get(entry.lane) ?? { items: [], head: 0 }
-    const { batch, coalesce, maxBatchRecords } = this.#deps.options
+    const { batch, coalesce, maxBatchRecords, maxBatchBytes, batchBy } = this.#deps.options
     const limit = coalesce ? Number.POSITIVE_INFINITY : batch ? maxBatchRecords : 1
+    const acrossKeys = batch && batchBy === 'partition'
     const chunk: Entry[] = []
+    let bytes = 0
     while (list.head < list.items.length && chunk.length < limit) {
       const next = list.items[list.head] as Entry
-      if (next.sameKey !== entry.sameKey && chunk.length > 0) break
+      if (!acrossKeys && next.sameKey !== entry.sameKey && chunk.length > 0) break
+      const size = (next.record.key?.length ?? 0) + (next.record.value?.length ?? 0)
+      if (batch && !coalesce && chunk.length > 0 && bytes + size > maxBatchBytes) break
+      bytes += size
       list.head++
       next.taken = true
       chunk.push(next)
@@ -376,7 +381,10 @@ export class Runner<T> {
     const handler = options.handler as (argument: unknown, context: HandlerContext) => unknown
     let result: unknown
     try {
-      result = handler(argument, call.context(attempt))
+      result = handler(
+        argument,
+        call.context(attempt, (some, error) => this.#deadLetterSome(raw, some, error)),
+      )
     } catch (error) {
       return { ok: false, error, code: 'SPW_ERR_HANDLER_FAILED' }
     }
@@ -395,6 +403,23 @@ export class Runner<T> {
     } finally {
       this.#calls.delete(call)
     }
+  }
+
+  /**
+   * A handler's own dead letters (a sink's rows the database refused): the raw records behind the ones it
+   * names go to their dead-letter topics now, and are counted; the handler then finishes the batch.
+   */
+  async #deadLetterSome(
+    raw: readonly ConsumedRecord<Buffer | null>[],
+    some: readonly ConsumedRecord<unknown>[],
+    error: unknown,
+  ): Promise<void> {
+    const wanted = new Set(some.map((r) => `${r.topic}\u0000${r.partition}\u0000${r.offset}`))
+    const records = raw.filter((r) => wanted.has(`${r.topic}\u0000${r.partition}\u0000${r.offset}`))
+    if (records.length === 0) return
+    const code = error instanceof SpillwayError ? error.code : 'SPW_ERR_HANDLER_FAILED'
+    await this.#deps.deadLetter(records, error, code)
+    this.#deps.counters.deadLettered += records.length
   }
 
   /** Calls awaiting their handler; one timer checks their deadlines, rather than a timer per call. */
@@ -449,10 +474,14 @@ class Call {
     })
   }
 
-  context(attempt: number): HandlerContext {
+  context(
+    attempt: number,
+    deadLetter: (records: readonly ConsumedRecord<unknown>[], error: unknown) => Promise<void>,
+  ): HandlerContext {
     const call = this
     return {
       attempt,
+      deadLetter,
       get signal(): AbortSignal {
         call.#controller ??= new AbortController()
         if (call.#reason !== undefined && !call.#controller.signal.aborted)

@@ -26,6 +26,12 @@ export interface HandlerContext {
   readonly signal: AbortSignal
   /** 1 on the first try, then 2, 3… for retries in place. */
   readonly attempt: number
+  /**
+   * Sends some of this call's records to their dead-letter topics now, with `error` as the reason, and
+   * resolves once Kafka has them (a sink's rows the database refused). The call then finishes normally
+   * and those records count as done. Rejects when the dead-letter topic cannot be written.
+   */
+  readonly deadLetter: (records: readonly ConsumedRecord<unknown>[], error: unknown) => Promise<void>
 }
 
 /** Takes one record. */

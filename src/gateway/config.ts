@@ -2,8 +2,6 @@
  * Gateway configuration: a JSON file (`--config`), then environment overrides, then flags. With nothing
  * configured the gateway runs on its embedded default: no Kafka, events kept in the local log, no keys.
  */
-import { readFileSync } from 'node:fs'
-import { SpillwayError } from '../errors.ts'
 import { type ResolvedLogOptions, resolveLogOptions } from '../log/options.ts'
 import {
   invalid,
@@ -186,32 +184,6 @@ export const configHelp: readonly [string, string][] = [
     'how long SIGTERM waits for delivery before leaving the rest in the log (default 10000)',
   ],
 ]
-
-export function loadConfigFile(path: string): unknown {
-  let text: string
-  try {
-    text = readFileSync(path, 'utf8')
-  } catch (error) {
-    throw new SpillwayError(
-      'SPW_ERR_INVALID_OPTION',
-      `cannot read config file ${path}: ${(error as Error).message}`,
-      {
-        details: { key: 'config' },
-      },
-    )
-  }
-  try {
-    return JSON.parse(text)
-  } catch (error) {
-    throw new SpillwayError(
-      'SPW_ERR_INVALID_OPTION',
-      `config file ${path} is not valid JSON: ${(error as Error).message}`,
-      {
-        details: { key: 'config' },
-      },
-    )
-  }
-}
 
 /** Environment overrides, applied over the file. */
 export function applyEnvironment(

@@ -6,8 +6,17 @@
  * PEM material and passwords may be given inline or as files (`caFile`, `certFile`, `keyFile`,
  * `passwordFile`), which are read once here; a file that cannot be read is an option error naming it.
  */
-import { readFileSync } from 'node:fs'
-import { invalid, readBoolean, readEnum, readObject, readString, rejectUnknownKeys } from '../options.ts'
+import {
+  invalid,
+  joinKey as join,
+  readBoolean,
+  readEnum,
+  readFileOption,
+  readObject,
+  readPassword,
+  readString,
+  rejectUnknownKeys,
+} from '../options.ts'
 
 export const SASL_MECHANISMS = ['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512'] as const
 
@@ -52,19 +61,6 @@ const SASL_KEYS = ['mechanism', 'username', 'password', 'passwordFile']
 
 /** The key names this reader takes, for components that list their own keys. */
 export const CONNECTION_KEYS = ['brokers', 'clientId', 'tls', 'sasl'] as const
-
-function join(prefix: string, key: string): string {
-  return prefix ? `${prefix}.${key}` : key
-}
-
-function readFileOption(path: unknown, key: string): string {
-  const file = readString(path, key)
-  try {
-    return readFileSync(file, 'utf8')
-  } catch (error) {
-    throw invalid(key, file, `a readable file (${(error as NodeJS.ErrnoException).code ?? 'unreadable'})`)
-  }
-}
 
 /** One PEM value given inline (`name`) or as a file (`nameFile`), never both. */
 function readPem(o: Record<string, unknown>, name: string, prefix: string): string | undefined {
@@ -117,18 +113,7 @@ export function readSasl(value: unknown, prefix: string): SaslOptions | undefine
   if (value === undefined) return undefined
   const o = readObject(value, prefix)
   rejectUnknownKeys(o, prefix, SASL_KEYS)
-  if (o.password !== undefined && o.passwordFile !== undefined)
-    throw invalid(join(prefix, 'password'), '(both given)', 'either password or passwordFile, not both')
-  const password =
-    o.passwordFile !== undefined
-      ? readFileOption(o.passwordFile, join(prefix, 'passwordFile')).replace(/\r?\n$/, '')
-      : o.password
-  if (typeof password !== 'string' || password.length === 0)
-    throw invalid(
-      join(prefix, 'password'),
-      o.password === undefined ? undefined : '(hidden)',
-      'a non-empty string, or passwordFile',
-    )
+  const password = readPassword(o, prefix, true) as string
   return {
     mechanism: readEnum(o.mechanism, join(prefix, 'mechanism'), SASL_MECHANISMS, 'PLAIN'),
     username: readString(o.username, join(prefix, 'username')),

@@ -1,0 +1,146 @@
+/**
+ * A table mapping: which column takes what from a record. A source is a record field (`$id`, `$topic`,
+ * `$partition`, `$offset`, `$timestamp`, `$key`, `$headers`, `$value` for the whole value as JSON, `$raw`
+ * for the value as text) or a dotted path into the value's JSON (`user.id`). Values come out as text (or
+ * null), the form both COPY and ClickHouse's JSONEachRow take; the database turns text into the column's
+ * type and refuses what does not fit.
+ */
+
+import type { ConsumedRecord } from '../consumer/types.ts'
+import { SpillwayError } from '../errors.ts'
+import { invalid, readObject } from '../options.ts'
+
+export const RECORD_FIELDS = [
+  '$id',
+  '$topic',
+  '$partition',
+  '$offset',
+  '$timestamp',
+  '$key',
+  '$headers',
+  '$value',
+  '$raw',
+] as const
+
+export type Source = { readonly field: Field } | { readonly path: readonly string[] }
+
+export interface Column {
+  readonly name: string
+  readonly source: Source
+}
+
+export interface Mapping {
+  readonly columns: readonly Column[]
+  /** The column that holds the event id: the table's unique key. */
+  readonly idColumn: string
+  /** Whether any column needs the value parsed as JSON. */
+  readonly needsJson: boolean
+}
+
+/** Every record field, the value as JSON: what `createTable` makes when no columns are given. */
+export const DEFAULT_COLUMNS: Readonly<Record<string, string>> = {
+  id: '$id',
+  topic: '$topic',
+  partition: '$partition',
+  offset: '$offset',
+  timestamp: '$timestamp',
+  key: '$key',
+  headers: '$headers',
+  value: '$value',
+}
+
+const COLUMN_NAME = /^[a-z_][a-z0-9_]*$/
+
+export function readMapping(value: unknown, key: string): Mapping {
+  const o = value === undefined ? DEFAULT_COLUMNS : readObject(value, key)
+  const columns: Column[] = []
+  for (const [name, raw] of Object.entries(o)) {
+    if (!COLUMN_NAME.test(name))
+      throw invalid(`${key}.${name}`, name, 'a column name of lower-case letters, digits and _')
+    if (typeof raw !== 'string' || raw.length === 0)
+      throw invalid(
+        `${key}.${name}`,
+        raw,
+        `one of ${RECORD_FIELDS.join(', ')}, or a dotted path into the value`,
+      )
+    if (raw.startsWith('$')) {
+      if (!(RECORD_FIELDS as readonly string[]).includes(raw))
+        throw invalid(
+          `${key}.${name}`,
+          raw,
+          `one of ${RECORD_FIELDS.join(', ')}, or a dotted path into the value`,
+        )
+      columns.push({ name, source: { field: raw as Field } })
+    } else {
+      const path = raw.split('.')
+      if (path.some((p) => p.length === 0)) throw invalid(`${key}.${name}`, raw, 'a dotted path like user.id')
+      columns.push({ name, source: { path } })
+    }
+  }
+  const ids = columns.filter((c) => 'field' in c.source && c.source.field === '$id')
+  if (ids.length !== 1)
+    throw invalid(key, Object.keys(o).join(','), 'exactly one column mapped from $id (the unique key)')
+  return {
+    columns,
+    idColumn: (ids[0] as Column).name,
+    needsJson: columns.some((c) => 'path' in c.source || c.source.field === '$value'),
+  }
+}
+
+function text(value: unknown): string | null {
+  if (value === null || value === undefined) return null
+  if (typeof value === 'string') return value
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint')
+    return String(value)
+  return JSON.stringify(value)
+}
+
+function headersJson(headers: readonly (readonly [string, Buffer])[]): string {
+  const out: Record<string, string | string[]> = {}
+  for (const [name, value] of headers) {
+    const v = value.toString('utf8')
+    const prior = out[name]
+    out[name] = prior === undefined ? v : Array.isArray(prior) ? [...prior, v] : [prior, v]
+  }
+  return JSON.stringify(out)
+}
+
+type Field = (typeof RECORD_FIELDS)[number]
+
+const FIELDS: Record<Field, (record: ConsumedRecord<Buffer | null>, parsed: unknown) => string | null> = {
+  $id: (r) => r.id,
+  $topic: (r) => r.topic,
+  $partition: (r) => String(r.partition),
+  $offset: (r) => String(r.offset),
+  $timestamp: (r) => new Date(r.timestamp).toISOString(),
+  $key: (r) => (r.key === null ? null : r.key.toString('utf8')),
+  $headers: (r) => headersJson(r.headers),
+  $value: (_r, parsed) => (parsed === undefined || parsed === null ? null : JSON.stringify(parsed)),
+  $raw: (r) => (r.value === null ? null : r.value.toString('utf8')),
+}
+
+/** A record as the mapping's column values; a value that is not the JSON the mapping needs throws SPW_ERR_SINK_DECODE. */
+export function mapRecord(mapping: Mapping, record: ConsumedRecord<Buffer | null>): (string | null)[] {
+  let parsed: unknown
+  if (mapping.needsJson) {
+    if (record.value === null) parsed = null
+    else {
+      try {
+        parsed = JSON.parse(record.value.toString('utf8'))
+      } catch (error) {
+        throw new SpillwayError('SPW_ERR_SINK_DECODE', `the value is not JSON: ${(error as Error).message}`)
+      }
+    }
+  }
+  return mapping.columns.map((c) => {
+    if ('path' in c.source) {
+      let at: unknown = parsed
+      for (const step of c.source.path) {
+        if (at === null || typeof at !== 'object') return null
+        at = (at as Record<string, unknown>)[step]
+      }
+      return text(at)
+    }
+    return FIELDS[c.source.field](record, parsed)
+  })
+}
