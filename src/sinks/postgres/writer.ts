@@ -37,7 +37,9 @@ export function isRowError(error: unknown): boolean {
 function describe(error: unknown): string {
   const e = error as DatabaseError
   const message = e instanceof Error ? e.message : String(error)
-  return `${message}${e.code ? ` (SQLSTATE ${e.code})` : ''}${e.detail ? `: ${e.detail}` : ''}`
+  // SQLSTATE codes are five characters; a socket's code (ECONNREFUSED) is already in its message
+  const sqlstate = typeof e.code === 'string' && /^[0-9A-Z]{5}$/.test(e.code) ? ` (SQLSTATE ${e.code})` : ''
+  return `${message}${sqlstate}${e.detail ? `: ${e.detail}` : ''}`
 }
 
 function unavailable(error: unknown, what: string): SpillwayError {
