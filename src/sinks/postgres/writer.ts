@@ -37,8 +37,8 @@ export function isRowError(error: unknown): boolean {
 function describe(error: unknown): string {
   const e = error as DatabaseError
   const message = e instanceof Error ? e.message : String(error)
-  // SQLSTATE codes are five characters; a socket's code (ECONNREFUSED) is already in its message
-  const sqlstate = typeof e.code === 'string' && /^[0-9A-Z]{5}$/.test(e.code) ? ` (SQLSTATE ${e.code})` : ''
+  // only the server's errors carry a SQLSTATE; a socket's code (ECONNREFUSED) is already in its message
+  const sqlstate = error instanceof pg.DatabaseError && e.code ? ` (SQLSTATE ${e.code})` : ''
   return `${message}${sqlstate}${e.detail ? `: ${e.detail}` : ''}`
 }
 
