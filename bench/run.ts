@@ -11,6 +11,7 @@ const suites: Record<string, string> = {
   gateway: 'gateway.ts',
   'record-batch': 'record-batch.ts',
   consumer: 'consumer.ts',
+  sink: 'sink.ts',
 }
 const wanted = process.argv.slice(2)
 const names = wanted.length > 0 ? wanted : Object.keys(suites)
