@@ -1,6 +1,7 @@
 /**
  * `npm test`: installs and starts the real components the suite needs (one Kafka broker with a SASL_SSL
- * listener beside its plain ones, a Toxiproxy in front of its PROXIED listener, and a PostgreSQL 15 server),
+ * listener beside its plain ones, a Toxiproxy in front of its PROXIED listener, and a PostgreSQL 15 server;
+ * ClickHouse is installed here and started by the tests that use it),
  * runs node:test over the given files (default: every test), then
  * stops everything. Set SPILLWAY_TEST_BOOTSTRAP to reuse a broker you started yourself.
  *
@@ -13,6 +14,7 @@ import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import './check-node.ts'
+import { ensureClickHouseInstalled } from './clickhouse/clickhouse.ts'
 import { ensureKafkaInstalled, KafkaCluster, kafkaVersion } from './kafka/cluster.ts'
 import { ensurePostgresInstalled, PostgresServer } from './postgres/postgres.ts'
 import { ensureToxiproxyInstalled, startToxiproxy } from './toxiproxy/toxiproxy.ts'
@@ -23,6 +25,8 @@ const extra = process.argv.slice(2).filter((a) => a.startsWith('--'))
 ensureKafkaInstalled()
 ensureToxiproxyInstalled()
 ensurePostgresInstalled()
+// the ClickHouse tests start servers of their own (scripts/clickhouse/clickhouse.ts); only the package here
+ensureClickHouseInstalled()
 execFileSync('bash', [fileURLToPath(new URL('./chromium/install', import.meta.url))], {
   stdio: ['ignore', 'inherit', 'inherit'],
 })

@@ -31,6 +31,7 @@ export type {
   SendResult,
 } from './producer/index.ts'
 export { createProducer, ID_HEADER, murmur2, partitionForKey, SpillwayProducer } from './producer/index.ts'
+export { type ClickHouseSinkOptions, createClickHouseSink } from './sinks/clickhouse/index.ts'
 export { createPostgresSink, type PostgresSinkOptions } from './sinks/postgres/index.ts'
 export type { SinkEvent, SinkPartitionStats, SinkStats, SpillwaySink } from './sinks/sink.ts'
 export { closeAllTransports } from './transport/registry.ts'

@@ -6,8 +6,9 @@ import { parseArgs } from './args.ts'
 
 export const sinkHelp = `Usage: spillway sink --config FILE [--port N] [--host ADDR] [--brokers H:P,…]
 
-Runs consumers that write what they read into databases (PostgreSQL), each partition's offset kept in the
-database beside the rows: a crash, a restart or a rebalance neither loses nor repeats a row.
+Runs consumers that write what they read into databases (PostgreSQL, ClickHouse), each partition's offset
+kept in the database beside the rows: a crash, a restart or a rebalance neither loses nor repeats a row
+(in ClickHouse, once read with FINAL).
   GET /healthz  /readyz  /metrics  /  /status  /status.json      operations
 
 Configuration (JSON file; the environment overrides the file, flags override both):
@@ -20,7 +21,7 @@ Example:
                  "table": "orders", "columns": { "id": "$id", "customer": "customer.id", "total": "total" } } ] }
 
 Environment: SPILLWAY_CONFIG (file), SPILLWAY_HOST, SPILLWAY_PORT, SPILLWAY_BROKERS, SPILLWAY_PG_PASSWORD,
-SPILLWAY_SASL_PASSWORD.
+SPILLWAY_CLICKHOUSE_PASSWORD, SPILLWAY_SASL_PASSWORD.
 
 Signals: SIGTERM/SIGINT stop fetching, let running batches finish within shutdownTimeoutMs, commit and
 leave the groups. A second signal exits at once: what was not committed is written again on restart, once.

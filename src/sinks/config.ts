@@ -6,6 +6,7 @@
 import { isSpillwayError, SpillwayError } from '../errors.ts'
 import { invalid, readEnum, readInteger, readObject, readString, rejectUnknownKeys } from '../options.ts'
 import { readConnection } from '../transport/connection.ts'
+import type { ClickHouseSinkOptions } from './clickhouse/index.ts'
 import type { PostgresSinkOptions } from './postgres/index.ts'
 
 export interface SinkServiceConfig {
@@ -14,14 +15,15 @@ export interface SinkServiceConfig {
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'silent'
   readonly shutdownTimeoutMs: number
   readonly sinks: readonly {
-    readonly type: 'postgres'
+    readonly type: (typeof SINK_TYPES)[number]
     readonly name: string
-    readonly options: PostgresSinkOptions
+    /** The sink's own options, checked by its factory (createPostgresSink, createClickHouseSink). */
+    readonly options: PostgresSinkOptions | ClickHouseSinkOptions
   }[]
 }
 
 const KEYS = ['host', 'port', 'logLevel', 'shutdownTimeoutMs', 'kafka', 'sinks'] as const
-const SINK_TYPES = ['postgres'] as const
+const SINK_TYPES = ['postgres', 'clickhouse'] as const
 
 export const sinkConfigHelp: readonly [string, string][] = [
   ['host', 'address for /healthz, /readyz, /metrics and the status page (default 127.0.0.1)'],
@@ -31,7 +33,7 @@ export const sinkConfigHelp: readonly [string, string][] = [
   ['kafka.tls', 'true, or { ca|caFile, cert|certFile, key|keyFile, servername, rejectUnauthorized }'],
   ['kafka.sasl', '{ mechanism, username, password|passwordFile } (env SPILLWAY_SASL_PASSWORD)'],
   ['sinks[]', 'one entry per sink:'],
-  ['  type', 'postgres'],
+  ['  type', 'postgres or clickhouse'],
   ['  name', 'the sink, in logs, metrics and the offsets table (default: its groupId)'],
   ['  groupId, topics', 'the consumer group and the topics it reads (required)'],
   [
@@ -39,7 +41,13 @@ export const sinkConfigHelp: readonly [string, string][] = [
     '{ host, port, database, user, password|passwordFile, tls, connectTimeoutMs, statementTimeoutMs }',
   ],
   ['', '(password also from SPILLWAY_PG_PASSWORD; never logged)'],
-  ['  table', 'the target table (schema.table allowed); it needs a unique index on the id column'],
+  [
+    '  clickhouse',
+    '{ host, port (HTTP, 8123), database, user, password|passwordFile, tls, requestTimeoutMs }',
+  ],
+  ['', '(password also from SPILLWAY_CLICKHOUSE_PASSWORD; never logged)'],
+  ['  table', 'the target table: PostgreSQL needs a unique index on the id column, ClickHouse a'],
+  ['', 'ReplacingMergeTree ordered by it (read it with FINAL)'],
   [
     '  columns',
     '{ column: source }: $id, $topic, $partition, $offset, $timestamp, $key, $headers, $value, $raw,',
@@ -103,7 +111,7 @@ export function resolveSinkServiceConfig(input: unknown): SinkServiceConfig {
         ...(kafka.tls ? { tls: kafka.tls } : {}),
         ...(kafka.sasl ? { sasl: kafka.sasl } : {}),
       },
-    } as unknown as PostgresSinkOptions
+    } as unknown as PostgresSinkOptions & ClickHouseSinkOptions
     return { type, name, options }
   })
   return {

@@ -7,9 +7,10 @@
 import Fastify, { type FastifyInstance } from 'fastify'
 import pino, { type Logger } from 'pino'
 import { Registry } from '../telemetry/metrics.ts'
+import { type ClickHouseSinkOptions, createClickHouseSink } from './clickhouse/index.ts'
 import { type SinkServiceConfig, withSinkContext } from './config.ts'
 import { registerSinkMetrics } from './metrics.ts'
-import { createPostgresSink } from './postgres/index.ts'
+import { createPostgresSink, type PostgresSinkOptions } from './postgres/index.ts'
 import type { SpillwaySink } from './sink.ts'
 import { sinkStatusPage } from './status-page.ts'
 
@@ -67,9 +68,12 @@ export function createSinkService(config: SinkServiceConfig, options: { logger?:
   const registry = new Registry()
   const started = Date.now()
   const sinks = config.sinks.map((entry, i) => {
-    const sink = withSinkContext(i, entry.name, () =>
-      createPostgresSink({ ...entry.options, registry, metricLabels: { consumer: entry.name } }),
-    )
+    const sink = withSinkContext(i, entry.name, () => {
+      const extras = { registry, metricLabels: { consumer: entry.name } }
+      return entry.type === 'clickhouse'
+        ? createClickHouseSink({ ...(entry.options as ClickHouseSinkOptions), ...extras })
+        : createPostgresSink({ ...(entry.options as PostgresSinkOptions), ...extras })
+    })
     registerSinkMetrics(registry, sink, entry.name)
     const log = logger.child({ sink: entry.name })
     sink.on('event', (event) => {
