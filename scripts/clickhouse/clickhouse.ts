@@ -20,7 +20,7 @@ export function ensureClickHouseInstalled(): void {
 }
 
 function serverCommand(): [string, string[]] {
-  for (const dir of ['/usr/bin', '/usr/local/bin']) {
+  for (const dir of ['/usr/bin', '/usr/sbin', '/usr/local/bin']) {
     if (existsSync(join(dir, 'clickhouse-server'))) return [join(dir, 'clickhouse-server'), []]
     if (existsSync(join(dir, 'clickhouse'))) return [join(dir, 'clickhouse'), ['server']]
   }
