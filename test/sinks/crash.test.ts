@@ -1,7 +1,8 @@
 /**
- * The crash scenario: `spillway sink` killed with SIGKILL again and again while events flow, then run to
- * the end and stopped with SIGTERM. Every event is in PostgreSQL exactly once, and the offsets the
- * database keeps cover every record.
+ * The crash scenario: `spillway sink`, running a PostgreSQL sink and a ClickHouse sink on the same topic,
+ * killed with SIGKILL again and again while events flow, then run to the end and stopped with SIGTERM.
+ * Every event is in PostgreSQL exactly once and in ClickHouse exactly once when read with FINAL, and the
+ * offsets each database keeps cover every record.
  */
 import assert from 'node:assert/strict'
 import { type ChildProcess, spawn } from 'node:child_process'
@@ -10,12 +11,13 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
-import { createProducer } from '../../../src/index.ts'
-import { createTopic, randomName, testKafka } from '../../helpers/kafka.ts'
-import { freshDatabase, pgClient } from '../../helpers/postgres.ts'
-import { until } from '../../helpers/wait.ts'
+import { ClickHouseServer } from '../../scripts/clickhouse/clickhouse.ts'
+import { createProducer } from '../../src/index.ts'
+import { createTopic, randomName, testKafka } from '../helpers/kafka.ts'
+import { freshDatabase, pgClient } from '../helpers/postgres.ts'
+import { until } from '../helpers/wait.ts'
 
-const bin = fileURLToPath(new URL('../../../bin/spillway.js', import.meta.url))
+const bin = fileURLToPath(new URL('../../bin/spillway.js', import.meta.url))
 const KILLS = 6
 
 const children = new Set<ChildProcess>()
@@ -41,7 +43,7 @@ function startSink(config: string): {
   return { child, exited, output: () => output }
 }
 
-test('kill -9 `spillway sink` mid-flow, again and again: every event is in PostgreSQL exactly once', async (t) => {
+test('kill -9 `spillway sink` mid-flow, again and again: every event is in PostgreSQL once and in ClickHouse once with FINAL', async (t) => {
   const { bootstrap } = testKafka()
   t.after(() => {
     for (const child of children) child.kill('SIGKILL')
@@ -49,6 +51,9 @@ test('kill -9 `spillway sink` mid-flow, again and again: every event is in Postg
   const topic = await createTopic(t, 'sink-crash', { partitions: 3 })
   const db = await freshDatabase(t)
   const sql = await pgClient(t, db)
+  const clickhouse = await ClickHouseServer.start()
+  t.after(() => clickhouse.stop())
+  const ch = clickhouse.settings
   const dir = await mkdtemp(join(tmpdir(), 'spillway-sink-crash-'))
   t.after(() => rm(dir, { recursive: true, force: true }))
   const passwordFile = join(dir, 'pg-password')
@@ -67,6 +72,16 @@ test('kill -9 `spillway sink` mid-flow, again and again: every event is in Postg
           groupId: randomName('crash-sink'),
           topics: [topic],
           postgres: { host: db.host, port: db.port, database: db.database, user: db.user, passwordFile },
+          table: 'events',
+          createTable: true,
+          maxBatchRows: 50,
+          commitIntervalMs: 100,
+        },
+        {
+          type: 'clickhouse',
+          groupId: randomName('crash-sink-ch'),
+          topics: [topic],
+          clickhouse: { host: ch.host, port: ch.port, user: ch.user, password: ch.password },
           table: 'events',
           createTable: true,
           maxBatchRows: 50,
@@ -114,7 +129,13 @@ test('kill -9 `spillway sink` mid-flow, again and again: every event is in Postg
   await flowing
   const total = sent.length
   const last = startSink(config)
-  await until('every event is written', async () => (await count()) >= total, 120_000)
+  const chCount = async (): Promise<number> =>
+    Number((await clickhouse.query('SELECT count() FROM events FINAL')).trim())
+  await until(
+    'every event is written',
+    async () => (await count()) >= total && (await chCount()) >= total,
+    120_000,
+  )
   // ready (listening, its group joined, the database reachable) before it is asked to stop
   let address = ''
   await until(
@@ -137,6 +158,19 @@ test('kill -9 `spillway sink` mid-flow, again and again: every event is in Postg
     sent.every((id) => inTable.has(id)),
     'no event lost',
   )
+  // ClickHouse: each id once with FINAL; the copies a crash left are only in the unmerged parts
+  assert.equal(await chCount(), total, 'each event once in ClickHouse with FINAL')
+  const chIds = new Set(
+    (await clickhouse.query('SELECT id FROM events FINAL FORMAT TabSeparated')).trim().split('\n'),
+  )
+  assert.ok(
+    sent.every((id) => chIds.has(id)),
+    'no event lost in ClickHouse',
+  )
+  const chOffsets = await clickhouse.query(
+    `SELECT sum(next) FROM (SELECT max(next_offset) AS next FROM spillway_offsets WHERE topic = '${topic}' GROUP BY partition)`,
+  )
+  assert.equal(Number(chOffsets.trim()), total, "ClickHouse's stored offsets cover every record")
   const offsets = await sql.query(
     'SELECT sum(next_offset)::int AS n FROM spillway_offsets WHERE topic = $1',
     [topic],
