@@ -80,10 +80,26 @@ test('replication: a healthy three-broker cluster exits 0 with nothing flagged; 
     replicas: 3,
     configs: [{ name: 'unclean.leader.election.enable', value: 'true' }],
   })
+  // every broker knows the new topics, with leaders, before the doctor reads them
+  await until(
+    'the new topics have leaders',
+    async () => {
+      const metadata = await admin.metadata({
+        topics: ['single', 'strict', 'loose', 'unclean'],
+        forceUpdate: true,
+      })
+      return (
+        [...metadata.topics.values()].length === 4 &&
+        [...metadata.topics.values()].every((t) => t.partitions.every((p) => p.leader >= 0))
+      )
+    },
+    30_000,
+  )
   const risky = await runDoctor({ brokers, checks: ['replication'], budgetMs: 4000 })
   const ids = (report: DoctorReport): Map<string, string> =>
     new Map(report.checks.flatMap((c) => c.findings.map((f) => [f.id, f.subject] as const)))
   const found = ids(risky)
+  assert.ok(found.has('replication.unclean-election'), JSON.stringify(risky.checks, null, 2))
   assert.equal(found.get('replication.rf1'), 'topic single')
   assert.equal(found.get('replication.min-isr-equals-rf'), 'topic strict')
   assert.equal(found.get('replication.min-isr-one'), 'topic loose')
