@@ -1,6 +1,7 @@
 /**
  * A table mapping: which column takes what from a record. A source is a record field (`$id`, `$topic`,
- * `$partition`, `$offset`, `$timestamp`, `$key`, `$headers`, `$value` for the whole value as JSON, `$raw`
+ * `$partition`, `$offset`, `$timestamp`, `$key`, `$headers`, `$value` for the whole value as JSON (checked
+ * to parse), `$raw`
  * for the value as text) or a dotted path into the value's JSON (`user.id`). Values come out as text (or
  * null), the form both COPY and ClickHouse's JSONEachRow take; the database turns text into the column's
  * type and refuses what does not fit.
@@ -107,7 +108,10 @@ function headersJson(headers: readonly (readonly [string, Buffer])[]): string {
 
 type Field = (typeof RECORD_FIELDS)[number]
 
-const FIELDS: Record<Field, (record: ConsumedRecord<Buffer | null>, parsed: unknown) => string | null> = {
+const FIELDS: Record<
+  Field,
+  (record: ConsumedRecord<Buffer | null>, parsed: unknown, text: string | null) => string | null
+> = {
   $id: (r) => r.id,
   $topic: (r) => r.topic,
   $partition: (r) => String(r.partition),
@@ -115,18 +119,21 @@ const FIELDS: Record<Field, (record: ConsumedRecord<Buffer | null>, parsed: unkn
   $timestamp: (r) => new Date(r.timestamp).toISOString(),
   $key: (r) => (r.key === null ? null : r.key.toString('utf8')),
   $headers: (r) => headersJson(r.headers),
-  $value: (_r, parsed) => (parsed === undefined || parsed === null ? null : JSON.stringify(parsed)),
+  // the text as it came: it parsed, so it is JSON, and the database normalises it (jsonb) or keeps it
+  $value: (_r, parsed, text) => (parsed === undefined || parsed === null ? null : text),
   $raw: (r) => (r.value === null ? null : r.value.toString('utf8')),
 }
 
 /** A record as the mapping's column values; a value that is not the JSON the mapping needs throws SPW_ERR_SINK_DECODE. */
 export function mapRecord(mapping: Mapping, record: ConsumedRecord<Buffer | null>): (string | null)[] {
   let parsed: unknown
+  let json: string | null = null
   if (mapping.needsJson) {
     if (record.value === null) parsed = null
     else {
       try {
-        parsed = JSON.parse(record.value.toString('utf8'))
+        json = record.value.toString('utf8')
+        parsed = JSON.parse(json)
       } catch (error) {
         throw new SpillwayError('SPW_ERR_SINK_DECODE', `the value is not JSON: ${(error as Error).message}`)
       }
@@ -141,6 +148,6 @@ export function mapRecord(mapping: Mapping, record: ConsumedRecord<Buffer | null
       }
       return text(at)
     }
-    return FIELDS[c.source.field](record, parsed)
+    return FIELDS[c.source.field](record, parsed, json)
   })
 }

@@ -38,7 +38,7 @@ test('the default mapping gives every record field and the value as JSON', () =>
     '2026-12-07T10:00:00.000Z',
     'customer-9',
     '{"spillway-id":"0190-abc","source":["web","batch"]}',
-    '{"total":12.5,"items":[1,2]}',
+    '{"total": 12.5, "items": [1, 2]}',
   ])
 })
 

@@ -2,7 +2,8 @@
  * The PostgreSQL writer. One batch is one transaction:
  *
  *   BEGIN
- *   CREATE TEMP TABLE spillway_batch … ON COMMIT DROP      (the target's mapped columns, no constraints)
+ *   CREATE TEMP TABLE IF NOT EXISTS spillway_batch … ON COMMIT DELETE ROWS
+ *                                          (per connection: the target's mapped columns, no constraints)
  *   COPY spillway_batch FROM STDIN                         (text format)
  *   INSERT INTO target SELECT … ON CONFLICT (id) DO NOTHING
  *   INSERT INTO spillway_offsets … ON CONFLICT DO UPDATE SET next_offset = GREATEST(old, new)
@@ -197,8 +198,9 @@ export class PostgresWriter implements SinkWriter {
   }
 
   async #bulk(client: pg.PoolClient, rows: readonly Row[]): Promise<number> {
+    // one staging table per connection, emptied at every commit (made again if a rollback undid it)
     await client.query(
-      `CREATE TEMP TABLE spillway_batch ON COMMIT DROP AS SELECT ${this.#columns} FROM ${this.#table} WITH NO DATA`,
+      `CREATE TEMP TABLE IF NOT EXISTS spillway_batch ON COMMIT DELETE ROWS AS SELECT ${this.#columns} FROM ${this.#table} WITH NO DATA`,
     )
     const stream = client.query(copyFrom(`COPY spillway_batch (${this.#columns}) FROM STDIN`))
     const lines = (function* () {
