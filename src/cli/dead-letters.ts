@@ -11,6 +11,7 @@ import { DurableLog, type LogPosition } from '../log/log.ts'
 import { decodeEnvelope, type Envelope } from '../producer/envelope.ts'
 import { createProducer } from '../producer/producer.ts'
 import { parseArgs } from './args.ts'
+import { parseSince, replayFromTopic } from './dead-letters-topic.ts'
 
 export const deadLettersHelp = `Usage:
   spillway dead-letters replay --log DIR --brokers H:P[,H:P…] [--topic T…] [--dry-run] [--timeout MS]
@@ -18,6 +19,12 @@ export const deadLettersHelp = `Usage:
       with their original ids, through DIR's own log (so nothing is lost if Kafka fails meanwhile), then
       removes them from the dead-letter log. --topic (repeatable, comma-separated) replays only those
       topics' dead letters; --dry-run only counts them. The gateway using DIR must be stopped first.
+  spillway dead-letters replay --from-topic T --brokers H:P[,H:P…] [--to TOPIC] [--since WHEN] [--dry-run]
+      Sends a consumer's or a sink's dead-letter topic T back: each dead letter to the topic it came from
+      (its spillway-source-topic header) or to --to, with its original id, key, value and headers. Reads T
+      to the end it has when the command starts; --since (2026-12-01T00:00:00Z, or 90m, 6h, 2d) takes only
+      later ones. The dead letters stay in T (topics are append-only); --dry-run counts them by topic and
+      error code.
 `
 
 /** The headers a dead letter gained on its way to the dead-letter log; replay sends the event without them. */
@@ -85,14 +92,40 @@ export async function runDeadLettersCommand(
       `unknown dead-letters command ${JSON.stringify(sub)}; try replay`,
     )
   }
-  const args = parseArgs(rest, { flags: ['dry-run', 'help'], values: ['log', 'brokers', 'topic', 'timeout'] })
+  const args = parseArgs(rest, {
+    flags: ['dry-run', 'help'],
+    values: ['log', 'brokers', 'topic', 'timeout', 'from-topic', 'to', 'since'],
+  })
   if (args.flags.has('help')) {
     out.write(deadLettersHelp)
     return 0
   }
   const dir = args.flags.get('log')
-  if (typeof dir !== 'string')
-    throw new SpillwayError('SPW_ERR_INVALID_OPTION', '--log DIR is required (the gateway’s log.dir)')
+  const fromTopic = args.flags.get('from-topic')
+  if ((typeof dir === 'string') === (typeof fromTopic === 'string'))
+    throw new SpillwayError(
+      'SPW_ERR_INVALID_OPTION',
+      'give one source: --log DIR (the gateway’s local dead letters) or --from-topic T (a dead-letter topic)',
+    )
+  if (typeof fromTopic === 'string') {
+    const brokers = args.flags.get('brokers')
+    if (typeof brokers !== 'string')
+      throw new SpillwayError('SPW_ERR_INVALID_OPTION', '--brokers is required to read the dead-letter topic')
+    const to = args.flags.get('to')
+    const since = args.flags.get('since')
+    return await replayFromTopic(
+      {
+        brokers: brokers.split(','),
+        fromTopic,
+        to: typeof to === 'string' ? to : undefined,
+        since: typeof since === 'string' ? parseSince(since) : undefined,
+        dryRun: args.flags.has('dry-run'),
+        timeoutMs: Number(args.flags.get('timeout') ?? 60_000),
+      },
+      out,
+    )
+  }
+  if (typeof dir !== 'string') return 2
   const topicsArg = args.flags.get('topic')
   const only = typeof topicsArg === 'string' ? new Set(topicsArg.split(',').filter(Boolean)) : undefined
   const timeoutMs = Number(args.flags.get('timeout') ?? 60_000)

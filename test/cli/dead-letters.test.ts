@@ -1,6 +1,7 @@
 /**
  * `spillway dead-letters replay`: dead letters go back to their topics with their original ids once the
- * cause is fixed, the others stay, and --dry-run only counts. Against the real broker.
+ * cause is fixed, the others stay, and --dry-run only counts; from the gateway's local dead-letter log
+ * (--log) or from a consumer's dead-letter topic (--from-topic). Against the real broker.
  */
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
@@ -8,12 +9,14 @@ import { join } from 'node:path'
 import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { Admin } from '@platformatic/kafka'
+import { createConsumer } from '../../src/consumer/consumer.ts'
 import { dumpLog } from '../../src/log/inspect.ts'
 import { decodeEnvelope } from '../../src/producer/envelope.ts'
 import { createProducer } from '../../src/producer/producer.ts'
 import { closeAllTransports } from '../../src/transport/registry.ts'
 import { tempDir } from '../helpers/fs.ts'
-import { createTopic, randomName, readTopic, testKafka } from '../helpers/kafka.ts'
+import { createTopic, produceRaw, randomName, readTopic, testKafka } from '../helpers/kafka.ts'
+import { until } from '../helpers/wait.ts'
 
 const bin = fileURLToPath(new URL('../../bin/spillway.js', import.meta.url))
 const spillway = (...args: string[]) =>
@@ -99,4 +102,113 @@ test('replay needs the log to itself: a running producer holds it', async (t) =>
   const locked = spillway('dead-letters', 'replay', '--log', dir, '--dry-run')
   assert.equal(locked.status, 1)
   assert.match(locked.stderr, /SPW_ERR_LOG_LOCKED/)
+})
+
+test('replay --from-topic sends a consumer dead-letter topic back to the source topics with the original ids', async (t) => {
+  const kafka = testKafka()
+  const source = await createTopic(t, 'replay-source')
+  const deadLetters = await createTopic(t, 'replay-dlt')
+  const elsewhere = await createTopic(t, 'replay-elsewhere')
+  await produceRaw(source, [
+    { key: 'a', value: 'fine', headers: { 'spillway-id': 'ok-1', origin: 'web' } },
+    { key: 'b', value: 'bad', headers: { 'spillway-id': 'bad-1', origin: 'web' } },
+    { key: 'c', value: 'bad', headers: { 'spillway-id': 'bad-2', origin: 'batch' } },
+  ])
+  const consumer = createConsumer({
+    brokers: kafka.bootstrap,
+    groupId: randomName('replay-group'),
+    topics: [source],
+    deadLetterTopics: { '*': deadLetters },
+    onError: 'dead-letter',
+    handler: (record) => {
+      if (String(record.value) === 'bad') throw new Error('the billing service said no')
+    },
+  })
+  await consumer.run()
+  await until('both bad records are dead-lettered', () => consumer.stats().deadLettered === 2, 30_000)
+  await consumer.close()
+
+  const brokers = kafka.bootstrap.join(',')
+  const dry = spillway(
+    'dead-letters',
+    'replay',
+    '--from-topic',
+    deadLetters,
+    '--brokers',
+    brokers,
+    '--dry-run',
+  )
+  assert.equal(dry.status, 0, dry.stderr)
+  assert.equal(
+    dry.stdout,
+    `would replay 2 dead letters from ${deadLetters} (${source} (SPW_ERR_HANDLER_FAILED): 2)\n`,
+  )
+  const replay = spillway('dead-letters', 'replay', '--from-topic', deadLetters, '--brokers', brokers)
+  assert.equal(replay.status, 0, replay.stderr)
+  assert.match(replay.stdout, /^replayed 2 dead letters .* with their original ids; they stay in/)
+  const back = await readTopic(source, { expected: 5, timeoutMs: 20_000 })
+  const ids = back.map((m) => m.headerEntries.find(([k]) => k.toString() === 'spillway-id')?.[1].toString())
+  assert.deepEqual(ids, ['ok-1', 'bad-1', 'bad-2', 'bad-1', 'bad-2'])
+  const replayed = back.slice(3)
+  const names = (m: (typeof back)[number]): string[] => m.headerEntries.map(([k]) => k.toString())
+  assert.deepEqual(
+    names(replayed[0] as (typeof back)[number]),
+    ['spillway-id', 'origin'],
+    'dead-letter headers are gone',
+  )
+  assert.equal(replayed[1]?.headerEntries.find(([k]) => k.toString() === 'origin')?.[1].toString(), 'batch')
+  assert.deepEqual(
+    replayed.map((m) => [m.key.toString(), m.value.toString()]),
+    [
+      ['b', 'bad'],
+      ['c', 'bad'],
+    ],
+  )
+
+  const redirected = spillway(
+    'dead-letters',
+    'replay',
+    '--from-topic',
+    deadLetters,
+    '--brokers',
+    brokers,
+    '--to',
+    elsewhere,
+  )
+  assert.equal(redirected.status, 0, redirected.stderr)
+  assert.equal((await readTopic(elsewhere, { expected: 2, timeoutMs: 20_000 })).length, 2)
+  const later = spillway(
+    'dead-letters',
+    'replay',
+    '--from-topic',
+    deadLetters,
+    '--brokers',
+    brokers,
+    '--since',
+    new Date(Date.now() + 60_000).toISOString(),
+  )
+  assert.equal(later.stdout, `nothing to replay from ${deadLetters}\n`)
+  const both = spillway(
+    'dead-letters',
+    'replay',
+    '--from-topic',
+    deadLetters,
+    '--log',
+    '/tmp',
+    '--brokers',
+    brokers,
+  )
+  assert.equal(both.status, 1)
+  assert.match(both.stderr, /give one source: --log DIR .* or --from-topic T/)
+  const badSince = spillway(
+    'dead-letters',
+    'replay',
+    '--from-topic',
+    deadLetters,
+    '--brokers',
+    brokers,
+    '--since',
+    'yesterday-ish',
+  )
+  assert.match(badSince.stderr, /--since must be a date .* or an age/)
 })
