@@ -1,5 +1,7 @@
 /**
- * The PostgreSQL writer. One batch is one transaction:
+ * The PostgreSQL writer. One batch is one transaction. It first tries the fast way, a COPY straight into
+ * the target, which the unique index refuses as a whole if any id is already there; then (or for the next
+ * 20 batches after such a refusal) the way that tolerates copies:
  *
  *   BEGIN
  *   CREATE TEMP TABLE IF NOT EXISTS spillway_batch … ON COMMIT DELETE ROWS
@@ -23,6 +25,9 @@ import { SpillwayError } from '../../errors.ts'
 import type { Batch, PartitionRef, Refusal, Row, SinkWriter, WriteResult } from '../types.ts'
 import { copyLine, quoteName } from './copy-text.ts'
 import type { PostgresTableOptions } from './options.ts'
+
+/** Batches staged after a direct COPY met an id already in the table, before trying direct again. */
+const DIRECT_PAUSE = 20
 
 interface DatabaseError extends Error {
   readonly code?: string
@@ -59,6 +64,10 @@ export class PostgresWriter implements SinkWriter {
   readonly #offsets: string
   readonly #columns: string
   readonly #id: string
+  /** Batches left to stage before trying a direct COPY again, after one met an id already there. */
+  #skipDirect = 0
+  /** Clients with an 'error' listener of ours. */
+  readonly #heard = new WeakSet<pg.PoolClient>()
 
   constructor(options: PostgresTableOptions, poolSize: number) {
     this.#options = options
@@ -86,7 +95,14 @@ export class PostgresWriter implements SinkWriter {
 
   async #client(): Promise<pg.PoolClient> {
     try {
-      return await this.#pool.connect()
+      const client = await this.#pool.connect()
+      // a server that goes away mid-query also emits 'error' on the checked-out client: the query's own
+      // rejection reports it, and an unheard 'error' would end the process
+      if (!this.#heard.has(client)) {
+        client.on('error', () => undefined)
+        this.#heard.add(client)
+      }
+      return client
     } catch (error) {
       throw unavailable(
         error,
@@ -167,16 +183,31 @@ export class PostgresWriter implements SinkWriter {
       let inserted = 0
       if (batch.rows.length > 0) {
         await client.query('SAVEPOINT spillway_bulk')
-        try {
-          inserted = await this.#bulk(client, batch.rows)
-          await client.query('RELEASE SAVEPOINT spillway_bulk')
-        } catch (error) {
-          if (!isRowError(error)) throw error
-          await client.query('ROLLBACK TO SAVEPOINT spillway_bulk')
-          const one = await this.#oneByOne(client, batch.rows)
-          inserted = one.inserted
-          refusals.push(...one.refused)
+        let done = false
+        if (this.#skipDirect > 0) this.#skipDirect--
+        else {
+          try {
+            inserted = await this.#direct(client, batch.rows)
+            done = true
+          } catch (error) {
+            if (!isRowError(error)) throw error
+            await client.query('ROLLBACK TO SAVEPOINT spillway_bulk')
+            // ids already there (a redelivery, copies at the input): stage the next batches for a while
+            if ((error as DatabaseError).code === '23505') this.#skipDirect = DIRECT_PAUSE
+          }
         }
+        if (!done) {
+          try {
+            inserted = await this.#bulk(client, batch.rows)
+          } catch (error) {
+            if (!isRowError(error)) throw error
+            await client.query('ROLLBACK TO SAVEPOINT spillway_bulk')
+            const one = await this.#oneByOne(client, batch.rows)
+            inserted = one.inserted
+            refusals.push(...one.refused)
+          }
+        }
+        await client.query('RELEASE SAVEPOINT spillway_bulk')
       }
       if (refusals.length > 0) await refused(refusals)
       await client.query(
@@ -195,6 +226,18 @@ export class PostgresWriter implements SinkWriter {
     } finally {
       client.release(broken)
     }
+  }
+
+  /** COPY straight into the target: all or nothing, refused as a whole by the first id already there. */
+  async #direct(client: pg.PoolClient, rows: readonly Row[]): Promise<number> {
+    const stream = client.query(copyFrom(`COPY ${this.#table} (${this.#columns}) FROM STDIN`))
+    await pipeline(
+      (function* () {
+        for (const row of rows) yield copyLine(row.values)
+      })(),
+      stream,
+    )
+    return rows.length
   }
 
   async #bulk(client: pg.PoolClient, rows: readonly Row[]): Promise<number> {
