@@ -175,3 +175,26 @@ export function loadConfigFile(path: string): unknown {
     )
   }
 }
+
+/**
+ * The environment overrides every spillway service takes over its config file: SPILLWAY_HOST,
+ * SPILLWAY_PORT, SPILLWAY_BROKERS and SPILLWAY_SASL_PASSWORD (into `kafka`).
+ */
+export function applyServiceEnvironment(
+  raw: Record<string, unknown>,
+  env: NodeJS.ProcessEnv,
+): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...raw }
+  if (env.SPILLWAY_HOST) out.host = env.SPILLWAY_HOST
+  if (env.SPILLWAY_PORT) out.port = Number(env.SPILLWAY_PORT)
+  if (env.SPILLWAY_BROKERS)
+    out.kafka = { ...readObject(out.kafka, 'kafka'), brokers: env.SPILLWAY_BROKERS.split(',') }
+  if (env.SPILLWAY_SASL_PASSWORD) {
+    const kafka = readObject(out.kafka, 'kafka')
+    out.kafka = {
+      ...kafka,
+      sasl: { ...readObject(kafka.sasl, 'kafka.sasl'), password: env.SPILLWAY_SASL_PASSWORD },
+    }
+  }
+  return out
+}

@@ -5,6 +5,7 @@
  * runner done (its offset completes) or, when its partition is revoked first, not at all.
  */
 import { type ErrorCode, SpillwayError } from '../errors.ts'
+import { sleep } from '../sleep.ts'
 import type { FetchedRecord } from '../transport/cluster.ts'
 import type { DedupeStore } from './dedupe.ts'
 import type { KeyExecutor } from './key-executor.ts'
@@ -89,18 +90,6 @@ function toConsumed(
     id: headerId ?? `kafka:${topic}:${partition}:${r.offset}`,
   }
 }
-
-const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
-  new Promise((resolve) => {
-    if (signal.aborted) return resolve()
-    const timer = setTimeout(done, ms)
-    function done(): void {
-      clearTimeout(timer)
-      signal.removeEventListener('abort', done)
-      resolve()
-    }
-    signal.addEventListener('abort', done, { once: true })
-  })
 
 export class Runner<T> {
   readonly #deps: RunnerDeps<T>

@@ -4,6 +4,7 @@
  */
 import { type ResolvedLogOptions, resolveLogOptions } from '../log/options.ts'
 import {
+  applyServiceEnvironment,
   invalid,
   readEnum,
   readInteger,
@@ -190,18 +191,7 @@ export function applyEnvironment(
   raw: Record<string, unknown>,
   env: NodeJS.ProcessEnv,
 ): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...raw }
-  if (env.SPILLWAY_HOST) out.host = env.SPILLWAY_HOST
-  if (env.SPILLWAY_PORT) out.port = Number(env.SPILLWAY_PORT)
-  if (env.SPILLWAY_BROKERS)
-    out.kafka = { ...readObject(out.kafka, 'kafka'), brokers: env.SPILLWAY_BROKERS.split(',') }
-  if (env.SPILLWAY_SASL_PASSWORD) {
-    const kafka = readObject(out.kafka, 'kafka')
-    out.kafka = {
-      ...kafka,
-      sasl: { ...readObject(kafka.sasl, 'kafka.sasl'), password: env.SPILLWAY_SASL_PASSWORD },
-    }
-  }
+  const out = applyServiceEnvironment(raw, env)
   if (env.SPILLWAY_ACK) out.ack = env.SPILLWAY_ACK
   if (env.SPILLWAY_LOG_DIR) out.log = { ...readObject(out.log, 'log'), dir: env.SPILLWAY_LOG_DIR }
   if (env.SPILLWAY_KEYS) {

@@ -4,7 +4,15 @@
  * table. Each sink's options are checked by its own reader, and an error names the sink.
  */
 import { isSpillwayError, SpillwayError } from '../errors.ts'
-import { invalid, readEnum, readInteger, readObject, readString, rejectUnknownKeys } from '../options.ts'
+import {
+  applyServiceEnvironment,
+  invalid,
+  readEnum,
+  readInteger,
+  readObject,
+  readString,
+  rejectUnknownKeys,
+} from '../options.ts'
 import { readConnection } from '../transport/connection.ts'
 import type { ClickHouseSinkOptions } from './clickhouse/index.ts'
 import type { PostgresSinkOptions } from './postgres/index.ts'
@@ -63,25 +71,8 @@ export const sinkConfigHelp: readonly [string, string][] = [
   ['shutdownTimeoutMs', 'how long SIGTERM waits for running batches (default 15000)'],
 ]
 
-/** Environment overrides, applied over the file. */
-export function applySinkEnvironment(
-  raw: Record<string, unknown>,
-  env: NodeJS.ProcessEnv,
-): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...raw }
-  if (env.SPILLWAY_HOST) out.host = env.SPILLWAY_HOST
-  if (env.SPILLWAY_PORT) out.port = Number(env.SPILLWAY_PORT)
-  if (env.SPILLWAY_BROKERS)
-    out.kafka = { ...readObject(out.kafka ?? {}, 'kafka'), brokers: env.SPILLWAY_BROKERS.split(',') }
-  if (env.SPILLWAY_SASL_PASSWORD) {
-    const kafka = readObject(out.kafka ?? {}, 'kafka')
-    out.kafka = {
-      ...kafka,
-      sasl: { ...readObject(kafka.sasl, 'kafka.sasl'), password: env.SPILLWAY_SASL_PASSWORD },
-    }
-  }
-  return out
-}
+/** Environment overrides, applied over the file: the ones every service takes (options.ts). */
+export const applySinkEnvironment = applyServiceEnvironment
 
 export function resolveSinkServiceConfig(input: unknown): SinkServiceConfig {
   const o = readObject(input, 'config')

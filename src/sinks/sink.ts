@@ -16,6 +16,7 @@ import { createConsumer, type SpillwayConsumer } from '../consumer/consumer.ts'
 import type { ConsumerOptions } from '../consumer/options.ts'
 import type { ConsumedRecord, HandlerContext } from '../consumer/types.ts'
 import { isSpillwayError, SpillwayError } from '../errors.ts'
+import { sleep } from '../sleep.ts'
 import type { Registry } from '../telemetry/metrics.ts'
 import { type Mapping, mapRecord } from './mapping.ts'
 import type { Refusal, Row, SinkWriter } from './types.ts'
@@ -75,18 +76,6 @@ export interface SinkRuntimeOptions {
     readonly metricLabels?: Readonly<Record<string, string>>
   }
 }
-
-const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
-  new Promise((resolve) => {
-    if (signal.aborted) return resolve()
-    const timer = setTimeout(done, ms)
-    function done(): void {
-      clearTimeout(timer)
-      signal.removeEventListener('abort', done)
-      resolve()
-    }
-    signal.addEventListener('abort', done, { once: true })
-  })
 
 interface MutablePartition {
   topic: string
