@@ -149,6 +149,12 @@ export const errorCodes = {
     summary:
       "A consumer's handler did not finish within handlerTimeoutMs; the record went through onHandlerTimeout.",
   },
+  SPW_ERR_RETRY_TRANSACTION: {
+    retriable: true,
+    status: 503,
+    summary:
+      'Forwarding records to a retry tier or the dead-letter topic, with their source offsets, in one Kafka transaction failed or its outcome was unknown; the transaction was aborted and is tried again, so no tier gets a second copy.',
+  },
   SPW_ERR_SINK_UNAVAILABLE: {
     retriable: true,
     status: 503,

@@ -81,6 +81,21 @@ export class CommitTracker {
     return point
   }
 
+  /**
+   * What to commit if `extra` offsets were completed too, without completing them: a transaction that
+   * forwards records commits this, and completes them only once it has committed.
+   */
+  commitPointWith(extra: Iterable<bigint>): CommitPoint {
+    const beyond = new Set(this.#completedBeyond)
+    for (const offset of extra) if (offset >= this.#watermark) beyond.add(offset)
+    let watermark = this.#watermark
+    while (beyond.has(watermark)) {
+      beyond.delete(watermark)
+      watermark++
+    }
+    return { offset: watermark, metadata: encodeCompleted(watermark, beyond) }
+  }
+
   /** Records that `point` was committed (so commitPoint() does not offer it again). */
   committed(point: CommitPoint): void {
     this.#lastCommitted = point

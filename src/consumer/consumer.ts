@@ -29,6 +29,9 @@ import {
 import { type ConsumerMetrics, registerConsumerMetrics } from './metrics.ts'
 import { type ConsumerOptions, type ResolvedConsumerOptions, resolveConsumerOptions } from './options.ts'
 import { PartitionWork } from './partition.ts'
+import { DueGate } from './retry/due-gate.ts'
+import { TransactionalForwarder } from './retry/forwarder.ts'
+import { RetryRouter } from './retry/router.ts'
 import { Runner, type RunnerCounters } from './runner.ts'
 import type { ConsumerState, ConsumerStats, ConsumerStatus, PartitionStats } from './types.ts'
 
@@ -74,6 +77,7 @@ export class SpillwayConsumer<T = Buffer | null> extends EventEmitter<{ status: 
     handlerTimeouts: 0,
     handlerCalls: 0,
     dropped: 0,
+    tiered: 0,
   }
   #commits = 0
   #deliveries = 0
@@ -88,6 +92,11 @@ export class SpillwayConsumer<T = Buffer | null> extends EventEmitter<{ status: 
   readonly #sizes = new Map<string, { count: number; bytes: number; max: number; warned: boolean }>()
   readonly #metrics: ConsumerMetrics | undefined
   #closing: Promise<void> | undefined
+  /** With retry tiers: where failed records go, the transactions that move them, and the tiers' delays. */
+  readonly #router: RetryRouter | undefined
+  readonly #forwarder: TransactionalForwarder | undefined
+  readonly #gate: DueGate
+  #tiersReady = false
 
   constructor(
     options: ResolvedConsumerOptions<T>,
@@ -126,10 +135,47 @@ export class SpillwayConsumer<T = Buffer | null> extends EventEmitter<{ status: 
             maxBytes: options.dedupe.maxBytes,
             ttlMs: options.dedupe.ttlMs,
           }))
+    if (options.retry && options.groupId) {
+      const retryConnection = options.retry.connection ?? options
+      this.#forwarder = new TransactionalForwarder({
+        connection: {
+          brokers: retryConnection.brokers,
+          clientId: retryConnection.clientId,
+          ...(retryConnection.tls ? { tls: retryConnection.tls } : {}),
+          ...(retryConnection.sasl ? { sasl: retryConnection.sasl } : {}),
+          requestTimeoutMs: options.requestTimeoutMs,
+        },
+        groupId: options.groupId,
+        transactionTimeoutMs: options.retry.transactionTimeoutMs,
+        requestTimeoutMs: options.requestTimeoutMs,
+        member: () => ({ memberId: this.#membership.memberId, epoch: this.#membership.epoch }),
+        onDone: (work, offset) => this.#done(work, offset),
+      })
+      this.#router = new RetryRouter({
+        retry: options.retry,
+        sources: options.topics,
+        deadLetterRoutes: options.deadLetterTopics,
+        groupId: options.groupId,
+        forwarder: this.#forwarder,
+        partitions: (topic) => cluster.admin.partitions(topic, options.requestTimeoutMs),
+      })
+    }
+    this.#gate = new DueGate(
+      (work, records) => {
+        if (!work.revoked) this.#runner.submit(work, records)
+      },
+      (work, holding) => {
+        work.holding = holding
+        this.#plan.pause(work.topic, work.partition, work.paused || work.holding)
+        if (!holding) this.#fetcher.nudge()
+      },
+    )
+    const topics = this.#router?.topics ?? options.topics
     this.#runner = new Runner<T>({
       options,
       executor: this.#executor,
       dedupe,
+      retry: this.#router,
       deadLetter: (records, error, code) => this.#deadLetters.write(records, error, code),
       onDone: (work, offset) => this.#done(work, offset),
       status: (status) => this.#emit(status),
@@ -146,7 +192,7 @@ export class SpillwayConsumer<T = Buffer | null> extends EventEmitter<{ status: 
       },
       {
         session: this.#session,
-        topics: options.topics,
+        topics,
         maxWaitMs: options.maxWaitMs,
         requestTimeoutMs: options.requestTimeoutMs,
         from: options.from,
@@ -162,7 +208,7 @@ export class SpillwayConsumer<T = Buffer | null> extends EventEmitter<{ status: 
           cluster.group,
           {
             groupId: options.groupId,
-            topics: options.topics,
+            topics,
             rebalanceTimeoutMs: options.rebalanceTimeoutMs,
             requestTimeoutMs: options.requestTimeoutMs,
           },
@@ -202,6 +248,8 @@ export class SpillwayConsumer<T = Buffer | null> extends EventEmitter<{ status: 
     const refused = this.lifecycle.refusal('run()', ['created'], 'SPW_ERR_CLOSED')
     if (refused) throw refused
     this.lifecycle.transitionTo('starting', 'run()')
+    // the tiers exist before the group is joined, so the first assignment already includes them
+    if (this.#router) await this.#ensureTiers()
     this.#membership.start()
     this.#fetcher.start()
     this.#commitTimer = setInterval(() => void this.commit(), this.options.commitIntervalMs)
@@ -219,7 +267,9 @@ export class SpillwayConsumer<T = Buffer | null> extends EventEmitter<{ status: 
       try {
         const committed = new Map<string, { offset: bigint; metadata: string | null }>()
         if (groupId && !this.options.offsetStore) {
-          for (const c of await cluster.admin.committedOffsets([groupId], requestTimeoutMs)) {
+          // with retry tiers, offsets a forwarding transaction has not ended yet are waited out (KIP-447)
+          const stable = this.#forwarder !== undefined
+          for (const c of await cluster.admin.committedOffsets([groupId], requestTimeoutMs, stable)) {
             if (c.offset >= 0n)
               committed.set(`${c.topic}\u0000${c.partition}`, { offset: c.offset, metadata: c.metadata })
           }
@@ -279,7 +329,7 @@ export class SpillwayConsumer<T = Buffer | null> extends EventEmitter<{ status: 
     for (const w of works) {
       w.retire(lost ? 'partition lost' : 'partition revoked')
       this.#runner.abandon(w)
-      this.#plan.drained(w.topic, w.partition, w.dropWaiting())
+      this.#plan.drained(w.topic, w.partition, w.dropWaiting() + this.#gate.drop(w))
       this.#partitions.delete(w.key)
     }
     this.#plan.assign([...this.#partitions.values()])
@@ -300,7 +350,9 @@ export class SpillwayConsumer<T = Buffer | null> extends EventEmitter<{ status: 
     if (fetched.records.length > 0) {
       this.#deliveries++
       this.#recordSizes(work.topic, fetched)
-      this.#runner.submit(work, fetched.records)
+      // a retry tier's records wait for their due time; the partition fetches nothing more meanwhile
+      if (this.#router && this.#router.stage(work.topic) > 0) this.#gate.add(work, fetched.records)
+      else this.#runner.submit(work, fetched.records)
     }
   }
 
@@ -363,6 +415,10 @@ export class SpillwayConsumer<T = Buffer | null> extends EventEmitter<{ status: 
     if (points.length === 0) return
     const epoch = membership.epoch
     if (epoch <= 0) return
+    if (this.#forwarder) {
+      await this.#commitInTransaction(points.map((p) => p.work))
+      return
+    }
     this.#committing = (async () => {
       try {
         const results = await this.#lease.cluster.group.commit(
@@ -416,6 +472,21 @@ export class SpillwayConsumer<T = Buffer | null> extends EventEmitter<{ status: 
     }
   }
 
+  /** With retry tiers every commit is a transaction's, so none can race a forward's for a partition. */
+  async #commitInTransaction(works: readonly PartitionWork[]): Promise<void> {
+    const forwarder = this.#forwarder as TransactionalForwarder
+    const outcome = await forwarder.commit(works)
+    if (outcome.committed > 0) this.#commits++
+    for (const [error, partitions] of outcome.refused) {
+      this.#commitsRefused++
+      this.#emit({ type: 'commit-refused', error, partitions })
+    }
+    if (outcome.error && outcome.refused.size === 0) {
+      this.#commitsRefused++
+      this.#trouble(outcome.error, 'commit')
+    } else this.#trouble(undefined, 'commit')
+  }
+
   /** Commit metadata nearly full: stop fetching the partition until its watermark catches up. */
   #pressure(works: readonly PartitionWork[]): void {
     for (const w of works) {
@@ -425,7 +496,7 @@ export class SpillwayConsumer<T = Buffer | null> extends EventEmitter<{ status: 
         this.#plan.pause(w.topic, w.partition, true)
       } else if (w.paused && pressure < METADATA_PRESSURE_RESUME) {
         w.paused = false
-        this.#plan.pause(w.topic, w.partition, false)
+        this.#plan.pause(w.topic, w.partition, w.holding)
         this.#fetcher.nudge()
       }
     }
@@ -435,6 +506,7 @@ export class SpillwayConsumer<T = Buffer | null> extends EventEmitter<{ status: 
 
   /** Group members are given nothing for a topic that does not exist: say so while it is missing. */
   async #checkTopics(): Promise<void> {
+    await this.#ensureTiers()
     if (this.options.groupId === undefined || this.#topicsChecked > performance.now() - 5000) return
     this.#topicsChecked = performance.now()
     try {
@@ -443,6 +515,23 @@ export class SpillwayConsumer<T = Buffer | null> extends EventEmitter<{ status: 
       this.#topicsChecked = Number.POSITIVE_INFINITY
     } catch (error) {
       this.#trouble(asSpillwayError(error), 'topics')
+    }
+  }
+
+  /** Creates the missing tier and dead-letter topics of the source topics that exist (until all are made). */
+  async #ensureTiers(): Promise<void> {
+    if (!this.#router || !this.#forwarder || this.#tiersReady) return
+    try {
+      const snapshot = await this.#lease.cluster.admin.metadata(
+        this.options.topics,
+        this.options.requestTimeoutMs,
+      )
+      const counts = new Map(snapshot.topics.map((t) => [t.name, t.partitions.length]))
+      await this.#forwarder.ensureTopics(this.#router.topicsToCreate(counts))
+      if (counts.size === this.options.topics.length) this.#tiersReady = true
+      this.#trouble(undefined, 'retry-topics')
+    } catch (error) {
+      this.#trouble(asSpillwayError(error), 'retry-topics')
     }
   }
 
@@ -497,6 +586,9 @@ export class SpillwayConsumer<T = Buffer | null> extends EventEmitter<{ status: 
       memberId: this.#membership.memberId,
       memberEpoch: this.#membership.epoch,
       ...this.#counters,
+      delayed: this.#gate.size,
+      transactions: this.#forwarder?.stats().transactions ?? 0,
+      transactionsAborted: this.#forwarder?.stats().aborted ?? 0,
       fetches: this.#fetcher.fetches,
       fetchedRecords: this.#fetcher.fetchedRecords,
       fetchedBytes: this.#fetcher.fetchedBytes,
@@ -545,6 +637,8 @@ export class SpillwayConsumer<T = Buffer | null> extends EventEmitter<{ status: 
     await this.#membership.leave()
     await this.#lease.cluster.group.endSession(this.#session).catch(() => undefined)
     await this.#deadLetters.close().catch(() => undefined)
+    this.#gate.close()
+    await this.#forwarder?.close().catch(() => undefined)
     this.#metrics?.unregister()
     await this.#lease.release()
     this.lifecycle.transitionTo('closed', 'closed')

@@ -15,6 +15,7 @@ import { readConnection, type SaslInput, type TlsInput, type TlsOptions } from '
 import type { SaslOptions, TransportThread } from '../transport/transport.ts'
 import type { DedupeStore } from './dedupe.ts'
 import type { Ordering } from './key-executor.ts'
+import { type ResolvedRetry, type RetryInput, readRetry } from './retry/options.ts'
 import type {
   BatchHandler,
   ConsumedRecord,
@@ -101,6 +102,12 @@ export interface CommonConsumerOptions<T = Buffer | null> {
   readonly afterRetries?: 'dead-letter' | 'skip'
   /** Dead-letter topic per source topic ('*' for the rest). Default `<topic>.dead-letters`. */
   readonly deadLetterTopics?: Readonly<Record<string, string>>
+  /**
+   * Retry tiers: a record whose handler gave up goes to the next tier's topic, waits there its delay,
+   * and is handled again; after the last tier, the dead-letter topic. Each move commits with its source
+   * offset in one Kafka transaction (docs/consumer.md). With tiers, `retries` in place default to 0.
+   */
+  readonly retry?: RetryInput
   readonly from?: StartFrom
   readonly commitIntervalMs?: number
   readonly rebalanceTimeoutMs?: number
@@ -159,6 +166,7 @@ export interface ResolvedConsumerOptions<T> {
   readonly maxRetryBackoffMs: number
   readonly afterRetries: 'dead-letter' | 'skip'
   readonly deadLetterTopics: Readonly<Record<string, string>>
+  readonly retry: ResolvedRetry | undefined
   readonly from: StartFrom
   readonly commitIntervalMs: number
   readonly rebalanceTimeoutMs: number
@@ -203,6 +211,7 @@ const KEYS = [
   'maxRetryBackoffMs',
   'afterRetries',
   'deadLetterTopics',
+  'retry',
   'from',
   'commitIntervalMs',
   'rebalanceTimeoutMs',
@@ -283,6 +292,7 @@ export function resolveConsumerOptions<T>(input: unknown): ResolvedConsumerOptio
   const offsetStore = o.offsetStore as OffsetStore | undefined
   if (offsetStore !== undefined && typeof offsetStore?.load !== 'function')
     throw invalid('offsetStore', offsetStore, 'an object with load(partitions)')
+  const retry = readRetry(o.retry, groupId)
   const rebalanceTimeoutMs = readInteger(o.rebalanceTimeoutMs, 'rebalanceTimeoutMs', 60_000, { min: 1000 })
   const closeTimeoutMs = readInteger(o.closeTimeoutMs, 'closeTimeoutMs', 10_000, { min: 0 })
   const minPartitionFetchBytes = readInteger(o.minPartitionFetchBytes, 'minPartitionFetchBytes', MiB, {
@@ -316,12 +326,13 @@ export function resolveConsumerOptions<T>(input: unknown): ResolvedConsumerOptio
     handlerTimeoutMs: readInteger(o.handlerTimeoutMs, 'handlerTimeoutMs', 30_000, { min: 1 }),
     onError: readPolicy<T>(o.onError, 'onError', 'retry'),
     onHandlerTimeout: readPolicy<T>(o.onHandlerTimeout, 'onHandlerTimeout', 'retry'),
-    retries: readInteger(o.retries, 'retries', 3, { min: 0, max: 1000 }),
+    retries: readInteger(o.retries, 'retries', retry ? 0 : 3, { min: 0, max: 1000 }),
     retryBackoffMs: readInteger(o.retryBackoffMs, 'retryBackoffMs', 200, { min: 0 }),
     maxRetryBackoffMs: readInteger(o.maxRetryBackoffMs, 'maxRetryBackoffMs', 30_000, { min: 0 }),
     afterRetries: readEnum(o.afterRetries, 'afterRetries', ['dead-letter', 'skip'] as const, 'dead-letter'),
     // the consumer's dead letters go straight to Kafka: no local log is needed for the routes
     deadLetterTopics: readDeadLetterTopics(o.deadLetterTopics, true, 'deadLetterTopics'),
+    retry,
     from: readFrom(o.from),
     commitIntervalMs: readInteger(o.commitIntervalMs, 'commitIntervalMs', 1000, { min: 10 }),
     rebalanceTimeoutMs,

@@ -31,6 +31,8 @@ export class PartitionWork {
   /** Records whose key is held by a retry or a dead-letter write. */
   blocked = 0
   paused = false
+  /** A retry tier's partition holding fetched records until they are due (fetching nothing more). */
+  holding = false
   /** Revocation or close has begun: nothing new starts; running handlers may finish. */
   stopping = false
   revoked = false
@@ -118,6 +120,7 @@ export class PartitionWork {
     if (this.retrying > 0) return 'retrying'
     if (this.blocked > 0) return 'blocked'
     if (this.paused) return 'paused'
+    if (this.holding && this.waiting.size === 0) return 'delayed'
     if (this.waiting.size === 0 && this.highWatermark >= 0n && this.tracker.watermark >= this.highWatermark)
       return 'idle'
     return 'fetching'

@@ -11,6 +11,7 @@ import type { DedupeStore } from './dedupe.ts'
 import type { KeyExecutor } from './key-executor.ts'
 import type { ResolvedConsumerOptions } from './options.ts'
 import type { PartitionWork } from './partition.ts'
+import type { RetryRouter } from './retry/router.ts'
 import {
   type ConsumedRecord,
   type ConsumerStatus,
@@ -31,6 +32,8 @@ export interface RunnerCounters {
   handlerTimeouts: number
   handlerCalls: number
   dropped: number
+  /** Records moved on to a retry tier. */
+  tiered: number
 }
 
 export interface RunnerDeps<T> {
@@ -43,6 +46,8 @@ export interface RunnerDeps<T> {
     error: unknown,
     code: ErrorCode,
   ) => Promise<void>
+  /** With retry tiers: moves failed records to the next tier or the dead-letter topic, transactionally. */
+  readonly retry: RetryRouter | undefined
   /** A record is done: its bytes leave the buffer. */
   readonly onDone: (work: PartitionWork, offset: bigint) => void
   readonly status: (status: ConsumerStatus) => void
@@ -204,7 +209,7 @@ export class Runner<T> {
       }
       const fresh: Entry[] = []
       for (const e of chunk) {
-        if (e.hasId && (await this.#isDuplicate(e.record.id))) {
+        if (e.hasId && (await this.#isDuplicate(this.#dedupeKey(e.record)))) {
           this.#deps.counters.duplicates++
           this.#deps.onDone(work, e.record.offset)
         } else fresh.push(e)
@@ -214,6 +219,11 @@ export class Runner<T> {
       work.running--
       work.notifyIdle()
     }
+  }
+
+  /** What dedupe remembers a record by: its id, and with retry tiers the tier it is in. */
+  #dedupeKey(record: ConsumedRecord<Buffer | null>): string {
+    return this.#deps.retry ? this.#deps.retry.dedupeKey(record) : record.id
   }
 
   async #isDuplicate(id: string): Promise<boolean> {
@@ -238,7 +248,7 @@ export class Runner<T> {
       if (work.revoked) return
       if (outcome.ok) {
         for (const e of entries) {
-          if (e.hasId) await this.#remember(e.record.id)
+          if (e.hasId) await this.#remember(this.#dedupeKey(e.record))
           this.#deps.onDone(work, e.record.offset)
         }
         counters.handled += raw.length
@@ -247,7 +257,9 @@ export class Runner<T> {
       counters.failed += raw.length
       if (outcome.code === 'SPW_ERR_HANDLER_TIMEOUT') counters.handlerTimeouts++
       let action = await this.#decide(outcome, raw, attempt)
-      if (action === 'retry' && attempt > options.retries) action = options.afterRetries
+      // in-place attempts spent: on to the next retry tier if there are tiers, else afterRetries
+      const spent = action === 'retry' && attempt > options.retries
+      if (spent && !this.#deps.retry) action = options.afterRetries
       const first = raw[0] as ConsumedRecord<Buffer | null>
       this.#deps.status({
         type: 'record-error',
@@ -260,7 +272,7 @@ export class Runner<T> {
         action,
         attempt,
       })
-      if (action === 'retry') {
+      if (action === 'retry' && !spent) {
         counters.retried += raw.length
         work.retrying++
         const backoff = Math.min(options.maxRetryBackoffMs, options.retryBackoffMs * 2 ** (attempt - 1))
@@ -273,11 +285,66 @@ export class Runner<T> {
         for (const r of raw) this.#deps.onDone(work, r.offset)
         return
       }
+      if (this.#deps.retry) {
+        await this.#forward(work, entries, outcome, action === 'dead-letter')
+        return
+      }
       if (await this.#toDeadLetters(work, raw, outcome)) {
         counters.deadLettered += raw.length
         for (const r of raw) this.#deps.onDone(work, r.offset)
       }
       return
+    }
+  }
+
+  /**
+   * Moves failed records to their next tier (or the dead-letter topic) in a transaction with their
+   * offsets, trying again with back-off until it commits or the partition goes. The forwarder completes
+   * the offsets once committed; the ids are remembered so a copy of the event in this topic is skipped.
+   */
+  async #forward(
+    work: PartitionWork,
+    entries: readonly Entry[],
+    outcome: Outcome & { ok: false },
+    deadLetterNow: boolean,
+  ): Promise<void> {
+    const router = this.#deps.retry as RetryRouter
+    const raw = entries.map((e) => e.record)
+    const reason = outcome.error instanceof Error ? outcome.error.message : String(outcome.error)
+    work.blocked++
+    try {
+      for (let attempt = 1; ; attempt++) {
+        if (work.revoked) return
+        try {
+          const moved = await router.forward(work, raw, { reason, code: outcome.code, deadLetterNow })
+          if (!moved) return
+          for (const to of moved) {
+            if (to.kind === 'tier') this.#deps.counters.tiered++
+            else this.#deps.counters.deadLettered++
+          }
+          for (const e of entries) if (e.hasId) await this.#remember(this.#dedupeKey(e.record))
+          return
+        } catch (error) {
+          const first = raw[0] as ConsumedRecord<Buffer | null>
+          this.#deps.status({
+            type: 'record-error',
+            code: error instanceof SpillwayError ? error.code : 'SPW_ERR_RETRY_TRANSACTION',
+            message: `forwarding failed: ${error instanceof Error ? error.message : String(error)}`,
+            topic: first.topic,
+            partition: first.partition,
+            offset: first.offset,
+            id: first.id,
+            action: deadLetterNow ? 'dead-letter' : 'retry',
+            attempt,
+          })
+          await sleep(
+            Math.min(this.#deps.options.maxRetryBackoffMs, 100 * 2 ** Math.min(attempt, 8)),
+            work.signal,
+          )
+        }
+      }
+    } finally {
+      work.blocked--
     }
   }
 

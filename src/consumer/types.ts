@@ -58,7 +58,7 @@ export interface ErrorContext<T> {
 export type ConsumerState = 'created' | 'starting' | 'running' | 'closing' | 'closed'
 
 /** Where a partition stands, for lag reports and the status page. */
-export type PartitionState = 'starting' | 'fetching' | 'paused' | 'blocked' | 'retrying' | 'idle'
+export type PartitionState = 'starting' | 'fetching' | 'paused' | 'blocked' | 'retrying' | 'delayed' | 'idle'
 
 export interface PartitionStats {
   readonly topic: string
@@ -89,6 +89,13 @@ export interface ConsumerStats {
   readonly retried: number
   readonly skipped: number
   readonly deadLettered: number
+  /** Records moved on to a retry tier (retry tiers only). */
+  readonly tiered: number
+  /** Records held in retry tiers until due, now. */
+  readonly delayed: number
+  /** Forwarding transactions begun, and how many of them were aborted (retry tiers only). */
+  readonly transactions: number
+  readonly transactionsAborted: number
   readonly duplicates: number
   readonly coalesced: number
   readonly alreadyDone: number

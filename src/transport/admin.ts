@@ -434,9 +434,16 @@ export class PlatformaticAdmin implements AdminFacet {
     return out
   }
 
-  async committedOffsets(groupIds: readonly string[], deadlineMs: number): Promise<CommittedOffset[]> {
+  async committedOffsets(
+    groupIds: readonly string[],
+    deadlineMs: number,
+    stable = false,
+  ): Promise<CommittedOffset[]> {
     return await this.#run('OffsetFetch', deadlineMs, async () => {
-      const groups = await this.#client().listConsumerGroupOffsets({ groups: [...groupIds] })
+      const groups = await this.#client().listConsumerGroupOffsets({
+        groups: [...groupIds],
+        requireStable: stable,
+      })
       return groups.flatMap((g) =>
         g.topics.flatMap((t) =>
           t.partitions.map((p) => ({
@@ -448,6 +455,23 @@ export class PlatformaticAdmin implements AdminFacet {
           })),
         ),
       )
+    })
+  }
+
+  async createTopics(
+    topics: readonly { name: string; partitions: number }[],
+    deadlineMs: number,
+  ): Promise<void> {
+    await this.#run('CreateTopics', deadlineMs, async () => {
+      for (const t of topics) {
+        try {
+          await this.#client().createTopics({ topics: [t.name], partitions: t.partitions, replicas: -1 })
+        } catch (error) {
+          // created meanwhile by someone else: what was wanted is there
+          if (!clientErrorFacts(error).names.has('TOPIC_ALREADY_EXISTS')) throw error
+        }
+        this.#metadata.invalidate(t.name)
+      }
     })
   }
 }

@@ -161,8 +161,17 @@ export interface AdminFacet {
   listGroups(deadlineMs: number): Promise<GroupListing[]>
   /** Classic groups through DescribeGroups, KIP-848 groups through ConsumerGroupDescribe. */
   describeGroups(groupIds: readonly string[], deadlineMs: number): Promise<GroupDescription[]>
-  /** OffsetFetch: what each group has committed. */
-  committedOffsets(groupIds: readonly string[], deadlineMs: number): Promise<CommittedOffset[]>
+  /**
+   * OffsetFetch: what each group has committed. `stable` waits out offsets a transaction has not yet
+   * committed or aborted (KIP-447): such a partition is an error until the transaction ends.
+   */
+  committedOffsets(
+    groupIds: readonly string[],
+    deadlineMs: number,
+    stable?: boolean,
+  ): Promise<CommittedOffset[]>
+  /** Creates the topics that do not exist yet (an existing one is left as it is). */
+  createTopics(topics: readonly { name: string; partitions: number }[], deadlineMs: number): Promise<void>
   /** Every transactional id the coordinators know, with its state and the partitions in its transaction. */
   describeTransactions(deadlineMs: number): Promise<TransactionDescription[]>
 }

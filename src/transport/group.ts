@@ -20,6 +20,7 @@ import {
   offsetCommitV9,
   protocolErrorsCodesById,
   type RecordsBatch,
+  txnOffsetCommitV4,
 } from '@platformatic/kafka'
 import { SpillwayError } from '../errors.ts'
 import { brokerConnection, callbackApi } from './admin.ts'
@@ -178,31 +179,7 @@ export class PlatformaticGroup implements GroupFacet {
   }
 
   async commit(request: CommitRequest, deadlineMs: number): Promise<CommitResult[]> {
-    const topics = new Map<
-      string,
-      {
-        name: string
-        partitions: {
-          partitionIndex: number
-          committedOffset: bigint
-          committedLeaderEpoch: number
-          committedMetadata: string
-        }[]
-      }
-    >()
-    for (const o of request.offsets) {
-      let t = topics.get(o.topic)
-      if (!t) {
-        t = { name: o.topic, partitions: [] }
-        topics.set(o.topic, t)
-      }
-      t.partitions.push({
-        partitionIndex: o.partition,
-        committedOffset: o.offset,
-        committedLeaderEpoch: -1,
-        committedMetadata: o.metadata,
-      })
-    }
+    const topics = offsetTopics(request.offsets)
     type Response = Awaited<ReturnType<typeof offsetCommitV9.api.async>>
     let response: Response
     try {
@@ -214,7 +191,7 @@ export class PlatformaticGroup implements GroupFacet {
             request.memberEpoch,
             request.memberId,
             null,
-            [...topics.values()],
+            topics,
             cb as never,
           ),
         ),
@@ -225,13 +202,42 @@ export class PlatformaticGroup implements GroupFacet {
       if (!answered) throw error
       response = answered
     }
-    return response.topics.flatMap((t) =>
-      t.partitions.map((p) => ({
-        topic: t.name,
-        partition: p.partitionIndex,
-        error: p.errorCode === 0 ? null : (protocolErrorsCodesById[p.errorCode] ?? `ERROR_${p.errorCode}`),
-      })),
-    )
+    return commitResults(response.topics)
+  }
+
+  /**
+   * TxnOffsetCommit (KIP-447): the offsets become part of the producer's open transaction, committed or
+   * aborted with it. The member id and epoch fence a member that lost the partitions meanwhile.
+   */
+  async commitInTransaction(
+    request: CommitRequest & { transactionalId: string; producerId: bigint; producerEpoch: number },
+    deadlineMs: number,
+  ): Promise<CommitResult[]> {
+    type Response = Awaited<ReturnType<typeof txnOffsetCommitV4.api.async>>
+    let response: Response
+    try {
+      response = await this.#toCoordinator(request.groupId, 'TxnOffsetCommit', deadlineMs, (connection) =>
+        callbackApi<Response>((cb) =>
+          txnOffsetCommitV4.api(
+            connection,
+            request.transactionalId,
+            request.groupId,
+            request.producerId,
+            request.producerEpoch,
+            request.memberEpoch,
+            request.memberId,
+            null,
+            offsetTopics(request.offsets),
+            cb as never,
+          ),
+        ),
+      )
+    } catch (error) {
+      const answered = answerOf<Response>(error)
+      if (!answered) throw error
+      response = answered
+    }
+    return commitResults(response.topics)
   }
 
   async fetch(request: FetchRequest, deadlineMs: number): Promise<FetchedPartition[]> {
@@ -317,8 +323,48 @@ export class PlatformaticGroup implements GroupFacet {
   }
 }
 
+/** Each partition's outcome in an OffsetCommit or TxnOffsetCommit answer. */
+function commitResults(
+  topics: readonly { name: string; partitions: readonly { partitionIndex: number; errorCode: number }[] }[],
+): CommitResult[] {
+  return topics.flatMap((t) =>
+    t.partitions.map((p) => ({
+      topic: t.name,
+      partition: p.partitionIndex,
+      error: p.errorCode === 0 ? null : (protocolErrorsCodesById[p.errorCode] ?? `ERROR_${p.errorCode}`),
+    })),
+  )
+}
+
+/** Offsets to commit, grouped by topic the way OffsetCommit and TxnOffsetCommit take them. */
+export function offsetTopics(offsets: CommitRequest['offsets']): {
+  name: string
+  partitions: {
+    partitionIndex: number
+    committedOffset: bigint
+    committedLeaderEpoch: number
+    committedMetadata: string
+  }[]
+}[] {
+  const topics = new Map<string, ReturnType<typeof offsetTopics>[number]>()
+  for (const o of offsets) {
+    let t = topics.get(o.topic)
+    if (!t) {
+      t = { name: o.topic, partitions: [] }
+      topics.set(o.topic, t)
+    }
+    t.partitions.push({
+      partitionIndex: o.partition,
+      committedOffset: o.offset,
+      committedLeaderEpoch: -1,
+      committedMetadata: o.metadata,
+    })
+  }
+  return [...topics.values()]
+}
+
 /** The broker's answer carried by a client error whose only fault is per-partition error codes. */
-function answerOf<T>(error: unknown): T | undefined {
+export function answerOf<T>(error: unknown): T | undefined {
   let e = error as { response?: unknown; code?: string; cause?: unknown } | undefined
   for (let depth = 0; e && typeof e === 'object' && depth < 4; depth++) {
     if (e.code === 'PLT_KFK_RESPONSE' && e.response) return e.response as T

@@ -101,6 +101,7 @@ export const OPERATIONS: OperationTable = {
     listGroups: AS_IS,
     describeGroups: AS_IS,
     committedOffsets: AS_IS,
+    createTopics: AS_IS,
     describeTransactions: AS_IS,
   },
   group: {

@@ -100,6 +100,7 @@ export class FakeCluster implements Pick<Cluster, 'producer' | 'admin'> {
     listGroups: unsupported,
     describeGroups: unsupported,
     committedOffsets: unsupported,
+    createTopics: unsupported,
     describeTransactions: unsupported,
   }
 }

@@ -237,7 +237,10 @@ export async function produceRaw(
   const producer = new Producer({
     clientId: 'spillway-test-writer',
     bootstrapBrokers: options.bootstrap ?? testKafka().bootstrap,
-    maxInflights: 5,
+    // idempotent, with a long timeout: a produce request retried on a busy machine must not write its
+    // records twice, or tests that count copies would see duplicates they never asked for
+    idempotent: true,
+    timeout: 30_000,
   } as ConstructorParameters<typeof Producer<Buffer, Buffer, Buffer, Buffer>>[0])
   const asBuffer = (v: string | Buffer): Buffer => (typeof v === 'string' ? Buffer.from(v) : v)
   try {

@@ -1,0 +1,123 @@
+/**
+ * Retry tiers against the real broker: a failed record moves to the next tier with its id and its retry
+ * headers, waits there until due, is handled again by the same handler, and after the last tier lands in
+ * the dead-letter topic; every move commits with its source offset in one transaction.
+ */
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { type ConsumedRecord, createConsumer } from '../../../src/index.ts'
+import {
+  createTopic,
+  produceRaw,
+  type RawMessage,
+  randomName,
+  readTopic,
+  testKafka,
+} from '../../helpers/kafka.ts'
+import { until } from '../../helpers/wait.ts'
+
+function header(message: RawMessage | ConsumedRecord<unknown>, name: string): string | undefined {
+  const entries = 'headerEntries' in message ? message.headerEntries : message.headers
+  for (const [k, v] of entries) if (k.toString() === name) return v.toString()
+  return undefined
+}
+
+test('a record that keeps failing goes through every tier, each after its delay, then to the dead-letter topic; one that recovers is handled once', async (t) => {
+  const topic = await createTopic(t, 'tiers', { partitions: 2 })
+  const records = Array.from({ length: 40 }, (_, i) => ({
+    key: `k${i % 7}`,
+    value: `{"n":${i}}`,
+    headers: { 'spillway-id': `e-${i}` },
+  }))
+  await produceRaw(topic, records)
+  // e-0…e-9 recover in the first tier, e-10…e-14 in the second, e-15…e-19 never; the rest never fail
+  const recoversAt = (id: string): number => {
+    const n = Number(id.slice(2))
+    return n < 10 ? 1 : n < 15 ? 2 : n < 20 ? Number.POSITIVE_INFINITY : 0
+  }
+  const calls: { id: string; topic: string; at: number; due: number }[] = []
+  const handled = new Map<string, number>()
+  const consumer = createConsumer({
+    brokers: testKafka().bootstrap,
+    groupId: randomName('tiers'),
+    topics: [topic],
+    retry: { tiers: [{ delayMs: 700 }, { delayMs: 1500 }] },
+    handler: (record) => {
+      const r = record as ConsumedRecord
+      const stage = r.topic === topic ? 0 : Number(r.topic.slice(-1))
+      calls.push({
+        id: r.id,
+        topic: r.topic,
+        at: Date.now(),
+        due: Number(header(r, 'spillway-retry-due') ?? 0),
+      })
+      if (stage < recoversAt(r.id)) throw new Error(`down at stage ${stage}`)
+      handled.set(r.id, (handled.get(r.id) ?? 0) + 1)
+    },
+  })
+  t.after(() => consumer.close())
+  await consumer.run()
+  await until(
+    'every record handled or dead-lettered',
+    () => {
+      const s = consumer.stats()
+      return handled.size === 35 && s.deadLettered === 5
+    },
+    60_000,
+  )
+
+  for (const [id, n] of handled) assert.equal(n, 1, `${id} handled once`)
+  // never before due: each tier attempt came at or after the time its copy said
+  for (const c of calls) if (c.topic !== topic) assert.ok(c.at >= c.due, `${c.id} on ${c.topic} came early`)
+  const tier1 = await readTopic(`${topic}.retry-1`, { expected: 20 })
+  const tier2 = await readTopic(`${topic}.retry-2`, { expected: 10 })
+  const dead = await readTopic(`${topic}.dead-letters`, { expected: 5 })
+  const ids = (ms: RawMessage[]): string[] => ms.map((m) => header(m, 'spillway-id') as string).sort()
+  assert.deepEqual(ids(tier1), Array.from({ length: 20 }, (_, i) => `e-${i}`).sort())
+  assert.deepEqual(ids(tier2), Array.from({ length: 10 }, (_, i) => `e-${i + 10}`).sort())
+  assert.deepEqual(ids(dead), Array.from({ length: 5 }, (_, i) => `e-${i + 15}`).sort())
+  const last = dead[0] as RawMessage
+  assert.equal(header(last, 'spillway-retry-attempts'), '3')
+  assert.equal(header(last, 'spillway-source-topic'), topic)
+  assert.equal(header(last, 'spillway-retry-first-error'), 'down at stage 0')
+  assert.equal(header(last, 'spillway-retry-last-error'), 'down at stage 2')
+  assert.equal(header(last, 'spillway-error-code'), 'SPW_ERR_HANDLER_FAILED')
+  assert.ok(Number(header(last, 'spillway-retry-first-at')) <= Number(header(last, 'spillway-retry-last-at')))
+  // keys and partitions stay: a tier copy is on its source record's partition number, with its key
+  for (const m of [...tier1, ...tier2]) {
+    const original = records.find((r) => r.headers['spillway-id'] === header(m, 'spillway-id'))
+    assert.equal(m.key.toString(), original?.key)
+    assert.equal(String(m.partition), header(m, 'spillway-source-partition'))
+  }
+  const stats = consumer.stats()
+  assert.equal(stats.tiered, 30)
+  assert.equal(stats.deadLettered, 5)
+})
+
+test('retry options are checked: tiers need a group, at least one tier, and maxAttempts within the tiers', () => {
+  const base = { brokers: ['127.0.0.1:9092'], topics: ['t'], handler: () => undefined }
+  assert.throws(() => createConsumer({ ...base, retry: { tiers: [{ delayMs: 10 }] } }), /retry.*groupId/)
+  assert.throws(() => createConsumer({ ...base, groupId: 'g', retry: { tiers: [] } }), /retry\.tiers/)
+  assert.throws(
+    () => createConsumer({ ...base, groupId: 'g', retry: { tiers: [{ delayMs: 10 }], maxAttempts: 3 } }),
+    /retry\.maxAttempts/,
+  )
+  assert.throws(
+    () =>
+      createConsumer({
+        ...base,
+        groupId: 'g',
+        retry: {
+          tiers: [
+            { topic: 'a', delayMs: 1 },
+            { topic: 'a', delayMs: 2 },
+          ],
+        },
+      }),
+    /different topic/,
+  )
+  assert.throws(
+    () => createConsumer({ ...base, groupId: 'g', retry: { tiers: [{ delayMs: -1 }] } }),
+    /retry\.tiers\[0\]\.delayMs/,
+  )
+})
