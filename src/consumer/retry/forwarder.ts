@@ -298,6 +298,10 @@ export class TransactionalForwarder {
       clientId: `${this.#deps.connection.clientId}-retry`,
       transactionalId: this.#transactionalId,
       idempotent: true,
+      // InitProducerId as a new producer asks (-1, -1): the coordinator fences the last one with this
+      // transactional id and aborts what it left open (the client would send 0, 0, which it refuses)
+      producerId: -1n,
+      producerEpoch: -1,
       // the client hands this to InitProducerId as the transaction timeout too
       timeout: this.#deps.transactionTimeoutMs,
     } as unknown as ConstructorParameters<typeof Producer<Buffer, Buffer, Buffer, Buffer>>[0])
