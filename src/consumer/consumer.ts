@@ -78,6 +78,7 @@ export class SpillwayConsumer<T = Buffer | null> extends EventEmitter<{ status: 
     handlerCalls: 0,
     dropped: 0,
     tiered: 0,
+    blockedBehind: 0,
   }
   #commits = 0
   #deliveries = 0
@@ -209,6 +210,9 @@ export class SpillwayConsumer<T = Buffer | null> extends EventEmitter<{ status: 
           {
             groupId: options.groupId,
             topics,
+            // retry.blockKey keeps a key's block in the process that owns its partition number: the range
+            // assignor gives one member the same partition of the source and of every tier
+            ...(options.retry?.blockKey ? { serverAssignor: 'range' } : {}),
             rebalanceTimeoutMs: options.rebalanceTimeoutMs,
             requestTimeoutMs: options.requestTimeoutMs,
           },

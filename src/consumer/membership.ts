@@ -54,6 +54,11 @@ export interface GroupMembershipOptions {
   readonly topics: readonly string[]
   readonly rebalanceTimeoutMs: number
   readonly requestTimeoutMs: number
+  /**
+   * The broker's assignor to ask for (KIP-848 server-side assignors, e.g. 'range', which gives one member
+   * the same partition number of every topic); default the broker's choice.
+   */
+  readonly serverAssignor?: string
 }
 
 export class GroupMembership implements Membership {
@@ -119,6 +124,7 @@ export class GroupMembership implements Membership {
       rebalanceTimeoutMs: this.#options.rebalanceTimeoutMs,
       topics: this.#subscriptionSent && this.#epoch > 0 ? null : this.#options.topics,
       owned: ownedChanged || this.#epoch === 0 ? grouped(this.#owned.values()) : null,
+      serverAssignor: this.#options.serverAssignor ?? null,
     }
     try {
       const answer = await this.#group.heartbeat(request, this.#options.requestTimeoutMs)

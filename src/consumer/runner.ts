@@ -34,6 +34,8 @@ export interface RunnerCounters {
   dropped: number
   /** Records moved on to a retry tier. */
   tiered: number
+  /** Records moved to a tier unhandled, behind their key's earlier records (retry.blockKey). */
+  blockedBehind: number
 }
 
 export interface RunnerDeps<T> {
@@ -211,10 +213,16 @@ export class Runner<T> {
       for (const e of chunk) {
         if (e.hasId && (await this.#isDuplicate(this.#dedupeKey(e.record)))) {
           this.#deps.counters.duplicates++
+          this.#deps.retry?.settled([e.record])
           this.#deps.onDone(work, e.record.offset)
         } else fresh.push(e)
       }
-      if (fresh.length > 0) await this.#handle(work, fresh)
+      // retry.blockKey: a record whose key has earlier records in a later tier follows them there
+      const router = this.#deps.retry
+      const behind = router ? fresh.filter((e) => router.follows(e.record) !== undefined) : []
+      for (const e of behind) await this.#forward(work, [e], undefined, false)
+      const now = behind.length > 0 ? fresh.filter((e) => !behind.includes(e)) : fresh
+      if (now.length > 0) await this.#handle(work, now)
     } finally {
       work.running--
       work.notifyIdle()
@@ -251,6 +259,7 @@ export class Runner<T> {
           if (e.hasId) await this.#remember(this.#dedupeKey(e.record))
           this.#deps.onDone(work, e.record.offset)
         }
+        this.#deps.retry?.settled(raw)
         counters.handled += raw.length
         return
       }
@@ -283,6 +292,7 @@ export class Runner<T> {
       if (action === 'skip') {
         counters.skipped += raw.length
         for (const r of raw) this.#deps.onDone(work, r.offset)
+        this.#deps.retry?.settled(raw)
         return
       }
       if (this.#deps.retry) {
@@ -305,21 +315,34 @@ export class Runner<T> {
   async #forward(
     work: PartitionWork,
     entries: readonly Entry[],
-    outcome: Outcome & { ok: false },
+    outcome: (Outcome & { ok: false }) | undefined,
     deadLetterNow: boolean,
   ): Promise<void> {
     const router = this.#deps.retry as RetryRouter
     const raw = entries.map((e) => e.record)
-    const reason = outcome.error instanceof Error ? outcome.error.message : String(outcome.error)
+    // undefined outcome: not handled, only following its key's earlier records (retry.blockKey)
+    const behind = outcome ? undefined : router.follows(raw[0] as ConsumedRecord<Buffer | null>)
+    const reason = outcome
+      ? outcome.error instanceof Error
+        ? outcome.error.message
+        : String(outcome.error)
+      : 'its key has earlier records in a retry tier (retry.blockKey)'
+    const code = outcome?.code ?? 'SPW_ERR_HANDLER_FAILED'
     work.blocked++
     try {
       for (let attempt = 1; ; attempt++) {
         if (work.revoked) return
         try {
-          const moved = await router.forward(work, raw, { reason, code: outcome.code, deadLetterNow })
+          const moved = await router.forward(work, raw, {
+            reason,
+            code,
+            deadLetterNow,
+            ...(behind !== undefined ? { behind } : {}),
+          })
           if (!moved) return
           for (const to of moved) {
-            if (to.kind === 'tier') this.#deps.counters.tiered++
+            if (behind !== undefined) this.#deps.counters.blockedBehind++
+            else if (to.kind === 'tier') this.#deps.counters.tiered++
             else this.#deps.counters.deadLettered++
           }
           for (const e of entries) if (e.hasId) await this.#remember(this.#dedupeKey(e.record))

@@ -91,6 +91,8 @@ export interface ConsumerStats {
   readonly deadLettered: number
   /** Records moved on to a retry tier (retry tiers only). */
   readonly tiered: number
+  /** Records moved to a tier unhandled, behind their key's earlier records there (retry.blockKey). */
+  readonly blockedBehind: number
   /** Records held in retry tiers until due, now. */
   readonly delayed: number
   /** Forwarding transactions begun, and how many of them were aborted (retry tiers only). */

@@ -193,6 +193,8 @@ export interface GroupHeartbeat {
   readonly topics: readonly string[] | null
   /** The partitions the member owns now; null when unchanged since the last heartbeat. */
   readonly owned: readonly TopicPartitions[] | null
+  /** The server-side assignor to use ('uniform', 'range'); null or absent for the broker's default. */
+  readonly serverAssignor?: string | null
 }
 
 export interface GroupHeartbeatAnswer {

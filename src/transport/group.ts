@@ -150,7 +150,7 @@ export class PlatformaticGroup implements GroupFacet {
             request.rebalanceTimeoutMs,
             request.topics ? [...request.topics] : null,
             null,
-            null,
+            request.serverAssignor ?? null,
             owned,
             cb as never,
           ),

@@ -29,6 +29,11 @@ export class RetryRouter {
   readonly #deps: RouterDeps
   /** Tier topic → its stage (1-based); source topics are stage 0. */
   readonly stages: ReadonlyMap<string, number>
+  /**
+   * retry.blockKey: per partition number and key, how many of the key's records are in the tiers and
+   * the deepest tier one of them is in. Later records of the key follow them there.
+   */
+  readonly #blocked = new Map<string, { count: number; stage: number }>()
 
   constructor(deps: RouterDeps) {
     this.#deps = deps
@@ -48,6 +53,54 @@ export class RetryRouter {
   dedupeKey(record: ConsumedRecord<unknown>): string {
     const stage = this.stage(record.topic)
     return stage === 0 ? record.id : `${record.id}\u0000retry-${stage}`
+  }
+
+  #blockOf(record: ConsumedRecord<unknown>): string | undefined {
+    if (!this.#deps.retry.blockKey || record.key === null) return undefined
+    return `${record.partition}\u0000${record.key.toString('latin1')}`
+  }
+
+  /**
+   * retry.blockKey: the tier a record must follow its key's earlier records to without being handled
+   * (they are in a later tier than the record), or undefined when it may be handled now.
+   */
+  follows(record: ConsumedRecord<Buffer | null>): number | undefined {
+    const key = this.#blockOf(record)
+    const block = key === undefined ? undefined : this.#blocked.get(key)
+    if (!block || block.count <= 0) return undefined
+    return block.stage > this.stage(record.topic) ? block.stage : undefined
+  }
+
+  /** Keys blocked now (retry.blockKey). */
+  get blockedKeys(): number {
+    return this.#blocked.size
+  }
+
+  /** A tier's record is done here (handled, skipped, a copy): its key holds one record fewer in the tiers. */
+  settled(records: readonly ConsumedRecord<Buffer | null>[]): void {
+    for (const record of records) {
+      if (this.stage(record.topic) === 0) continue
+      const key = this.#blockOf(record)
+      const block = key === undefined ? undefined : this.#blocked.get(key)
+      if (!key || !block) continue
+      if (--block.count <= 0) this.#blocked.delete(key)
+    }
+  }
+
+  /** A record moved from its stage to `to`: keep its key's block count and depth. */
+  #moved(record: ConsumedRecord<Buffer | null>, to: Destination): void {
+    const key = this.#blockOf(record)
+    if (key === undefined) return
+    const from = this.stage(record.topic)
+    if (to.kind === 'dead-letter') {
+      if (from > 0) this.settled([record])
+      return
+    }
+    const block = this.#blocked.get(key)
+    if (block) {
+      if (from === 0) block.count++
+      block.stage = Math.max(block.stage, to.stage)
+    } else this.#blocked.set(key, { count: 1, stage: to.stage })
   }
 
   /** Where a record that failed now goes next. */
@@ -70,17 +123,26 @@ export class RetryRouter {
   /**
    * Moves failed records on, each to its destination, committing their offsets in the same transaction.
    * Resolves with where each went once committed, or undefined when the partition was revoked first.
+   * `failure.behind` moves records that were not handled to the tier their key's earlier records are in.
    */
   async forward(
     work: PartitionWork,
     records: readonly ConsumedRecord<Buffer | null>[],
-    failure: { readonly reason: string; readonly code: string; readonly deadLetterNow: boolean },
+    failure: {
+      readonly reason: string
+      readonly code: string
+      readonly deadLetterNow: boolean
+      readonly behind?: number
+    },
   ): Promise<Destination[] | undefined> {
     const now = (this.#deps.now ?? Date.now)()
     const destinations: Destination[] = []
     const copies: Copy[] = []
     for (const record of records) {
-      const to = this.destination(record, failure.deadLetterNow)
+      const to: Destination =
+        failure.behind !== undefined
+          ? { kind: 'tier', stage: failure.behind }
+          : this.destination(record, failure.deadLetterNow)
       destinations.push(to)
       const topic = this.topicOf(record, to)
       const count = await this.#deps.partitions(topic)
@@ -94,7 +156,13 @@ export class RetryRouter {
         timestamp: now,
         headers: nextHeaders(
           record,
-          { stage, due: now + delay, reason: failure.reason, code: failure.code, attempted: true },
+          {
+            stage,
+            due: now + delay,
+            reason: failure.reason,
+            code: failure.code,
+            attempted: failure.behind === undefined,
+          },
           this.stage(record.topic) > 0,
           this.#deps.groupId,
           now,
@@ -106,7 +174,9 @@ export class RetryRouter {
       records.map((r) => r.offset),
       copies,
     )
-    return done ? destinations : undefined
+    if (!done) return undefined
+    records.forEach((r, i) => this.#moved(r, destinations[i] as Destination))
+    return destinations
   }
 
   /** The tier and dead-letter topics to create for the source topics that exist, with their partition counts. */

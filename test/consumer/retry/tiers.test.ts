@@ -121,3 +121,52 @@ test('retry options are checked: tiers need a group, at least one tier, and maxA
     /retry\.tiers\[0\]\.delayMs/,
   )
 })
+
+test('retry.blockKey: later records of a key follow its failed record into the tier and are handled after it, in order; other keys go on', async (t) => {
+  const records = Array.from({ length: 30 }, (_, i) => ({
+    key: i % 3 === 0 ? 'blocked' : `free-${i % 4}`,
+    value: String(i),
+    headers: { 'spillway-id': `b-${i}` },
+  }))
+  const run = async (blockKey: boolean): Promise<{ order: string[]; freeBeforeFirst: number }> => {
+    // a topic (and so tiers) of its own for each run
+    const topic = await createTopic(t, 'block', { partitions: 2 })
+    await produceRaw(topic, records)
+    const order: string[] = []
+    let firstDone = false
+    let freeBeforeFirst = 0
+    const consumer = createConsumer({
+      brokers: testKafka().bootstrap,
+      groupId: randomName('block'),
+      topics: [topic],
+      retry: { tiers: [{ delayMs: 800 }], blockKey },
+      handler: (record) => {
+        const r = record as ConsumedRecord
+        // the first record of the blocked key fails once; everything else succeeds at the first try
+        if (r.id === 'b-0' && r.topic === topic) throw new Error('not yet')
+        if (r.key?.toString() === 'blocked') {
+          order.push(r.value?.toString() as string)
+          if (r.id === 'b-0') firstDone = true
+        } else if (!firstDone) freeBeforeFirst++
+      },
+    })
+    await consumer.run()
+    try {
+      await until('the blocked key handled', () => order.length === 10, 30_000)
+      if (blockKey) assert.equal(consumer.stats().blockedBehind, 9)
+    } finally {
+      await consumer.close()
+    }
+    return { order, freeBeforeFirst }
+  }
+  const blocked = await run(true)
+  assert.deepEqual(
+    blocked.order,
+    Array.from({ length: 10 }, (_, i) => String(i * 3)),
+    'the key keeps its order',
+  )
+  assert.equal(blocked.freeBeforeFirst, 20, 'the other keys did not wait for the tier')
+  // without blockKey a retry takes the record out of its key's order: the later ones go first
+  const free = await run(false)
+  assert.equal(free.order.at(-1), '0')
+})
