@@ -3,6 +3,7 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import fc from 'fast-check'
 import { CommitTracker } from '../../src/consumer/commit-tracker.ts'
+import { decodeCompleted } from '../../src/consumer/offset-encoding.ts'
 
 test('only the contiguous prefix is committed; what lies beyond travels in the metadata', () => {
   const tracker = new CommitTracker(100n, null)
@@ -62,4 +63,14 @@ test('metadata pressure grows with scattered completions and falls when the wate
   assert.ok(tracker.metadataPressure() > 0.75, `pressure ${tracker.metadataPressure()}`)
   for (let i = 0; i < 400; i += 2) tracker.complete(BigInt(i))
   assert.equal(tracker.metadataPressure(), 0)
+})
+
+test('commitPointWith: the point as if some offsets were done, leaving the tracker as it was', () => {
+  const tracker = new CommitTracker(10n, null)
+  tracker.complete(12n)
+  const point = tracker.commitPointWith([10n, 11n, 14n])
+  assert.equal(point.offset, 13n)
+  assert.deepEqual([...decodeCompleted(point.offset, point.metadata)], [14n])
+  assert.equal(tracker.watermark, 10n, 'nothing was completed')
+  assert.equal(tracker.commitPointWith([]).offset, 10n)
 })
