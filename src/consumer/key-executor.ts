@@ -15,7 +15,11 @@ export interface Task {
   readonly lane: string | null
   /** What the task belongs to (a partition), for drop(). */
   readonly group?: string
-  readonly run: () => Promise<void>
+  /**
+   * The task's work. `release()` gives its concurrency slot back while it goes on waiting (a record
+   * being forwarded to a retry tier waits for a transaction, not for a handler); its lane stays held.
+   */
+  readonly run: (release: () => void) => Promise<void>
 }
 
 interface Lane {
@@ -107,13 +111,12 @@ export class KeyExecutor {
       }
       if (typeof item !== 'string') {
         this.#free--
-        this.#running++
+        const slot = this.#slot()
         const finishFree = (): void => {
-          this.#running--
-          this.#pump()
+          slot.release()
           this.#notifyIdle()
         }
-        item.run().then(finishFree, finishFree)
+        item.run(slot.release).then(finishFree, finishFree)
         continue
       }
       const name = item
@@ -121,17 +124,31 @@ export class KeyExecutor {
       const task = lane?.tasks.shift()
       if (!lane || !task) continue
       lane.running = true
-      this.#running++
+      const slot = this.#slot()
       const finish = (): void => {
-        this.#running--
         lane.running = false
         if (lane.tasks.length > 0) this.#ready.push(name)
         else this.#lanes.delete(name)
+        slot.release()
         this.#pump()
         this.#notifyIdle()
       }
       // a task's own failure is its runner's business (the consumer wraps handlers); never stall a lane
-      task.run().then(finish, finish)
+      task.run(slot.release).then(finish, finish)
+    }
+  }
+
+  /** A concurrency slot taken now; release() gives it back once, whoever calls it first. */
+  #slot(): { release: () => void } {
+    this.#running++
+    let held = true
+    return {
+      release: () => {
+        if (!held) return
+        held = false
+        this.#running--
+        this.#pump()
+      },
     }
   }
 

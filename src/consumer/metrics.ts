@@ -46,6 +46,36 @@ const CONSUMER_METRICS: readonly MetricSpec[] = [
     'deadLettered',
   ),
   spec(
+    'spillway_consumer_records_tiered_total',
+    'Records moved on to a retry tier (retry tiers)',
+    'counter',
+    'tiered',
+  ),
+  spec(
+    'spillway_consumer_records_blocked_behind_total',
+    'Records moved to a retry tier unhandled, behind their key (retry.blockKey)',
+    'counter',
+    'blockedBehind',
+  ),
+  spec(
+    'spillway_consumer_delayed_records',
+    'Records held in retry tiers until they are due',
+    'gauge',
+    'delayed',
+  ),
+  spec(
+    'spillway_consumer_retry_transactions_total',
+    'Transactions begun to forward records and commit offsets (retry tiers)',
+    'counter',
+    'transactions',
+  ),
+  spec(
+    'spillway_consumer_retry_transactions_aborted_total',
+    'Forwarding transactions aborted (their copies are never seen by read_committed readers)',
+    'counter',
+    'transactionsAborted',
+  ),
+  spec(
     'spillway_consumer_duplicates_total',
     'Records skipped because their event id was already handled (dedupe)',
     'counter',
@@ -102,7 +132,15 @@ const CONSUMER_METRICS: readonly MetricSpec[] = [
   ),
 ]
 
-const STATES: readonly PartitionState[] = ['starting', 'fetching', 'paused', 'blocked', 'retrying', 'idle']
+const STATES: readonly PartitionState[] = [
+  'starting',
+  'fetching',
+  'paused',
+  'blocked',
+  'retrying',
+  'delayed',
+  'idle',
+]
 
 type Source = { readonly labels: Readonly<Record<string, string>>; readonly stats: () => ConsumerStats }
 const partitionSources = new WeakMap<Registry, Set<Source>>()

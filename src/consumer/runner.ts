@@ -144,7 +144,7 @@ export class Runner<T> {
         }
         list.items.push(entry)
       }
-      this.#deps.executor.submit({ lane, group: work.key, run: () => this.#run(entry) })
+      this.#deps.executor.submit({ lane, group: work.key, run: (release) => this.#run(entry, release) })
     }
   }
 
@@ -192,7 +192,7 @@ export class Runner<T> {
     return chunk
   }
 
-  async #run(entry: Entry): Promise<void> {
+  async #run(entry: Entry, release: () => void): Promise<void> {
     // let the rest of this fetch's records reach their lanes first, so a batch or coalesce sees them
     await null
     if (entry.taken || entry.work.stopping) return
@@ -220,9 +220,9 @@ export class Runner<T> {
       // retry.blockKey: a record whose key has earlier records in a later tier follows them there
       const router = this.#deps.retry
       const behind = router ? fresh.filter((e) => router.follows(e.record) !== undefined) : []
-      for (const e of behind) await this.#forward(work, [e], undefined, false)
       const now = behind.length > 0 ? fresh.filter((e) => !behind.includes(e)) : fresh
-      if (now.length > 0) await this.#handle(work, now)
+      if (now.length > 0) await this.#handle(work, now, release)
+      for (const e of behind) await this.#forward(work, [e], undefined, false, release)
     } finally {
       work.running--
       work.notifyIdle()
@@ -246,7 +246,7 @@ export class Runner<T> {
     }
   }
 
-  async #handle(work: PartitionWork, entries: readonly Entry[]): Promise<void> {
+  async #handle(work: PartitionWork, entries: readonly Entry[], release: () => void): Promise<void> {
     const { options, counters } = this.#deps
     const raw = entries.map((e) => e.record)
     for (let attempt = 1; ; attempt++) {
@@ -296,7 +296,7 @@ export class Runner<T> {
         return
       }
       if (this.#deps.retry) {
-        await this.#forward(work, entries, outcome, action === 'dead-letter')
+        await this.#forward(work, entries, outcome, action === 'dead-letter', release)
         return
       }
       if (await this.#toDeadLetters(work, raw, outcome)) {
@@ -317,7 +317,10 @@ export class Runner<T> {
     entries: readonly Entry[],
     outcome: (Outcome & { ok: false }) | undefined,
     deadLetterNow: boolean,
+    release: () => void,
   ): Promise<void> {
+    // waiting for a transaction is not a handler's work: other keys may use the slot meanwhile
+    release()
     const router = this.#deps.retry as RetryRouter
     const raw = entries.map((e) => e.record)
     // undefined outcome: not handled, only following its key's earlier records (retry.blockKey)

@@ -73,6 +73,22 @@ export interface ForwarderStats {
   readonly copies: number
 }
 
+/** Most bytes of copies per destination partition, and most moves, one transaction carries. */
+const ROUND_MAX_PARTITION_BYTES = 640 * 1024
+const ROUND_MAX_MOVES = 5000
+
+/** Bytes of a move's copies per destination partition (record framing estimated). */
+function copyBytes(copies: readonly Copy[]): Map<string, number> {
+  const out = new Map<string, number>()
+  for (const c of copies) {
+    let n = (c.key?.length ?? 0) + (c.value?.length ?? 0) + 70
+    for (const [k, v] of c.headers) n += k.length + v.length + 2
+    const key = `${c.topic}\u0000${c.partition}`
+    out.set(key, (out.get(key) ?? 0) + n)
+  }
+  return out
+}
+
 export class TransactionalForwarder {
   readonly #deps: ForwarderDeps
   readonly #transactionalId = `spillway-retry-${randomUUID()}`
@@ -128,7 +144,19 @@ export class TransactionalForwarder {
   }
 
   async #round(): Promise<void> {
-    const pending = this.#queue.splice(0)
+    // each partition's share of a round stays under a broker's default batch limit (message.max.bytes,
+    // 1 MiB); the rest waits for the next round
+    let take = 0
+    const perPartition = new Map<string, number>()
+    while (take < this.#queue.length && take < ROUND_MAX_MOVES) {
+      const next = this.#queue[take] as Pending
+      const sizes = copyBytes(next.copies)
+      if (take > 0 && [...sizes].some(([k, n]) => (perPartition.get(k) ?? 0) + n > ROUND_MAX_PARTITION_BYTES))
+        break
+      for (const [k, n] of sizes) perPartition.set(k, (perPartition.get(k) ?? 0) + n)
+      take++
+    }
+    const pending = this.#queue.splice(0, take)
     const waiters = this.#waiters.splice(0)
     const live: Pending[] = []
     for (const p of pending) {
