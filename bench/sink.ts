@@ -1,12 +1,15 @@
 /**
- * The PostgreSQL sink against a plain COPY of the same rows, in the same run.
+ * The sinks against a plain write of the same rows to the same database, in the same run.
  *
- *   node bench/sink.ts [records] [rounds]      # default 200,000 records of 1 KiB JSON, 3 rounds
+ *   node bench/sink.ts [records] [rounds] [postgres|clickhouse|both]   # default 200,000, 3, both
  *
- * Each round writes the same records into a fresh table twice:
- *   - spillway: createPostgresSink reading them from Kafka (6 partitions), until the table has them all:
- *     COPY into a temporary table, INSERT … ON CONFLICT (id) DO NOTHING and the offsets row, per batch;
- *   - peer: one COPY of the same column values, already in memory, straight into an identical table.
+ * 1 KiB JSON events are produced once into a topic of 6 partitions. Each round then writes them twice:
+ *   - PostgreSQL. spillway: createPostgresSink reading them from Kafka until the table has them all (a
+ *     COPY per batch, and the offsets row in the same transaction). Peer: one COPY of the same column
+ *     values, already in memory, straight into an identical table.
+ *   - ClickHouse. spillway: createClickHouseSink (JSONEachRow inserts over HTTP into a ReplacingMergeTree,
+ *     and the offsets). Peer: the same rows, already in memory, posted as JSONEachRow inserts of 5,000 rows
+ *     (the sink's batch size) one after the other, into an identical table.
  * The ratio is spillway's rows/s (from its first batch on; the group join is shown apart) over the peer's
  * in the same round. Target: ≥ 0.7×.
  */
@@ -15,39 +18,38 @@ import { pipeline } from 'node:stream/promises'
 import { Admin } from '@platformatic/kafka'
 import pg from 'pg'
 import { from as copyFrom } from 'pg-copy-streams'
+import { ClickHouseServer } from '../scripts/clickhouse/clickhouse.ts'
 import { KafkaCluster } from '../scripts/kafka/cluster.ts'
 import { PostgresServer } from '../scripts/postgres/postgres.ts'
-import { createPostgresSink, createProducer } from '../src/index.ts'
+import { createClickHouseSink, createPostgresSink, createProducer, type SpillwaySink } from '../src/index.ts'
 import { copyLine } from '../src/sinks/postgres/copy-text.ts'
 import { printTable } from './report.ts'
 
 const records = Number(process.argv[2] ?? 200_000)
 const rounds = Number(process.argv[3] ?? 3)
+const which = process.argv[4] ?? 'both'
 const PARTITIONS = 6
+const TOPIC = 'bench-sink'
+const filler = 'x'.repeat(900)
+const valueOf = (n: number) => ({ n, kind: 'page_view', url: `/p/${n % 977}`, filler })
+const keyOf = (n: number): string => `user-${n % 5000}`
 
 const cluster = await KafkaCluster.start({ nodes: 1, heapMb: 1024 })
-const server = await PostgresServer.start()
 const brokers = cluster.bootstrap
-const db = server.settings
-const sql = new pg.Client(db)
-await sql.connect()
-const TABLE =
-  '(id text PRIMARY KEY, topic text NOT NULL, "partition" integer NOT NULL, "offset" bigint NOT NULL, "timestamp" timestamptz NOT NULL, key text, headers jsonb, value jsonb)'
 
-try {
-  const topic = 'bench-sink'
+/** Produces the events once; returns their ids in order (event n has value valueOf(n)). */
+async function fill(): Promise<string[]> {
   const admin = new Admin({ clientId: 'bench', bootstrapBrokers: brokers })
-  await admin.createTopics({ topics: [topic], partitions: PARTITIONS, replicas: 1 })
+  await admin.createTopics({ topics: [TOPIC], partitions: PARTITIONS, replicas: 1 })
   await admin.close()
-  const filler = 'x'.repeat(900)
   const producer = await createProducer({ brokers, ack: 'kafka', transportLingerMs: 5 })
   const ids: string[] = []
   for (let i = 0; i < records; i += 1000) {
     const results = await producer.send(
-      topic,
+      TOPIC,
       Array.from({ length: Math.min(1000, records - i) }, (_, j) => ({
-        key: `user-${(i + j) % 5000}`,
-        value: { n: i + j, kind: 'page_view', url: `/p/${(i + j) % 977}`, filler },
+        key: keyOf(i + j),
+        value: valueOf(i + j),
       })),
     )
     for (const r of results) {
@@ -56,73 +58,171 @@ try {
     }
   }
   await producer.close()
-  // the peer's rows: the same column values the sink writes
-  const now = new Date().toISOString()
-  const peerLines = ids.map((id, n) =>
-    copyLine([
-      id,
-      topic,
-      String(n % PARTITIONS),
-      String(n),
-      now,
-      `user-${n % 5000}`,
-      JSON.stringify({ 'spillway-id': id }),
-      JSON.stringify({ n, kind: 'page_view', url: `/p/${n % 977}`, filler }),
+  return ids
+}
+
+/** Runs a sink over the whole topic; rows/s from its first written batch, and with the group join. */
+async function drain(sink: SpillwaySink): Promise<{ rate: number; withJoin: number }> {
+  const start = performance.now()
+  await sink.run()
+  // steady rate: from the first batch committed (the group join is a fixed cost, not throughput)
+  while (sink.stats().rowsWritten === 0) await new Promise((r) => setTimeout(r, 2))
+  const firstAt = performance.now()
+  const firstRows = sink.stats().rowsWritten
+  while (sink.stats().rowsWritten < records) await new Promise((r) => setTimeout(r, 10))
+  const end = performance.now()
+  await sink.close()
+  return {
+    rate: (records - firstRows) / ((end - firstAt) / 1000),
+    withJoin: records / ((end - start) / 1000),
+  }
+}
+
+function report(
+  title: string,
+  peer: string,
+  results: { rate: number; withJoin: number; peer: number }[],
+): void {
+  const rows: string[][] = [
+    ['round', `spillway sink rows/s`, 'with the group join', `${peer} rows/s`, 'ratio'],
+  ]
+  results.forEach((r, i) =>
+    rows.push([
+      String(i + 1),
+      r.rate.toFixed(0),
+      r.withJoin.toFixed(0),
+      r.peer.toFixed(0),
+      (r.rate / r.peer).toFixed(2),
     ]),
   )
-
-  const rows: string[][] = [
-    ['round', 'spillway sink rows/s', 'with the group join', 'plain COPY rows/s', 'ratio'],
-  ]
-  const ratios: number[] = []
-  for (let round = 1; round <= rounds; round++) {
-    // peer: one COPY of every row into an identical empty table
-    await sql.query(`DROP TABLE IF EXISTS plain; CREATE TABLE plain ${TABLE}`)
-    const peerStart = performance.now()
-    const stream = sql.query(copyFrom('COPY plain FROM STDIN'))
-    await pipeline(peerLines, stream)
-    const peerRate = records / ((performance.now() - peerStart) / 1000)
-
-    // spillway: a new group and a fresh table read the topic from the beginning
-    await sql.query(
-      `DROP TABLE IF EXISTS events; DROP TABLE IF EXISTS spillway_offsets; CREATE TABLE events ${TABLE}`,
-    )
-    const sink = createPostgresSink({
-      brokers,
-      groupId: `bench-sink-${round}-${Date.now()}`,
-      topics: [topic],
-      postgres: { ...db },
-      table: 'events',
-    })
-    const start = performance.now()
-    await sink.run()
-    // steady rate: from the first batch committed (the group join is a fixed cost, not throughput)
-    while (sink.stats().rowsWritten === 0) await new Promise((r) => setTimeout(r, 2))
-    const firstAt = performance.now()
-    const firstRows = sink.stats().rowsWritten
-    while (sink.stats().rowsWritten < records) await new Promise((r) => setTimeout(r, 10))
-    const end = performance.now()
-    const rate = (records - firstRows) / ((end - firstAt) / 1000)
-    const withJoin = records / ((end - start) / 1000)
-    await sink.close()
-    const count = Number((await sql.query('SELECT count(*) AS n FROM events')).rows[0].n)
-    if (count !== records) throw new Error(`the sink wrote ${count} rows, not ${records}`)
-    ratios.push(rate / peerRate)
-    rows.push([
-      String(round),
-      rate.toFixed(0),
-      withJoin.toFixed(0),
-      peerRate.toFixed(0),
-      (rate / peerRate).toFixed(2),
-    ])
-  }
-  printTable(`PostgreSQL sink, ${records} records of 1 KiB JSON, ${PARTITIONS} partitions`, rows)
-  const sorted = [...ratios].sort((a, b) => a - b)
+  printTable(title, rows)
+  const sorted = results.map((r) => r.rate / r.peer).sort((a, b) => a - b)
   process.stdout.write(
     `median ratio ${(sorted[Math.floor(sorted.length / 2)] as number).toFixed(2)} (target ≥ 0.7)\n`,
   )
+}
+
+async function postgres(ids: readonly string[]): Promise<void> {
+  const server = await PostgresServer.start()
+  const db = server.settings
+  const sql = new pg.Client(db)
+  await sql.connect()
+  const TABLE =
+    '(id text PRIMARY KEY, topic text NOT NULL, "partition" integer NOT NULL, "offset" bigint NOT NULL, "timestamp" timestamptz NOT NULL, key text, headers jsonb, value jsonb)'
+  try {
+    // the peer's rows: the same column values the sink writes
+    const now = new Date().toISOString()
+    const peerLines = ids.map((id, n) =>
+      copyLine([
+        id,
+        TOPIC,
+        String(n % PARTITIONS),
+        String(n),
+        now,
+        keyOf(n),
+        JSON.stringify({ 'spillway-id': id }),
+        JSON.stringify(valueOf(n)),
+      ]),
+    )
+    const results: { rate: number; withJoin: number; peer: number }[] = []
+    for (let round = 1; round <= rounds; round++) {
+      // peer: one COPY of every row into an identical empty table
+      await sql.query(`DROP TABLE IF EXISTS plain; CREATE TABLE plain ${TABLE}`)
+      const peerStart = performance.now()
+      await pipeline(peerLines, sql.query(copyFrom('COPY plain FROM STDIN')))
+      const peer = records / ((performance.now() - peerStart) / 1000)
+      // spillway: a new group and a fresh table read the topic from the beginning
+      await sql.query(
+        `DROP TABLE IF EXISTS events; DROP TABLE IF EXISTS spillway_offsets; CREATE TABLE events ${TABLE}`,
+      )
+      const run = await drain(
+        createPostgresSink({
+          brokers,
+          groupId: `bench-sink-pg-${round}-${Date.now()}`,
+          topics: [TOPIC],
+          postgres: { ...db },
+          table: 'events',
+        }),
+      )
+      const count = Number((await sql.query('SELECT count(*) AS n FROM events')).rows[0].n)
+      if (count !== records) throw new Error(`the sink wrote ${count} rows, not ${records}`)
+      results.push({ ...run, peer })
+    }
+    report(
+      `PostgreSQL sink, ${records} records of 1 KiB JSON, ${PARTITIONS} partitions`,
+      'plain COPY',
+      results,
+    )
+  } finally {
+    await sql.end()
+    await server.stop()
+  }
+}
+
+async function clickhouse(ids: readonly string[]): Promise<void> {
+  const server = await ClickHouseServer.start()
+  const ch = server.settings
+  const TABLE =
+    '(id String, topic String, partition UInt32, offset UInt64, timestamp DateTime, key Nullable(String), headers String, value String) ENGINE = ReplacingMergeTree() ORDER BY id'
+  try {
+    const now = Math.floor(Date.now() / 1000)
+    const peerRows = ids.map((id, n) =>
+      JSON.stringify({
+        id,
+        topic: TOPIC,
+        partition: n % PARTITIONS,
+        offset: n,
+        timestamp: now,
+        key: keyOf(n),
+        headers: JSON.stringify({ 'spillway-id': id }),
+        value: JSON.stringify(valueOf(n)),
+      }),
+    )
+    const insert = async (rows: readonly string[]): Promise<void> => {
+      const query = encodeURIComponent('INSERT INTO plain FORMAT JSONEachRow')
+      const response = await fetch(`http://${ch.host}:${ch.port}/?query=${query}`, {
+        method: 'POST',
+        headers: { authorization: `Basic ${Buffer.from(`${ch.user}:${ch.password}`).toString('base64')}` },
+        body: `${rows.join('\n')}\n`,
+      })
+      if (!response.ok) throw new Error(`ClickHouse refused the plain insert: ${await response.text()}`)
+    }
+    const results: { rate: number; withJoin: number; peer: number }[] = []
+    for (let round = 1; round <= rounds; round++) {
+      await server.query('DROP TABLE IF EXISTS plain')
+      await server.query(`CREATE TABLE plain ${TABLE}`)
+      const peerStart = performance.now()
+      for (let i = 0; i < peerRows.length; i += 5000) await insert(peerRows.slice(i, i + 5000))
+      const peer = records / ((performance.now() - peerStart) / 1000)
+      for (const t of ['events', 'spillway_offsets']) await server.query(`DROP TABLE IF EXISTS ${t}`)
+      const run = await drain(
+        createClickHouseSink({
+          brokers,
+          groupId: `bench-sink-ch-${round}-${Date.now()}`,
+          topics: [TOPIC],
+          clickhouse: { host: ch.host, port: ch.port, user: ch.user, password: ch.password },
+          table: 'events',
+          createTable: true,
+        }),
+      )
+      const count = Number((await server.query('SELECT count() FROM events FINAL')).trim())
+      if (count !== records) throw new Error(`the sink wrote ${count} rows, not ${records}`)
+      results.push({ ...run, peer })
+    }
+    report(
+      `ClickHouse sink, ${records} records of 1 KiB JSON, ${PARTITIONS} partitions`,
+      'plain HTTP insert',
+      results,
+    )
+  } finally {
+    await server.stop()
+  }
+}
+
+try {
+  const ids = await fill()
+  if (which === 'postgres' || which === 'both') await postgres(ids)
+  if (which === 'clickhouse' || which === 'both') await clickhouse(ids)
 } finally {
-  await sql.end()
-  await server.stop()
   await cluster.stop()
 }

@@ -38,16 +38,67 @@ export interface ClickHouseSettings {
 export class ClickHouseServer {
   readonly dir: string
   readonly settings: ClickHouseSettings
-  readonly #child: ChildProcess
+  #child: ChildProcess
+  #stderr = ''
 
-  private constructor(dir: string, settings: ClickHouseSettings, child: ChildProcess) {
+  private constructor(dir: string, settings: ClickHouseSettings) {
     this.dir = dir
     this.settings = settings
-    this.#child = child
+    this.#child = this.#spawn()
+  }
+
+  #spawn(): ChildProcess {
+    const [command, args] = serverCommand()
+    const child = spawn(command, [...args, `--config-file=${join(this.dir, 'config.xml')}`], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      cwd: this.dir,
+    })
+    this.#stderr = ''
+    child.stderr?.setEncoding('utf8').on('data', (d: string) => {
+      this.#stderr += d
+    })
+    return child
+  }
+
+  /** Waits until the server answers /ping (or fails with its stderr after 60 s). */
+  async #ready(): Promise<void> {
+    const deadline = performance.now() + 60_000
+    for (;;) {
+      if (this.#ended)
+        throw new Error(`clickhouse-server exited (${this.#child.exitCode}): ${this.#stderr.slice(-2000)}`)
+      try {
+        const r = await fetch(`http://127.0.0.1:${this.settings.port}/ping`)
+        if (r.ok) return
+      } catch {
+        // not listening yet
+      }
+      if (performance.now() > deadline)
+        throw new Error(`clickhouse-server did not answer within 60 s: ${this.#stderr.slice(-2000)}`)
+      await new Promise((r) => setTimeout(r, 200))
+    }
+  }
+
+  /** The server process has ended (on its own or by a signal). */
+  get #ended(): boolean {
+    return this.#child.exitCode !== null || this.#child.signalCode !== null
+  }
+
+  /** Kills the server (SIGKILL), keeping its data: a database that goes away. */
+  async kill(): Promise<void> {
+    if (this.#ended) return
+    const exited = new Promise((resolve) => this.#child.once('exit', resolve))
+    this.#child.kill('SIGKILL')
+    await exited
+  }
+
+  /** Starts a killed server again on the same port and data. */
+  async restart(): Promise<void> {
+    if (!this.#ended) return
+    this.#child = this.#spawn()
+    await this.#ready()
   }
 
   static async start(): Promise<ClickHouseServer> {
-    const [command, args] = serverCommand()
     const dir = mkdtempSync(join(tmpdir(), 'spillway-clickhouse-'))
     for (const sub of ['data', 'tmp', 'user_files', 'format_schemas']) mkdirSync(join(dir, sub))
     const [http, tcp, interserver] = [await freePort(), await freePort(), await freePort()]
@@ -90,32 +141,15 @@ export class ClickHouseServer {
 </yandex>
 `,
     )
-    const child = spawn(command, [...args, `--config-file=${join(dir, 'config.xml')}`], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-      cwd: dir,
-    })
-    let stderr = ''
-    child.stderr?.setEncoding('utf8').on('data', (d: string) => {
-      stderr += d
-    })
     const settings = { host: '127.0.0.1', port: http, user: 'default', password, database: 'default' }
-    const server = new ClickHouseServer(dir, settings, child)
-    const deadline = performance.now() + 60_000
-    for (;;) {
-      if (child.exitCode !== null)
-        throw new Error(`clickhouse-server exited (${child.exitCode}): ${stderr.slice(-2000)}`)
-      try {
-        const r = await fetch(`http://127.0.0.1:${http}/ping`)
-        if (r.ok) return server
-      } catch {
-        // not listening yet
-      }
-      if (performance.now() > deadline) {
-        await server.stop()
-        throw new Error(`clickhouse-server did not answer within 60 s: ${stderr.slice(-2000)}`)
-      }
-      await new Promise((r) => setTimeout(r, 200))
+    const server = new ClickHouseServer(dir, settings)
+    try {
+      await server.#ready()
+    } catch (error) {
+      await server.stop()
+      throw error
     }
+    return server
   }
 
   /** Runs a query over HTTP and returns the body (for tests). */
@@ -133,7 +167,7 @@ export class ClickHouseServer {
   }
 
   async stop(): Promise<void> {
-    if (this.#child.exitCode === null) {
+    if (!this.#ended) {
       const exited = new Promise((resolve) => this.#child.once('exit', resolve))
       this.#child.kill('SIGTERM')
       const timer = setTimeout(() => this.#child.kill('SIGKILL'), 10_000)
