@@ -12,6 +12,7 @@ const suites: Record<string, string> = {
   'record-batch': 'record-batch.ts',
   consumer: 'consumer.ts',
   sink: 'sink.ts',
+  retry: 'retry.ts',
 }
 const wanted = process.argv.slice(2)
 const names = wanted.length > 0 ? wanted : Object.keys(suites)

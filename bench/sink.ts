@@ -71,6 +71,7 @@ async function drain(sink: SpillwaySink): Promise<{ rate: number; withJoin: numb
   const firstRows = sink.stats().rowsWritten
   while (sink.stats().rowsWritten < records) await new Promise((r) => setTimeout(r, 10))
   const end = performance.now()
+  if (process.env.SPILLWAY_BENCH_VERBOSE) process.stderr.write(`  batches: ${sink.stats().batches}\n`)
   await sink.close()
   return {
     rate: (records - firstRows) / ((end - firstAt) / 1000),
