@@ -10,6 +10,11 @@
  * consecutive offsets), so a retried batch adds nothing `FINAL` does not fold. The offsets table keeps
  * every offset written and is read with max(): it only moves forward.
  *
+ * Where the server has `insert_deduplication_token` (current ClickHouse), each insert carries a token made
+ * of the sink, the partition and the offsets it holds, and a table the sink creates keeps a deduplication
+ * window, so a batch sent again after a lost answer is dropped by the server. 18.16 has neither; there
+ * `FINAL` alone folds the copy.
+ *
  * A batch ClickHouse refuses for its data (a value it cannot parse into the column's type) is written
  * again one row at a time; the rows it refuses are dead-lettered before the offset passes them.
  */
@@ -51,6 +56,8 @@ export class ClickHouseWriter implements SinkWriter {
   readonly target: string
   readonly #options: ClickHouseTableOptions
   readonly #authorization: string
+  /** The server has `insert_deduplication_token` (current ClickHouse; 18.16 does not): each insert names its rows. */
+  #tokens = false
 
   constructor(options: ClickHouseTableOptions) {
     this.#options = options
@@ -59,11 +66,12 @@ export class ClickHouseWriter implements SinkWriter {
     this.#authorization = `Basic ${Buffer.from(`${c.user}:${c.password ?? ''}`).toString('base64')}`
   }
 
-  async #query(sql: string, body?: string): Promise<string> {
+  async #query(sql: string, body?: string, settings: Readonly<Record<string, string>> = {}): Promise<string> {
     const c = this.#options.connection
     const url = new URL(`${c.tls ? 'https' : 'http'}://${c.host}:${c.port}/`)
     url.searchParams.set('database', c.database)
     url.searchParams.set('query', sql)
+    for (const [name, value] of Object.entries(settings)) url.searchParams.set(name, value)
     let response: Response
     try {
       response = await fetch(url, {
@@ -84,14 +92,28 @@ export class ClickHouseWriter implements SinkWriter {
     return text
   }
 
+  /** Whether the server knows a setting (system.settings, or system.merge_tree_settings for a table's). */
+  async #knows(table: 'settings' | 'merge_tree_settings', name: string): Promise<boolean> {
+    const found = await this.#query(
+      `SELECT count() FROM system.${table} WHERE name = '${name}' FORMAT TabSeparated`,
+    )
+    return found.trim() === '1'
+  }
+
   async open(): Promise<void> {
     try {
+      this.#tokens = await this.#knows('settings', 'insert_deduplication_token')
+      // a plain MergeTree keeps the tokens it has seen only with a deduplication window
+      const window =
+        this.#tokens && (await this.#knows('merge_tree_settings', 'non_replicated_deduplication_window'))
+          ? ' SETTINGS non_replicated_deduplication_window = 1000'
+          : ''
       await this.#query(
         `CREATE TABLE IF NOT EXISTS ${this.#options.offsetsTable} (owner String, topic String, partition UInt32, next_offset UInt64) ENGINE = ReplacingMergeTree(next_offset) ORDER BY (owner, topic, partition)`,
       )
       if (this.#options.createTable)
         await this.#query(
-          `CREATE TABLE IF NOT EXISTS ${this.#options.table} (id String, topic String, partition UInt32, offset UInt64, timestamp DateTime, key Nullable(String), headers String, value String) ENGINE = ReplacingMergeTree() ORDER BY id`,
+          `CREATE TABLE IF NOT EXISTS ${this.#options.table} (id String, topic String, partition UInt32, offset UInt64, timestamp DateTime, key Nullable(String), headers String, value String) ENGINE = ReplacingMergeTree() ORDER BY id${window}`,
         )
       const engine = (
         await this.#query(
@@ -161,9 +183,25 @@ export class ClickHouseWriter implements SinkWriter {
       .join('\n')
   }
 
-  async #insert(rows: readonly Row[]): Promise<void> {
+  /**
+   * One insert of `rows`. Where the server has deduplication tokens, the token names the rows by owner,
+   * partition and offsets, so an insert retried after a lost answer is dropped by the server.
+   */
+  async #insert(owner: string, rows: readonly Row[]): Promise<void> {
     const columns = this.#options.mapping.columns.map((c) => c.name).join(', ')
-    await this.#query(`INSERT INTO ${this.#options.table} (${columns}) FORMAT JSONEachRow`, this.#lines(rows))
+    const first = rows[0]?.record
+    const last = rows[rows.length - 1]?.record
+    const settings: Record<string, string> =
+      this.#tokens && first && last
+        ? {
+            insert_deduplication_token: `${owner}:${first.topic}:${first.partition}:${first.offset}-${last.offset}`,
+          }
+        : {}
+    await this.#query(
+      `INSERT INTO ${this.#options.table} (${columns}) FORMAT JSONEachRow`,
+      this.#lines(rows),
+      settings,
+    )
   }
 
   async write(
@@ -176,13 +214,13 @@ export class ClickHouseWriter implements SinkWriter {
       let written = batch.rows.length
       if (batch.rows.length > 0) {
         try {
-          await this.#insert(batch.rows)
+          await this.#insert(batch.owner, batch.rows)
         } catch (error) {
           if (!isDataError(error)) throw error
           written = 0
           for (const row of batch.rows) {
             try {
-              await this.#insert([row])
+              await this.#insert(batch.owner, [row])
               written++
             } catch (rowError) {
               if (!isDataError(rowError)) throw rowError
