@@ -31,13 +31,13 @@ const which = process.argv[4] ?? 'both'
 const PARTITIONS = 6
 const TOPIC = 'bench-sink'
 const filler = 'x'.repeat(900)
-const valueOf = (n: number) => ({ n, kind: 'page_view', url: `/p/${n % 977}`, filler })
+const eventValue = (n: number) => ({ n, kind: 'page_view', url: `/p/${n % 977}`, filler })
 const keyOf = (n: number): string => `user-${n % 5000}`
 
 const cluster = await KafkaCluster.start({ nodes: 1, heapMb: 1024 })
 const brokers = cluster.bootstrap
 
-/** Produces the events once; returns their ids in order (event n has value valueOf(n)). */
+/** Produces the events once; returns their ids in order (event n has value eventValue(n)). */
 async function fill(): Promise<string[]> {
   const admin = new Admin({ clientId: 'bench', bootstrapBrokers: brokers })
   await admin.createTopics({ topics: [TOPIC], partitions: PARTITIONS, replicas: 1 })
@@ -49,7 +49,7 @@ async function fill(): Promise<string[]> {
       TOPIC,
       Array.from({ length: Math.min(1000, records - i) }, (_, j) => ({
         key: keyOf(i + j),
-        value: valueOf(i + j),
+        value: eventValue(i + j),
       })),
     )
     for (const r of results) {
@@ -87,15 +87,14 @@ function report(
   const rows: string[][] = [
     ['round', `spillway sink rows/s`, 'with the group join', `${peer} rows/s`, 'ratio'],
   ]
-  results.forEach((r, i) =>
+  for (const [i, r] of results.entries())
     rows.push([
       String(i + 1),
       r.rate.toFixed(0),
       r.withJoin.toFixed(0),
       r.peer.toFixed(0),
       (r.rate / r.peer).toFixed(2),
-    ]),
-  )
+    ])
   printTable(title, rows)
   const sorted = results.map((r) => r.rate / r.peer).sort((a, b) => a - b)
   process.stdout.write(
@@ -122,7 +121,7 @@ async function postgres(ids: readonly string[]): Promise<void> {
         now,
         keyOf(n),
         JSON.stringify({ 'spillway-id': id }),
-        JSON.stringify(valueOf(n)),
+        JSON.stringify(eventValue(n)),
       ]),
     )
     const results: { rate: number; withJoin: number; peer: number }[] = []
@@ -176,7 +175,7 @@ async function clickhouse(ids: readonly string[]): Promise<void> {
         timestamp: now,
         key: keyOf(n),
         headers: JSON.stringify({ 'spillway-id': id }),
-        value: JSON.stringify(valueOf(n)),
+        value: JSON.stringify(eventValue(n)),
       }),
     )
     const insert = async (rows: readonly string[]): Promise<void> => {

@@ -175,7 +175,7 @@ export class RetryRouter {
       copies,
     )
     if (!done) return undefined
-    records.forEach((r, i) => this.#moved(r, destinations[i] as Destination))
+    for (const [i, r] of records.entries()) this.#moved(r, destinations[i] as Destination)
     return destinations
   }
 
