@@ -67,7 +67,11 @@ export function readRetry(value: unknown, groupId: string | undefined): Resolved
     'connection',
   ])
   if (groupId === undefined)
-    throw invalid('retry', 'set', 'a groupId as well: forwarding commits the group offsets in a transaction')
+    throw invalid(
+      'groupId',
+      undefined,
+      'a consumer group when retry tiers are set (a move to a tier commits the group offset in a transaction)',
+    )
   if (!Array.isArray(o.tiers) || o.tiers.length === 0 || o.tiers.length > MAX_TIERS)
     throw invalid('retry.tiers', o.tiers, `a list of 1 to ${MAX_TIERS} tiers, e.g. [{ delayMs: 5000 }]`)
   const tiers = o.tiers.map((raw, i): ResolvedTier => {
