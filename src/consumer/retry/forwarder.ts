@@ -76,6 +76,8 @@ export interface ForwarderStats {
 /** Most bytes of copies per destination partition, and most moves, one transaction carries. */
 const ROUND_MAX_PARTITION_BYTES = 640 * 1024
 const ROUND_MAX_MOVES = 5000
+/** Rounds of one move each after a round of several failed. */
+const SOLO_ROUNDS = 20
 
 /** Bytes of a move's copies per destination partition (record framing estimated). */
 function copyBytes(copies: readonly Copy[]): Map<string, number> {
@@ -100,6 +102,8 @@ export class TransactionalForwarder {
   readonly #abort = new AbortController()
   #closed = false
   #transactions = 0
+  /** Rounds left that carry one move each (after a round of several failed). */
+  #solo = 0
   #aborted = 0
   #copies = 0
 
@@ -148,7 +152,11 @@ export class TransactionalForwarder {
     // 1 MiB); the rest waits for the next round
     let take = 0
     const perPartition = new Map<string, number>()
-    while (take < this.#queue.length && take < ROUND_MAX_MOVES) {
+    // after a failed round, moves go one per round for a while: a move the cluster refuses for itself (a
+    // copy over the topic's size limit) then fails alone instead of holding every other move back
+    const most = this.#solo > 0 ? 1 : ROUND_MAX_MOVES
+    if (this.#solo > 0) this.#solo--
+    while (take < this.#queue.length && take < most) {
       const next = this.#queue[take] as Pending
       const sizes = copyBytes(next.copies)
       if (take > 0 && [...sizes].some(([k, n]) => (perPartition.get(k) ?? 0) + n > ROUND_MAX_PARTITION_BYTES))
@@ -194,6 +202,7 @@ export class TransactionalForwarder {
       }
     } catch (error) {
       const failure = asRetryError(error)
+      if (live.length > 1) this.#solo = Math.min(live.length, SOLO_ROUNDS)
       for (const p of live) p.reject(failure)
       settle({ committed: 0, refused: new Map(), error: failure })
       // a failing cluster is not asked again at once: the callers come back after their back-off

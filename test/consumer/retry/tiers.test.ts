@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
+import { Admin } from '@platformatic/kafka'
 import { type ConsumedRecord, createConsumer } from '../../../src/index.ts'
 import {
   createTopic,
@@ -172,4 +173,54 @@ test('retry.blockKey: later records of a key follow its failed record into the t
   // without blockKey a retry takes the record out of its key's order: the later ones go first
   const free = await run(false)
   assert.equal(free.order.at(-1), '0')
+})
+
+test('a copy the tier refuses (over its size limit) fails alone and is reported; the other records move on', async (t) => {
+  const topic = await createTopic(t, 'tier-limit', { partitions: 1 })
+  // the tier exists already, with a small record size limit
+  const tier = `${topic}.retry-1`
+  const admin = new Admin({
+    clientId: 'spillway-test-admin',
+    bootstrapBrokers: testKafka().bootstrap,
+  })
+  await admin.createTopics({
+    topics: [tier],
+    partitions: 1,
+    replicas: 1,
+    configs: [{ name: 'max.message.bytes', value: '3000' }],
+  })
+  t.after(async () => {
+    await admin.deleteTopics({ topics: [tier] }).catch(() => undefined)
+    await admin.close()
+  })
+  const records = Array.from({ length: 30 }, (_, i) => ({
+    key: `k${i}`,
+    // one value fits the source topic but, with the retry headers, not the tier
+    value: i === 7 ? 'x'.repeat(2900) : `small-${i}`,
+    headers: { 'spillway-id': `s-${i}` },
+  }))
+  await produceRaw(topic, records)
+  const handled = new Set<string>()
+  const errors: string[] = []
+  const consumer = createConsumer({
+    brokers: testKafka().bootstrap,
+    groupId: randomName('tier-limit'),
+    topics: [topic],
+    retry: { tiers: [{ delayMs: 0 }] },
+    handler: (record) => {
+      const r = record as ConsumedRecord
+      if (r.topic === topic) throw new Error('to the tier')
+      handled.add(r.id)
+    },
+  })
+  consumer.on('status', (s) => {
+    if (s.type === 'record-error' && s.id === 's-7' && /forwarding failed/.test(s.message))
+      errors.push(s.code)
+  })
+  t.after(() => consumer.close())
+  await consumer.run()
+  await until('the other records handled from the tier', () => handled.size === 29, 60_000)
+  await until('the refused move is reported', () => errors.length > 0, 30_000)
+  assert.ok(!handled.has('s-7'))
+  assert.equal(errors[0], 'SPW_ERR_RETRY_TRANSACTION')
 })
