@@ -8,6 +8,7 @@
  */
 import { createConsumer } from '../consumer/consumer.ts'
 import { DEAD_LETTER_HEADERS } from '../consumer/dead-letters.ts'
+import { RETRY_HEADERS } from '../consumer/retry/headers.ts'
 import type { ConsumedRecord } from '../consumer/types.ts'
 import { SpillwayError } from '../errors.ts'
 import { createProducer } from '../producer/producer.ts'
@@ -23,7 +24,12 @@ export interface TopicReplayOptions {
   readonly timeoutMs: number
 }
 
-const STRIPPED = new Set<string>([...Object.values(DEAD_LETTER_HEADERS), 'spillway-id'])
+// what a dead letter says about its failures (and its retry tiers) does not go back to the source
+const STRIPPED = new Set<string>([
+  ...Object.values(DEAD_LETTER_HEADERS),
+  ...Object.values(RETRY_HEADERS),
+  'spillway-id',
+])
 
 const header = (r: ConsumedRecord<Buffer | null>, name: string): string | undefined =>
   r.headers.find(([n]) => n === name)?.[1].toString()

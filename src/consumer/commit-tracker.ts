@@ -25,6 +25,12 @@ export class CommitTracker {
   readonly #completedBeyond = new Set<bigint>()
   /** Offsets restored from metadata: done by a previous owner, to be skipped when fetched again. */
   readonly #restored = new Set<bigint>()
+  /**
+   * Ranges [from, to) of offsets that hold no record to hand out: transaction markers, aborted records,
+   * offsets compaction removed, records retention deleted. The watermark passes them as if done; they
+   * need no metadata (a later fetch skips them again).
+   */
+  #skipped: [bigint, bigint][] = []
   #lastCommitted: CommitPoint | undefined
   readonly #maxMetadataBytes: number
 
@@ -62,12 +68,27 @@ export class CommitTracker {
     this.#advance()
   }
 
+  /** Offsets [from, to) hold no record for the handler: they count as done. */
+  skip(from: bigint, to: bigint): void {
+    if (to <= from || to <= this.#watermark) return
+    this.#skipped.push([from, to])
+    this.#advance()
+  }
+
   #advance(): void {
-    while (this.#completedBeyond.has(this.#watermark)) {
-      this.#completedBeyond.delete(this.#watermark)
-      this.#restored.delete(this.#watermark)
-      this.#watermark++
+    for (;;) {
+      if (this.#completedBeyond.has(this.#watermark)) {
+        this.#completedBeyond.delete(this.#watermark)
+        this.#restored.delete(this.#watermark)
+        this.#watermark++
+        continue
+      }
+      const range = this.#skipped.find(([from, to]) => from <= this.#watermark && this.#watermark < to)
+      if (!range) break
+      for (const offset of this.#completedBeyond) if (offset < range[1]) this.#completedBeyond.delete(offset)
+      this.#watermark = range[1]
     }
+    if (this.#skipped.length > 0) this.#skipped = this.#skipped.filter(([, to]) => to > this.#watermark)
   }
 
   /** What to commit now, or undefined when it would repeat the last commit. */

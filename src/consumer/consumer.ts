@@ -350,6 +350,14 @@ export class SpillwayConsumer<T = Buffer | null> extends EventEmitter<{ status: 
 
   #deliver(work: PartitionWork, fetched: FetchedPartition): void {
     work.highWatermark = fetched.highWatermark
+    // offsets the fetch passed without a record for the handler (transaction markers, aborted records,
+    // compacted ones) count as done, or the watermark would wait for them forever
+    let position = work.nextOffset
+    for (const r of fetched.records) {
+      if (r.offset > position) work.tracker.skip(position, r.offset)
+      position = r.offset + 1n
+    }
+    if (fetched.nextOffset > position) work.tracker.skip(position, fetched.nextOffset)
     work.nextOffset = fetched.nextOffset
     if (fetched.records.length > 0) {
       this.#deliveries++

@@ -284,7 +284,11 @@ export class Fetcher {
           position < fetched.logStartOffset ? 'beginning' : this.#options.from,
           this.#options.requestTimeoutMs,
         )
-        if (!work.revoked && work.nextOffset === position) work.nextOffset = reset
+        if (!work.revoked && work.nextOffset === position) {
+          // records retention deleted are gone for good: the watermark passes them
+          if (reset > position) work.tracker.skip(position, reset)
+          work.nextOffset = reset
+        }
         this.#deps.trouble(
           new SpillwayError(
             'SPW_ERR_UNAVAILABLE',

@@ -212,3 +212,39 @@ test('replay --from-topic sends a consumer dead-letter topic back to the source 
   )
   assert.match(badSince.stderr, /--since must be a date .* or an age/)
 })
+
+test('replay --from-topic of a dead letter that went through retry tiers: back with its id and headers, none of the retry ones', async (t) => {
+  const kafka = testKafka()
+  const source = await createTopic(t, 'replay-tiers')
+  await produceRaw(source, [
+    { key: 'a', value: 'bad', headers: { 'spillway-id': 'tiered-1', origin: 'web' } },
+  ])
+  const consumer = createConsumer({
+    brokers: kafka.bootstrap,
+    groupId: randomName('replay-tiers'),
+    topics: [source],
+    retry: { tiers: [{ delayMs: 0 }] },
+    handler: () => {
+      throw new Error('still failing')
+    },
+  })
+  await consumer.run()
+  await until('dead-lettered after the tier', () => consumer.stats().deadLettered === 1, 30_000)
+  await consumer.close()
+  const replay = spillway(
+    'dead-letters',
+    'replay',
+    '--from-topic',
+    `${source}.dead-letters`,
+    '--brokers',
+    kafka.bootstrap.join(','),
+  )
+  assert.equal(replay.status, 0, replay.stderr)
+  const back = await readTopic(source, { expected: 2, timeoutMs: 20_000 })
+  const replayed = back[1]
+  assert.ok(replayed)
+  assert.deepEqual(
+    replayed.headerEntries.map(([k, v]) => `${k}=${v}`),
+    ['spillway-id=tiered-1', 'origin=web'],
+  )
+})

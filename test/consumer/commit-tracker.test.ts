@@ -74,3 +74,21 @@ test('commitPointWith: the point as if some offsets were done, leaving the track
   assert.equal(tracker.watermark, 10n, 'nothing was completed')
   assert.equal(tracker.commitPointWith([]).offset, 10n)
 })
+
+test('skipped offsets (transaction markers, aborted or compacted records) count as done', () => {
+  const tracker = new CommitTracker(0n, null)
+  tracker.complete(0n)
+  tracker.skip(1n, 2n) // a commit marker
+  assert.equal(tracker.watermark, 2n)
+  // a record still running before a long gap holds the watermark; once done, it jumps the gap
+  tracker.skip(3n, 1000n)
+  tracker.complete(1000n)
+  assert.equal(tracker.watermark, 2n)
+  tracker.complete(2n)
+  assert.equal(tracker.watermark, 1001n)
+  const point = tracker.commitPoint()
+  assert.equal(point?.offset, 1001n)
+  assert.deepEqual([...decodeCompleted(1001n, point?.metadata)], [], 'nothing left beyond it')
+  tracker.skip(500n, 900n)
+  assert.equal(tracker.watermark, 1001n, 'a range below the watermark changes nothing')
+})
