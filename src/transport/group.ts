@@ -179,30 +179,17 @@ export class PlatformaticGroup implements GroupFacet {
   }
 
   async commit(request: CommitRequest, deadlineMs: number): Promise<CommitResult[]> {
-    const topics = offsetTopics(request.offsets)
-    type Response = Awaited<ReturnType<typeof offsetCommitV9.api.async>>
-    let response: Response
-    try {
-      response = await this.#toCoordinator(request.groupId, 'OffsetCommit', deadlineMs, (connection) =>
-        callbackApi<Response>((cb) =>
-          offsetCommitV9.api(
-            connection,
-            request.groupId,
-            request.memberEpoch,
-            request.memberId,
-            null,
-            topics,
-            cb as never,
-          ),
-        ),
-      )
-    } catch (error) {
-      // per-partition refusals arrive as an error carrying the whole answer: report them per partition
-      const answered = answerOf<Response>(error)
-      if (!answered) throw error
-      response = answered
-    }
-    return commitResults(response.topics)
+    return await this.#commitRequest(request.groupId, 'OffsetCommit', deadlineMs, (connection, cb) =>
+      offsetCommitV9.api(
+        connection,
+        request.groupId,
+        request.memberEpoch,
+        request.memberId,
+        null,
+        offsetTopics(request.offsets),
+        cb as never,
+      ),
+    )
   }
 
   /**
@@ -213,27 +200,37 @@ export class PlatformaticGroup implements GroupFacet {
     request: CommitRequest & { transactionalId: string; producerId: bigint; producerEpoch: number },
     deadlineMs: number,
   ): Promise<CommitResult[]> {
-    type Response = Awaited<ReturnType<typeof txnOffsetCommitV4.api.async>>
-    let response: Response
+    return await this.#commitRequest(request.groupId, 'TxnOffsetCommit', deadlineMs, (connection, cb) =>
+      txnOffsetCommitV4.api(
+        connection,
+        request.transactionalId,
+        request.groupId,
+        request.producerId,
+        request.producerEpoch,
+        request.memberEpoch,
+        request.memberId,
+        null,
+        offsetTopics(request.offsets),
+        cb as never,
+      ),
+    )
+  }
+
+  /** One commit request to the group's coordinator, answered per partition. */
+  async #commitRequest(
+    groupId: string,
+    what: string,
+    deadlineMs: number,
+    send: (connection: Connection, callback: (error: unknown, value: CommitAnswer) => void) => void,
+  ): Promise<CommitResult[]> {
+    let response: CommitAnswer
     try {
-      response = await this.#toCoordinator(request.groupId, 'TxnOffsetCommit', deadlineMs, (connection) =>
-        callbackApi<Response>((cb) =>
-          txnOffsetCommitV4.api(
-            connection,
-            request.transactionalId,
-            request.groupId,
-            request.producerId,
-            request.producerEpoch,
-            request.memberEpoch,
-            request.memberId,
-            null,
-            offsetTopics(request.offsets),
-            cb as never,
-          ),
-        ),
+      response = await this.#toCoordinator(groupId, what, deadlineMs, (connection) =>
+        callbackApi<CommitAnswer>((cb) => send(connection, cb)),
       )
     } catch (error) {
-      const answered = answerOf<Response>(error)
+      // per-partition refusals arrive as an error carrying the whole answer: report them per partition
+      const answered = answerOf<CommitAnswer>(error)
       if (!answered) throw error
       response = answered
     }
@@ -323,10 +320,16 @@ export class PlatformaticGroup implements GroupFacet {
   }
 }
 
+/** What OffsetCommit and TxnOffsetCommit answer: an error code per partition. */
+interface CommitAnswer {
+  readonly topics: readonly {
+    readonly name: string
+    readonly partitions: readonly { readonly partitionIndex: number; readonly errorCode: number }[]
+  }[]
+}
+
 /** Each partition's outcome in an OffsetCommit or TxnOffsetCommit answer. */
-function commitResults(
-  topics: readonly { name: string; partitions: readonly { partitionIndex: number; errorCode: number }[] }[],
-): CommitResult[] {
+function commitResults(topics: CommitAnswer['topics']): CommitResult[] {
   return topics.flatMap((t) =>
     t.partitions.map((p) => ({
       topic: t.name,

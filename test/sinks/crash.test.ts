@@ -12,7 +12,7 @@ import { join } from 'node:path'
 import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { ClickHouseServer } from '../../scripts/clickhouse/clickhouse.ts'
-import { createProducer } from '../../src/index.ts'
+import { startEventFlow } from '../helpers/event-flow.ts'
 import { createTopic, randomName, testKafka } from '../helpers/kafka.ts'
 import { freshDatabase, pgClient } from '../helpers/postgres.ts'
 import { until } from '../helpers/wait.ts'
@@ -94,23 +94,8 @@ test('kill -9 `spillway sink` mid-flow, again and again: every event is in Postg
     Number((await sql.query('SELECT count(*) AS n FROM events')).rows[0].n)
 
   // events keep flowing the whole time the sinks are being killed: 150 every 100 ms
-  const producer = await createProducer({ brokers: bootstrap, ack: 'kafka', transportLingerMs: 0 })
-  t.after(() => producer.close())
-  const sent: string[] = []
-  let killing = true
-  const flowing = (async () => {
-    for (let i = 0; killing; i += 150) {
-      const results = await producer.send(
-        topic,
-        Array.from({ length: 150 }, (_, j) => ({ key: `k${(i + j) % 41}`, value: { n: i + j } })),
-      )
-      for (const r of results) {
-        assert.equal(r.status, 'accepted')
-        sent.push(r.id)
-      }
-      await new Promise((r) => setTimeout(r, 100))
-    }
-  })()
+  const flow = await startEventFlow(t, bootstrap, topic, { perSend: 150, keys: 41 })
+  const sent = flow.sent
 
   // the table exists once the first sink has started
   for (let kill = 0; kill < KILLS; kill++) {
@@ -125,8 +110,7 @@ test('kill -9 `spillway sink` mid-flow, again and again: every event is in Postg
     run.child.kill('SIGKILL')
     assert.equal(await run.exited, null, 'killed, not exited')
   }
-  killing = false
-  await flowing
+  await flow.stop()
   const total = sent.length
   const last = startSink(config)
   const chCount = async (): Promise<number> =>

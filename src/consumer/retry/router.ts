@@ -138,6 +138,8 @@ export class RetryRouter {
     const now = (this.#deps.now ?? Date.now)()
     const destinations: Destination[] = []
     const copies: Copy[] = []
+    // partition counts, asked once per destination topic of this move
+    const counts = new Map<string, number>()
     for (const record of records) {
       const to: Destination =
         failure.behind !== undefined
@@ -145,7 +147,11 @@ export class RetryRouter {
           : this.destination(record, failure.deadLetterNow)
       destinations.push(to)
       const topic = this.topicOf(record, to)
-      const count = await this.#deps.partitions(topic)
+      let count = counts.get(topic)
+      if (count === undefined) {
+        count = await this.#deps.partitions(topic)
+        counts.set(topic, count)
+      }
       const stage = to.kind === 'tier' ? to.stage : ('dead-letter' as const)
       const delay = to.kind === 'tier' ? (this.#deps.retry.tiers[to.stage - 1]?.delayMs ?? 0) : 0
       copies.push({

@@ -7,7 +7,8 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { ClickHouseServer } from '../../../scripts/clickhouse/clickhouse.ts'
-import { createClickHouseSink, createProducer, type SinkEvent } from '../../../src/index.ts'
+import { createClickHouseSink, type SinkEvent } from '../../../src/index.ts'
+import { startEventFlow } from '../../helpers/event-flow.ts'
 import { createTopic, randomName, testKafka } from '../../helpers/kafka.ts'
 import { until } from '../../helpers/wait.ts'
 
@@ -34,23 +35,8 @@ test('ClickHouse killed for 20 s under load: the sink waits and retries, then ev
   t.after(() => sink.close())
   await sink.run()
 
-  const producer = await createProducer({ brokers: bootstrap, ack: 'kafka', transportLingerMs: 0 })
-  t.after(() => producer.close())
-  const sent: string[] = []
-  let flowing = true
-  const flow = (async () => {
-    for (let i = 0; flowing; i += 50) {
-      const results = await producer.send(
-        topic,
-        Array.from({ length: 50 }, (_, j) => ({ key: `k${(i + j) % 13}`, value: { n: i + j } })),
-      )
-      for (const r of results) {
-        assert.equal(r.status, 'accepted')
-        sent.push(r.id)
-      }
-      await new Promise((r) => setTimeout(r, 100))
-    }
-  })()
+  const flow = await startEventFlow(t, bootstrap, topic)
+  const sent = flow.sent
   const count = async (): Promise<number> =>
     Number((await server.query('SELECT count() FROM events FINAL')).trim())
   await until('rows arrive', async () => sink.stats().rowsWritten >= 200, 30_000)
@@ -67,8 +53,7 @@ test('ClickHouse killed for 20 s under load: the sink waits and retries, then ev
 
   await server.restart()
   await until('the database is back', () => sink.stats().databaseUp, 30_000)
-  flowing = false
-  await flow
+  await flow.stop()
   assert.ok(sent.length > duringOutage, 'events went on arriving')
   await until('every event is written', async () => (await count()) >= sent.length, 60_000)
   await new Promise((r) => setTimeout(r, 1000))

@@ -10,9 +10,9 @@ import { test } from 'node:test'
 import pino from 'pino'
 import { chromium } from 'playwright-core'
 import { PostgresServer } from '../../../scripts/postgres/postgres.ts'
-import { createProducer } from '../../../src/index.ts'
 import { resolveSinkServiceConfig } from '../../../src/sinks/config.ts'
 import { createSinkService, type SinkServiceStatus } from '../../../src/sinks/service.ts'
+import { startEventFlow } from '../../helpers/event-flow.ts'
 import { createTopic, randomName, testKafka } from '../../helpers/kafka.ts'
 import { pgClient } from '../../helpers/postgres.ts'
 import { until } from '../../helpers/wait.ts'
@@ -51,23 +51,8 @@ test('PostgreSQL stopped for 30 s under load: nothing lost or doubled, lag recov
   const status = async (): Promise<SinkServiceStatus['sinks'][number]> =>
     ((await (await fetch(`${base}/status.json`)).json()) as SinkServiceStatus).sinks[0] as never
 
-  const producer = await createProducer({ brokers: bootstrap, ack: 'kafka', transportLingerMs: 0 })
-  t.after(() => producer.close())
-  const sent: string[] = []
-  let flowing = true
-  const flow = (async () => {
-    for (let i = 0; flowing; i += 50) {
-      const results = await producer.send(
-        topic,
-        Array.from({ length: 50 }, (_, j) => ({ key: `k${(i + j) % 13}`, value: { n: i + j } })),
-      )
-      for (const r of results) {
-        assert.equal(r.status, 'accepted')
-        sent.push(r.id)
-      }
-      await new Promise((r) => setTimeout(r, 100))
-    }
-  })()
+  const flow = await startEventFlow(t, bootstrap, topic)
+  const sent = flow.sent
 
   const sql = await pgClient(t, db)
   const count = async (): Promise<number> =>
@@ -118,8 +103,7 @@ test('PostgreSQL stopped for 30 s under load: nothing lost or doubled, lag recov
   await server.resume()
   await until('the database is back', async () => (await status()).databaseUp, 30_000)
   await page.waitForSelector('[data-role="database-down"]', { state: 'detached', timeout: 10_000 })
-  flowing = false
-  await flow
+  await flow.stop()
   const again = await pgClient(t, db)
   await until(
     'every event is written',
