@@ -22,10 +22,14 @@ export interface Task {
   readonly run: (release: () => void) => Promise<void>
 }
 
+/** A lane's tasks from `head` on, in submission order (read by index, like the ready queue). */
 interface Lane {
-  readonly tasks: Task[]
+  tasks: Task[]
+  head: number
   running: boolean
 }
+
+const pending = (lane: Lane): number => lane.tasks.length - lane.head
 
 export class KeyExecutor {
   readonly #concurrency: number
@@ -53,7 +57,7 @@ export class KeyExecutor {
   /** Tasks submitted and not yet started. */
   get queued(): number {
     let n = this.#free
-    for (const lane of this.#lanes.values()) n += lane.tasks.length
+    for (const lane of this.#lanes.values()) n += pending(lane)
     return n
   }
 
@@ -67,11 +71,11 @@ export class KeyExecutor {
     }
     let lane = this.#lanes.get(task.lane)
     if (!lane) {
-      lane = { tasks: [], running: false }
+      lane = { tasks: [], head: 0, running: false }
       this.#lanes.set(task.lane, lane)
     }
     lane.tasks.push(task)
-    if (!lane.running && lane.tasks.length === 1) this.#ready.push(task.lane)
+    if (!lane.running && pending(lane) === 1) this.#ready.push(task.lane)
     this.#pump()
   }
 
@@ -79,13 +83,17 @@ export class KeyExecutor {
   drop(predicate: (task: Task) => boolean): number {
     let dropped = 0
     for (const [name, lane] of this.#lanes) {
-      const keep = lane.tasks.filter((t) => !predicate(t))
-      dropped += lane.tasks.length - keep.length
-      lane.tasks.splice(0, lane.tasks.length, ...keep)
-      if (lane.tasks.length === 0 && !lane.running) this.#lanes.delete(name)
+      const keep = lane.tasks.slice(lane.head).filter((t) => !predicate(t))
+      dropped += pending(lane) - keep.length
+      lane.tasks = keep
+      lane.head = 0
+      if (keep.length === 0 && !lane.running) this.#lanes.delete(name)
     }
     this.#ready = this.#ready.slice(this.#readyHead).filter((item) => {
-      if (typeof item === 'string') return (this.#lanes.get(item)?.tasks.length ?? 0) > 0
+      if (typeof item === 'string') {
+        const lane = this.#lanes.get(item)
+        return lane !== undefined && pending(lane) > 0
+      }
       if (!predicate(item)) return true
       dropped++
       this.#free--
@@ -121,13 +129,18 @@ export class KeyExecutor {
       }
       const name = item
       const lane = this.#lanes.get(name)
-      const task = lane?.tasks.shift()
+      const task = lane?.tasks[lane.head]
       if (!lane || !task) continue
+      lane.head++
+      if (lane.head > 1024 && lane.head * 2 > lane.tasks.length) {
+        lane.tasks = lane.tasks.slice(lane.head)
+        lane.head = 0
+      }
       lane.running = true
       const slot = this.#slot()
       const finish = (): void => {
         lane.running = false
-        if (lane.tasks.length > 0) this.#ready.push(name)
+        if (pending(lane) > 0) this.#ready.push(name)
         else this.#lanes.delete(name)
         slot.release()
         this.#pump()

@@ -209,14 +209,19 @@ export class Runner<T> {
         }
         chunk = [newest]
       }
-      const fresh: Entry[] = []
-      for (const e of chunk) {
-        if (e.hasId && (await this.#isDuplicate(this.#dedupeKey(e.record)))) {
+      const fresh: Entry[] = this.#deps.dedupe ? [] : chunk
+      if (this.#deps.dedupe)
+        for (const e of chunk) {
+          let seen = e.hasId ? this.#isDuplicate(this.#dedupeKey(e.record)) : false
+          if (typeof seen !== 'boolean') seen = await seen
+          if (!seen) {
+            fresh.push(e)
+            continue
+          }
           this.#deps.counters.duplicates++
           this.#deps.retry?.settled([e.record])
           this.#deps.onDone(work, e.record.offset)
-        } else fresh.push(e)
-      }
+        }
       // retry.blockKey: a record whose key has earlier records in a later tier follows them there
       const router = this.#deps.retry
       const behind = router ? fresh.filter((e) => router.follows(e.record) !== undefined) : []
@@ -234,14 +239,15 @@ export class Runner<T> {
     return this.#deps.retry ? this.#deps.retry.dedupeKey(record) : record.id
   }
 
-  async #isDuplicate(id: string): Promise<boolean> {
+  /** Whether dedupe has seen the id; a promise only when the store answers with one. */
+  #isDuplicate(id: string): boolean | Promise<boolean> {
     const store = this.#deps.dedupe
     if (!store) return false
     try {
       const seen = store.has(id)
-      return typeof seen === 'boolean' ? seen : await seen
-    } catch {
       // a dedupe store that fails must not lose the record: handle it (at least once)
+      return typeof seen === 'boolean' ? seen : seen.catch(() => false)
+    } catch {
       return false
     }
   }
@@ -256,7 +262,9 @@ export class Runner<T> {
       if (work.revoked) return
       if (outcome.ok) {
         for (const e of entries) {
-          if (e.hasId) await this.#remember(this.#dedupeKey(e.record))
+          const remembered =
+            e.hasId && this.#deps.dedupe ? this.#remember(this.#dedupeKey(e.record)) : undefined
+          if (remembered) await remembered
           this.#deps.onDone(work, e.record.offset)
         }
         this.#deps.retry?.settled(raw)
@@ -348,7 +356,10 @@ export class Runner<T> {
             else if (to.kind === 'tier') this.#deps.counters.tiered++
             else this.#deps.counters.deadLettered++
           }
-          for (const e of entries) if (e.hasId) await this.#remember(this.#dedupeKey(e.record))
+          for (const e of entries) {
+            const remembered = e.hasId ? this.#remember(this.#dedupeKey(e.record)) : undefined
+            if (remembered) await remembered
+          }
           return
         } catch (error) {
           const first = raw[0] as ConsumedRecord<Buffer | null>
@@ -374,12 +385,14 @@ export class Runner<T> {
     }
   }
 
-  async #remember(id: string): Promise<void> {
+  /** Tells dedupe the id was handled; a promise only when the store answers with one. */
+  #remember(id: string): undefined | Promise<void> {
+    // not remembering only means a later copy is handled again: at least once still holds
     try {
       const added = this.#deps.dedupe?.add(id)
-      if (added !== undefined) await added
+      return added === undefined ? undefined : added.catch(() => undefined)
     } catch {
-      // not remembering only means a later copy is handled again: at least once still holds
+      return undefined
     }
   }
 

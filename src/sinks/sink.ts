@@ -207,7 +207,7 @@ export class SpillwaySink extends EventEmitter<{ event: [SinkEvent] }> {
     const unreadable: Refusal[] = []
     for (const record of records) {
       try {
-        rows.push({ record, values: mapRecord(this.#mapping, record) })
+        rows.push({ record, values: mapRecord(this.#mapping, record, this.#writer.timestamps) })
       } catch (error) {
         unreadable.push({ record, error: error as SpillwayError })
       }

@@ -1,6 +1,8 @@
 /** What every sink's writer offers the sink runtime (sink.ts), and what they exchange. */
 import type { ConsumedRecord } from '../consumer/types.ts'
 import type { SpillwayError } from '../errors.ts'
+import type { TimestampText } from './mapping.ts'
+import type { Cell } from './tsv.ts'
 
 export interface PartitionRef {
   readonly topic: string
@@ -10,7 +12,7 @@ export interface PartitionRef {
 /** One record as its table's column values, in the mapping's column order. */
 export interface Row {
   readonly record: ConsumedRecord<Buffer | null>
-  readonly values: readonly (string | null)[]
+  readonly values: readonly Cell[]
 }
 
 /** A record the database (or the mapping) would not take, and why. */
@@ -40,6 +42,8 @@ export interface SinkWriter {
   readonly kind: string
   /** The table written, for logs and the status page. */
   readonly target: string
+  /** How the database wants `$timestamp` as text. */
+  readonly timestamps: TimestampText
   /** Connects and makes sure the offsets table (and, when asked, the target table) exists. */
   open(): Promise<void>
   /** The next offset per partition, as the database has it; partitions never written are left out. */

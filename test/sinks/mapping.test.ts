@@ -38,8 +38,29 @@ test('the default mapping gives every record field and the value as JSON', () =>
     '2026-12-07T10:00:00.000Z',
     'customer-9',
     '{"spillway-id":"0190-abc","source":["web","batch"]}',
-    '{"total": 12.5, "items": [1, 2]}',
+    Buffer.from('{"total": 12.5, "items": [1, 2]}'),
   ])
+})
+
+test('$value is the record’s own bytes when they are UTF-8, and the decoded text when they are not; $timestamp as unix seconds on request', () => {
+  const mapping = readMapping(
+    { id: '$id', at: '$timestamp', value: '$value', headers: '$headers' },
+    'columns',
+  )
+  const utf8 = mapRecord(
+    mapping,
+    record('{"name":"Zoë ✓"}', { headers: [['spillway-id', Buffer.from('x')]] }),
+  )
+  assert.ok(Buffer.isBuffer(utf8[2]))
+  assert.equal((utf8[2] as Buffer).toString(), '{"name":"Zoë ✓"}')
+  assert.equal(utf8[3], '{"spillway-id":"x"}', 'one header: the same JSON as for several')
+  const latin1 = record('', { value: Buffer.from([0x7b, 0x22, 0x61, 0x22, 0x3a, 0x22, 0xe9, 0x22, 0x7d]) })
+  assert.equal(mapRecord(mapping, latin1)[2], '{"a":"\ufffd"}')
+  assert.equal(
+    mapRecord(mapping, record('{}'), 'unix-seconds')[1],
+    String(Date.UTC(2026, 11, 7, 10, 0, 0) / 1000),
+  )
+  assert.deepEqual(mapping.plain, [false, true, false, false])
 })
 
 test('paths read nested fields; objects become JSON text, missing fields null; $raw keeps the text', () => {

@@ -6,7 +6,7 @@
  *   BEGIN
  *   CREATE TEMP TABLE IF NOT EXISTS spillway_batch … ON COMMIT DELETE ROWS
  *                                          (per connection: the target's mapped columns, no constraints)
- *   COPY spillway_batch FROM STDIN                         (text format)
+ *   COPY spillway_batch FROM STDIN                         (text format, the batch in one buffer)
  *   INSERT INTO target SELECT … ON CONFLICT (id) DO NOTHING
  *   INSERT INTO spillway_offsets … ON CONFLICT DO UPDATE SET next_offset = GREATEST(old, new)
  *   COMMIT
@@ -22,9 +22,13 @@ import { pipeline } from 'node:stream/promises'
 import pg from 'pg'
 import { from as copyFrom } from 'pg-copy-streams'
 import { SpillwayError } from '../../errors.ts'
+import { encodeRows } from '../tsv.ts'
 import type { Batch, PartitionRef, Refusal, Row, SinkWriter, WriteResult } from '../types.ts'
-import { copyLine, quoteName } from './copy-text.ts'
+import { quoteName } from './names.ts'
 import type { PostgresTableOptions } from './options.ts'
+
+/** Rows per CopyData chunk: about 250 KiB of 1 KiB events, few messages and no giant buffer. */
+const COPY_ROWS = 256
 
 /** Batches staged after a direct COPY met an id already in the table, before trying direct again. */
 const DIRECT_PAUSE = 20
@@ -57,6 +61,7 @@ function unavailable(error: unknown, what: string): SpillwayError {
 
 export class PostgresWriter implements SinkWriter {
   readonly kind = 'postgres'
+  readonly timestamps = 'iso'
   readonly target: string
   readonly #options: PostgresTableOptions
   readonly #pool: pg.Pool
@@ -230,14 +235,24 @@ export class PostgresWriter implements SinkWriter {
 
   /** COPY straight into the target: all or nothing, refused as a whole by the first id already there. */
   async #direct(client: pg.PoolClient, rows: readonly Row[]): Promise<number> {
-    const stream = client.query(copyFrom(`COPY ${this.#table} (${this.#columns}) FROM STDIN`))
+    await this.#copy(client, `COPY ${this.#table} (${this.#columns}) FROM STDIN`, rows)
+    return rows.length
+  }
+
+  /** One COPY of the rows as text, sent in chunks of COPY_ROWS rows. */
+  async #copy(client: pg.PoolClient, sql: string, rows: readonly Row[]): Promise<void> {
+    const stream = client.query(copyFrom(sql))
+    const plain = this.#options.mapping.plain
     await pipeline(
       (function* () {
-        for (const row of rows) yield copyLine(row.values)
+        for (let i = 0; i < rows.length; i += COPY_ROWS)
+          yield encodeRows(
+            rows.slice(i, i + COPY_ROWS).map((row) => row.values),
+            plain,
+          )
       })(),
       stream,
     )
-    return rows.length
   }
 
   async #bulk(client: pg.PoolClient, rows: readonly Row[]): Promise<number> {
@@ -245,11 +260,7 @@ export class PostgresWriter implements SinkWriter {
     await client.query(
       `CREATE TEMP TABLE IF NOT EXISTS spillway_batch ON COMMIT DELETE ROWS AS SELECT ${this.#columns} FROM ${this.#table} WITH NO DATA`,
     )
-    const stream = client.query(copyFrom(`COPY spillway_batch (${this.#columns}) FROM STDIN`))
-    const lines = (function* () {
-      for (const row of rows) yield copyLine(row.values)
-    })()
-    await pipeline(lines, stream)
+    await this.#copy(client, `COPY spillway_batch (${this.#columns}) FROM STDIN`, rows)
     const result = await client.query(
       `INSERT INTO ${this.#table} (${this.#columns}) SELECT ${this.#columns} FROM spillway_batch ON CONFLICT (${this.#id}) DO NOTHING`,
     )
@@ -267,7 +278,10 @@ export class PostgresWriter implements SinkWriter {
     for (const row of rows) {
       await client.query('SAVEPOINT spillway_row')
       try {
-        const result = await client.query(sql, [...row.values])
+        const result = await client.query(
+          sql,
+          row.values.map((v) => (Buffer.isBuffer(v) ? v.toString('utf8') : v)),
+        )
         inserted += result.rowCount ?? 0
         await client.query('RELEASE SAVEPOINT spillway_row')
       } catch (error) {
