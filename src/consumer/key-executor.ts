@@ -22,9 +22,9 @@ export interface Task {
   readonly run: (release: () => void) => Promise<void>
 }
 
-/** A lane's tasks from `head` on, in submission order (read by index, like the ready queue). */
+/** A lane's tasks from `head` on, in submission order (read by index and cleared, like the ready queue). */
 interface Lane {
-  tasks: Task[]
+  tasks: (Task | undefined)[]
   head: number
   running: boolean
 }
@@ -36,9 +36,10 @@ export class KeyExecutor {
   readonly #lanes = new Map<string, Lane>()
   /**
    * Lanes with work and nothing running, in the order they became ready, from `#readyHead` on (a queue
-   * read by index: shifting a long array moves every element).
+   * read by index: shifting a long array moves every element). A slot taken is cleared at once: a task
+   * holds its record, and a queue that never empties would otherwise keep every record it ever ran.
    */
-  #ready: (string | Task)[] = []
+  #ready: (string | Task | undefined)[] = []
   #readyHead = 0
   /** Tasks without a lane waiting in #ready. */
   #free = 0
@@ -83,13 +84,14 @@ export class KeyExecutor {
   drop(predicate: (task: Task) => boolean): number {
     let dropped = 0
     for (const [name, lane] of this.#lanes) {
-      const keep = lane.tasks.slice(lane.head).filter((t) => !predicate(t))
+      const keep = lane.tasks.slice(lane.head).filter((t) => t !== undefined && !predicate(t))
       dropped += pending(lane) - keep.length
       lane.tasks = keep
       lane.head = 0
       if (keep.length === 0 && !lane.running) this.#lanes.delete(name)
     }
     this.#ready = this.#ready.slice(this.#readyHead).filter((item) => {
+      if (item === undefined) return false
       if (typeof item === 'string') {
         const lane = this.#lanes.get(item)
         return lane !== undefined && pending(lane) > 0
@@ -112,7 +114,8 @@ export class KeyExecutor {
 
   #pump(): void {
     while (this.#running < this.#concurrency && this.#readyHead < this.#ready.length) {
-      const item = this.#ready[this.#readyHead++] as string | Task
+      const item = this.#ready[this.#readyHead] as string | Task
+      this.#ready[this.#readyHead++] = undefined
       if (this.#readyHead > 1024 && this.#readyHead * 2 > this.#ready.length) {
         this.#ready = this.#ready.slice(this.#readyHead)
         this.#readyHead = 0
@@ -131,7 +134,7 @@ export class KeyExecutor {
       const lane = this.#lanes.get(name)
       const task = lane?.tasks[lane.head]
       if (!lane || !task) continue
-      lane.head++
+      lane.tasks[lane.head++] = undefined
       if (lane.head > 1024 && lane.head * 2 > lane.tasks.length) {
         lane.tasks = lane.tasks.slice(lane.head)
         lane.head = 0

@@ -100,8 +100,11 @@ function toConsumed(
 
 export class Runner<T> {
   readonly #deps: RunnerDeps<T>
-  /** Entries not yet taken, per lane, in offset order, from `head` on (read by index, never shifted). */
-  readonly #lanes = new Map<string, { items: Entry[]; head: number }>()
+  /**
+   * Entries not yet taken, per lane, in offset order, from `head` on (read by index, never shifted; a
+   * slot taken is cleared, so a lane that never empties does not keep the records it handed out).
+   */
+  readonly #lanes = new Map<string, { items: (Entry | undefined)[]; head: number }>()
 
   constructor(deps: RunnerDeps<T>) {
     this.#deps = deps
@@ -175,7 +178,7 @@ export class Runner<T> {
       const size = (next.record.key?.length ?? 0) + (next.record.value?.length ?? 0)
       if (batch && !coalesce && chunk.length > 0 && bytes + size > maxBatchBytes) break
       bytes += size
-      list.head++
+      list.items[list.head++] = undefined
       next.taken = true
       chunk.push(next)
       if (next === entry && limit === 1) break

@@ -1,6 +1,8 @@
 /** Per-lane order under a global concurrency limit (no broker). */
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import { KeyExecutor } from '../../src/consumer/key-executor.ts'
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -87,4 +89,35 @@ test('a failing task does not stall its lane; drop() removes queued tasks only',
   )
   await executor.idle()
   assert.deepEqual(ran, [1, 2])
+})
+
+test('a task that has run is not kept: its record can be collected while the queue is still in use', async () => {
+  setFlagsFromString('--expose-gc')
+  const gc = runInNewContext('gc') as () => void
+  const executor = new KeyExecutor(2)
+  const refs: WeakRef<Buffer>[] = []
+  // a queue that never empties: each finished task submits the next, keyed and unkeyed alike
+  let left = 40
+  const submit = (lane: string | null): void => {
+    const record = Buffer.alloc(1024 * 1024)
+    refs.push(new WeakRef(record))
+    executor.submit({
+      lane,
+      run: async () => {
+        record.fill(1)
+        await sleep(1)
+        if (--left > 0) submit(left % 2 === 0 ? 'hot-partition' : null)
+      },
+    })
+  }
+  submit('hot-partition')
+  submit(null)
+  await executor.idle()
+  await sleep(10)
+  gc()
+  await sleep(10)
+  gc()
+  const kept = refs.filter((r) => r.deref() !== undefined).length
+  assert.equal(refs.length, 41)
+  assert.ok(kept <= 2, `${kept} of ${refs.length} finished tasks' records are still held`)
 })
