@@ -14,8 +14,10 @@ import { StateMachine } from '../state-machine.ts'
 import type { Registry } from '../telemetry/metrics.ts'
 import type { FetchedPartition } from '../transport/cluster.ts'
 import { acquireCluster, type ClusterLease } from '../transport/registry.ts'
+import { ClassicMembership } from './classic-membership.ts'
 import { ConsumerDeadLetters } from './dead-letters.ts'
 import { type DedupeStore, DedupeWindow } from './dedupe.ts'
+import { FallbackMembership } from './fallback-membership.ts'
 import { FetchPlan } from './fetch-plan.ts'
 import { Fetcher, startOffset } from './fetcher.ts'
 import { KeyExecutor } from './key-executor.ts'
@@ -23,6 +25,7 @@ import {
   existingTopics,
   GroupMembership,
   type Membership,
+  type MembershipHandlers,
   type PartitionRef,
   StaticAssignment,
 } from './membership.ts'
@@ -205,19 +208,7 @@ export class SpillwayConsumer<T = Buffer | null> extends EventEmitter<{ status: 
       trouble: (error: SpillwayError | undefined) => this.#trouble(error, 'group'),
     }
     this.#membership = options.groupId
-      ? new GroupMembership(
-          cluster.group,
-          {
-            groupId: options.groupId,
-            topics,
-            // retry.blockKey keeps a key's block in the process that owns its partition number: the range
-            // assignor gives one member the same partition of the source and of every tier
-            ...(options.retry?.blockKey ? { serverAssignor: 'range' } : {}),
-            rebalanceTimeoutMs: options.rebalanceTimeoutMs,
-            requestTimeoutMs: options.requestTimeoutMs,
-          },
-          handlers,
-        )
+      ? this.#groupMembership(options.groupId, topics, handlers)
       : new StaticAssignment(cluster.admin, options.topics, options.requestTimeoutMs, handlers)
     this.lifecycle.on('transition', (t) =>
       this.#emit({ type: 'lifecycle', from: t.from, to: t.to, reason: t.reason }),
@@ -225,6 +216,50 @@ export class SpillwayConsumer<T = Buffer | null> extends EventEmitter<{ status: 
     this.#metrics = registry
       ? registerConsumerMetrics(registry, () => this.stats(), metricLabels ?? {})
       : undefined
+  }
+
+  #protocol(): 'consumer' | 'classic' | null {
+    const m = this.#membership
+    if (m instanceof FallbackMembership) return m.protocol
+    if (m instanceof ClassicMembership) return 'classic'
+    return m instanceof GroupMembership ? 'consumer' : null
+  }
+
+  /** KIP-848, the classic protocol, or KIP-848 falling back to the classic one ('auto'). */
+  #groupMembership(groupId: string, topics: readonly string[], handlers: MembershipHandlers): Membership {
+    const options = this.options
+    const cluster = this.#lease.cluster
+    const modern = (h: MembershipHandlers): Membership =>
+      new GroupMembership(
+        cluster.group,
+        {
+          groupId,
+          topics,
+          // retry.blockKey keeps a key's block in the process that owns its partition number: the range
+          // assignor gives one member the same partition of the source and of every tier
+          ...(options.retry?.blockKey ? { serverAssignor: 'range' } : {}),
+          rebalanceTimeoutMs: options.rebalanceTimeoutMs,
+          requestTimeoutMs: options.requestTimeoutMs,
+        },
+        h,
+      )
+    const classic = (h: MembershipHandlers): Membership =>
+      new ClassicMembership(
+        cluster.group,
+        cluster.admin,
+        {
+          session: this.#session,
+          groupId,
+          topics,
+          rebalanceTimeoutMs: options.rebalanceTimeoutMs,
+          requestTimeoutMs: options.requestTimeoutMs,
+          sessionTimeoutMs: options.sessionTimeoutMs,
+        },
+        h,
+      )
+    if (options.groupProtocol === 'consumer') return modern(handlers)
+    if (options.groupProtocol === 'classic') return classic(handlers)
+    return new FallbackMembership(modern, classic, handlers)
   }
 
   #emit(status: ConsumerStatus): void {
@@ -597,6 +632,7 @@ export class SpillwayConsumer<T = Buffer | null> extends EventEmitter<{ status: 
       groupId: this.options.groupId,
       memberId: this.#membership.memberId,
       memberEpoch: this.#membership.epoch,
+      groupProtocol: this.#protocol(),
       ...this.#counters,
       delayed: this.#gate.size,
       transactions: this.#forwarder?.stats().transactions ?? 0,

@@ -37,13 +37,13 @@ export interface Membership {
   leave(): Promise<void>
 }
 
-const key = (p: PartitionRef): string => `${p.topic}\u0000${p.partition}`
+export const key = (p: PartitionRef): string => `${p.topic}\u0000${p.partition}`
 
-function flatten(list: readonly TopicPartitions[]): PartitionRef[] {
+export function flatten(list: readonly TopicPartitions[]): PartitionRef[] {
   return list.flatMap((t) => t.partitions.map((partition) => ({ topic: t.topic, partition })))
 }
 
-function grouped(refs: Iterable<PartitionRef>): TopicPartitions[] {
+export function grouped(refs: Iterable<PartitionRef>): TopicPartitions[] {
   const byTopic = new Map<string, number[]>()
   for (const r of refs) byTopic.set(r.topic, [...(byTopic.get(r.topic) ?? []), r.partition])
   return [...byTopic].map(([topic, partitions]) => ({ topic, partitions: partitions.sort((a, b) => a - b) }))

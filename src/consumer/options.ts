@@ -111,6 +111,13 @@ export interface CommonConsumerOptions<T = Buffer | null> {
   readonly from?: StartFrom
   readonly commitIntervalMs?: number
   readonly rebalanceTimeoutMs?: number
+  /**
+   * The group protocol: 'consumer' (KIP-848), 'classic' (JoinGroup/SyncGroup with cooperative-sticky
+   * rebalancing), or 'auto' (default): KIP-848, and the classic protocol when the broker does not offer it.
+   */
+  readonly groupProtocol?: 'auto' | 'consumer' | 'classic'
+  /** The classic protocol's session timeout (within the broker's group.min/max.session.timeout.ms). Default 45 000 ms. */
+  readonly sessionTimeoutMs?: number
   /** Longest close() waits for running handlers before abandoning them. Default 10 000 ms. */
   readonly closeTimeoutMs?: number
   /** A partition with records but no completion for this long raises an alarm. Default 60 000 ms. */
@@ -170,6 +177,8 @@ export interface ResolvedConsumerOptions<T> {
   readonly from: StartFrom
   readonly commitIntervalMs: number
   readonly rebalanceTimeoutMs: number
+  readonly groupProtocol: 'auto' | 'consumer' | 'classic'
+  readonly sessionTimeoutMs: number
   readonly closeTimeoutMs: number
   readonly stallAlarmMs: number
   readonly largeRecordBytes: number
@@ -215,6 +224,8 @@ const KEYS = [
   'from',
   'commitIntervalMs',
   'rebalanceTimeoutMs',
+  'groupProtocol',
+  'sessionTimeoutMs',
   'closeTimeoutMs',
   'stallAlarmMs',
   'largeRecordBytes',
@@ -336,6 +347,13 @@ export function resolveConsumerOptions<T>(input: unknown): ResolvedConsumerOptio
     from: readFrom(o.from),
     commitIntervalMs: readInteger(o.commitIntervalMs, 'commitIntervalMs', 1000, { min: 10 }),
     rebalanceTimeoutMs,
+    groupProtocol: readEnum(
+      o.groupProtocol,
+      'groupProtocol',
+      ['auto', 'consumer', 'classic'] as const,
+      'auto',
+    ),
+    sessionTimeoutMs: readInteger(o.sessionTimeoutMs, 'sessionTimeoutMs', 45_000, { min: 1000 }),
     closeTimeoutMs,
     stallAlarmMs: readInteger(o.stallAlarmMs, 'stallAlarmMs', 60_000, { min: 100 }),
     largeRecordBytes: readInteger(o.largeRecordBytes, 'largeRecordBytes', 600 * 1024, { min: 1 }),

@@ -83,7 +83,10 @@ export interface ConsumerStats {
   readonly state: ConsumerState
   readonly groupId: string | undefined
   readonly memberId: string | undefined
+  /** The member epoch (KIP-848), or the generation (classic protocol). */
   readonly memberEpoch: number
+  /** The group protocol in use: 'consumer' (KIP-848) or 'classic'; null without a group. */
+  readonly groupProtocol: 'consumer' | 'classic' | null
   readonly handled: number
   readonly failed: number
   readonly retried: number

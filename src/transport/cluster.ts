@@ -271,8 +271,77 @@ export interface FetchedPartition {
   readonly nextOffset: bigint
 }
 
+/** A member's subscription in the classic protocol (what JoinGroup carries for each member). */
+export interface ClassicSubscription {
+  readonly memberId: string
+  readonly topics: readonly string[]
+  /** What the member owns now (cooperative rebalancing keeps it where it is). */
+  readonly owned: readonly TopicPartitions[]
+  /** The generation the member owned it under; -1 for none. */
+  readonly generationId: number
+}
+
+/**
+ * Every classic call names the member's session: JoinGroup and SyncGroup wait at the coordinator until
+ * the group is complete, and a broker answers one connection's requests in order, so each member talks
+ * to its coordinator over connections of its own (another member's Heartbeat or a commit must not queue
+ * behind them).
+ */
+export interface ClassicJoin {
+  readonly session: string
+  readonly groupId: string
+  /** '' for a new member: the coordinator gives it an id (and asks it to join again with it). */
+  readonly memberId: string
+  readonly sessionTimeoutMs: number
+  readonly rebalanceTimeoutMs: number
+  readonly topics: readonly string[]
+  readonly owned: readonly TopicPartitions[]
+  readonly generationId: number
+}
+
+export interface ClassicJoinAnswer {
+  readonly memberId: string
+  readonly generationId: number
+  readonly leader: string
+  /** Every member's subscription; empty unless this member is the leader. */
+  readonly members: readonly ClassicSubscription[]
+}
+
+export interface ClassicSync {
+  readonly session: string
+  readonly groupId: string
+  readonly memberId: string
+  readonly generationId: number
+  /** The leader's assignment for every member; empty for the others. */
+  readonly assignments: readonly {
+    readonly memberId: string
+    readonly partitions: readonly TopicPartitions[]
+  }[]
+}
+
+export interface ClassicMember {
+  readonly session: string
+  readonly groupId: string
+  readonly memberId: string
+}
+
 export interface GroupFacet {
   heartbeat(request: GroupHeartbeat, deadlineMs: number): Promise<GroupHeartbeatAnswer>
+  /**
+   * The classic protocol (JoinGroup, SyncGroup, Heartbeat, LeaveGroup, with the cooperative-sticky
+   * assignor), for brokers before KIP-848. Errors as SpillwayErrors: SPW_ERR_GROUP_FENCED for an unknown
+   * member or a stale generation; REBALANCE_IN_PROGRESS among `details.kafkaErrors` when the member must
+   * join again.
+   */
+  classicJoin(request: ClassicJoin, deadlineMs: number): Promise<ClassicJoinAnswer>
+  /** The member's own assignment for the generation. */
+  classicSync(request: ClassicSync, deadlineMs: number): Promise<TopicPartitions[]>
+  classicHeartbeat(
+    request: ClassicMember & { readonly generationId: number },
+    deadlineMs: number,
+  ): Promise<void>
+  /** Leaves the group and closes the member's connections. */
+  classicLeave(request: ClassicMember, deadlineMs: number): Promise<void>
   /** OffsetCommit with the member epoch; refusals come back per partition, never retried here. */
   commit(request: CommitRequest, deadlineMs: number): Promise<CommitResult[]>
   /** One Fetch to one broker within a fetch session (KIP-227). */

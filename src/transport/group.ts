@@ -16,16 +16,30 @@ import {
   type Connection,
   type Consumer,
   consumerGroupHeartbeatV1,
+  cooperativeStickyAssigner,
+  decodeConsumerProtocolAssignment,
+  decodeConsumerProtocolSubscription,
+  encodeConsumerProtocolAssignment,
+  encodeConsumerProtocolSubscription,
   FindCoordinatorKeyTypes,
+  heartbeatV4,
+  joinGroupV9,
+  leaveGroupV5,
   offsetCommitV9,
   protocolErrorsCodesById,
   type RecordsBatch,
+  syncGroupV5,
   txnOffsetCommitV4,
 } from '@platformatic/kafka'
 import { SpillwayError } from '../errors.ts'
 import { brokerConnection, callbackApi } from './admin.ts'
 import { clientErrorFacts, toSpillwayError } from './classify.ts'
 import type {
+  ClassicJoin,
+  ClassicJoinAnswer,
+  ClassicMember,
+  ClassicSubscription,
+  ClassicSync,
   CommitRequest,
   CommitResult,
   FetchedPartition,
@@ -38,6 +52,45 @@ import type {
 } from './cluster.ts'
 import { withDeadline } from './deadline.ts'
 import type { MetadataCache } from './metadata-cache.ts'
+
+/** The classic protocol's assignor: keeps partitions where they are and moves one only once it is free. */
+const COOPERATIVE = 'cooperative-sticky'
+/** ConsumerProtocolSubscription v1 carries owned partitions (cooperative rebalancing); later ones add generation and rack. */
+const SUBSCRIPTION_VERSION = 2
+
+/**
+ * The cooperative-sticky assignment of `partitionCounts` among the members: owned partitions stay, free
+ * ones go to the least loaded, and a partition that must move is first left unassigned (its owner gives
+ * it up and joins again; the next generation gives it to its new member).
+ */
+export function cooperativeAssignment(
+  members: readonly ClassicSubscription[],
+  partitionCounts: ReadonlyMap<string, number>,
+): { memberId: string; partitions: TopicPartitions[] }[] {
+  const byId = new Map(
+    members.map((m) => [
+      m.memberId,
+      {
+        memberId: m.memberId,
+        topics: [...m.topics],
+        ownedPartitions: m.owned.map((o) => ({ topic: o.topic, partitions: [...o.partitions] })),
+        generationId: m.generationId,
+      },
+    ]),
+  )
+  const topics = new Set(members.flatMap((m) => m.topics).filter((t) => partitionCounts.has(t)))
+  const metadata = {
+    topics: new Map([...partitionCounts].map(([topic, count]) => [topic, { partitionsCount: count }])),
+  }
+  const assigned = cooperativeStickyAssigner('', byId as never, topics, metadata as never)
+  return assigned.map((a) => ({
+    memberId: a.memberId,
+    partitions: [...a.assignments.values()].map((t) => ({
+      topic: t.topic,
+      partitions: [...t.partitions].sort((x, y) => x - y),
+    })),
+  }))
+}
 
 /** Errors that mean the coordinator moved: look it up again. */
 const COORDINATOR_MOVED = new Set([
@@ -56,17 +109,35 @@ export class PlatformaticGroup implements GroupFacet {
   readonly #admin: () => Admin
   readonly #metadata: MetadataCache
   readonly #fetchClient: (session: string) => FetchClient
+  readonly #memberClient: (session: string) => Admin
   readonly #coordinators = new Map<string, number>()
   readonly #sessions = new Map<string, FetchClient>()
+  /** Classic members' own clients, by session: their JoinGroup and SyncGroup wait on these connections. */
+  readonly #members = new Map<string, Admin>()
   readonly #names = new Map<string, string>()
 
-  constructor(admin: () => Admin, metadata: MetadataCache, fetchClient: (session: string) => FetchClient) {
+  constructor(
+    admin: () => Admin,
+    metadata: MetadataCache,
+    fetchClient: (session: string) => FetchClient,
+    memberClient: (session: string) => Admin,
+  ) {
     this.#admin = admin
     this.#metadata = metadata
     this.#fetchClient = fetchClient
+    this.#memberClient = memberClient
   }
 
-  async #coordinator(groupId: string): Promise<Connection> {
+  #member(session: string): Admin {
+    let client = this.#members.get(session)
+    if (!client) {
+      client = this.#memberClient(session)
+      this.#members.set(session, client)
+    }
+    return client
+  }
+
+  async #coordinator(groupId: string, client: Admin): Promise<Connection> {
     let nodeId = this.#coordinators.get(groupId)
     if (nodeId === undefined) {
       const [found] = await this.#admin().findCoordinator({
@@ -78,7 +149,7 @@ export class PlatformaticGroup implements GroupFacet {
       nodeId = found.nodeId
       this.#coordinators.set(groupId, nodeId)
     }
-    return await brokerConnection(this.#admin(), nodeId)
+    return await brokerConnection(client, nodeId)
   }
 
   /** Runs one request to the group's coordinator; a coordinator that moved is forgotten. */
@@ -87,10 +158,11 @@ export class PlatformaticGroup implements GroupFacet {
     what: string,
     deadlineMs: number,
     call: (c: Connection) => Promise<T>,
+    client: Admin = this.#admin(),
   ): Promise<T> {
     try {
       return await withDeadline(
-        (async () => await call(await this.#coordinator(groupId)))(),
+        (async () => await call(await this.#coordinator(groupId, client)))(),
         deadlineMs,
         what,
       )
@@ -237,6 +309,144 @@ export class PlatformaticGroup implements GroupFacet {
     return commitResults(response.topics)
   }
 
+  async classicJoin(request: ClassicJoin, deadlineMs: number): Promise<ClassicJoinAnswer> {
+    const metadata = encodeConsumerProtocolSubscription({
+      version: SUBSCRIPTION_VERSION,
+      topics: [...request.topics],
+      userData: null,
+      ownedPartitions: request.owned.map((o) => ({ topic: o.topic, partitions: [...o.partitions] })),
+      generationId: request.generationId,
+    } as never)
+    type Answer = Awaited<ReturnType<typeof joinGroupV9.api.async>>
+    const join = (memberId: string): Promise<Answer> =>
+      this.#toCoordinator(
+        request.groupId,
+        'JoinGroup',
+        deadlineMs,
+        (connection) =>
+          callbackApi<Answer>((cb) =>
+            joinGroupV9.api(
+              connection,
+              request.groupId,
+              request.sessionTimeoutMs,
+              request.rebalanceTimeoutMs,
+              memberId,
+              null,
+              'consumer',
+              [{ name: COOPERATIVE, metadata }],
+              null,
+              cb as never,
+            ),
+          ),
+        this.#member(request.session),
+      )
+    let answer: Answer
+    try {
+      answer = await join(request.memberId)
+    } catch (error) {
+      // a new member is given its id with MEMBER_ID_REQUIRED, and joins again with it (KIP-394)
+      const given = answerOf<Answer>((error as { cause?: unknown }).cause ?? error)?.memberId
+      if (!given || request.memberId !== '') throw error
+      answer = await join(given)
+    }
+    return {
+      memberId: answer.memberId,
+      generationId: answer.generationId,
+      leader: answer.leader,
+      members: answer.members.map((m) => {
+        const s = decodeConsumerProtocolSubscription(m.metadata)
+        return {
+          memberId: m.memberId,
+          topics: s.topics,
+          owned: s.ownedPartitions.map((o) => ({ topic: o.topic, partitions: [...o.partitions] })),
+          generationId: s.generationId,
+        }
+      }),
+    }
+  }
+
+  async classicSync(request: ClassicSync, deadlineMs: number): Promise<TopicPartitions[]> {
+    const assignments = request.assignments.map((a) => ({
+      memberId: a.memberId,
+      assignment: encodeConsumerProtocolAssignment({
+        version: SUBSCRIPTION_VERSION,
+        assignedPartitions: a.partitions.map((p) => ({ topic: p.topic, partitions: [...p.partitions] })),
+        userData: null,
+      } as never),
+    }))
+    const answer = await this.#toCoordinator(
+      request.groupId,
+      'SyncGroup',
+      deadlineMs,
+      (connection) =>
+        callbackApi<Awaited<ReturnType<typeof syncGroupV5.api.async>>>((cb) =>
+          syncGroupV5.api(
+            connection,
+            request.groupId,
+            request.generationId,
+            request.memberId,
+            null,
+            'consumer',
+            COOPERATIVE,
+            assignments,
+            cb as never,
+          ),
+        ),
+      this.#member(request.session),
+    )
+    return decodeConsumerProtocolAssignment(answer.assignment).assignedPartitions.map((t) => ({
+      topic: t.topic,
+      partitions: [...t.partitions].sort((a, b) => a - b),
+    }))
+  }
+
+  async classicHeartbeat(
+    request: ClassicMember & { readonly generationId: number },
+    deadlineMs: number,
+  ): Promise<void> {
+    await this.#toCoordinator(
+      request.groupId,
+      'Heartbeat',
+      deadlineMs,
+      (connection) =>
+        callbackApi((cb) =>
+          heartbeatV4.api(
+            connection,
+            request.groupId,
+            request.generationId,
+            request.memberId,
+            null,
+            cb as never,
+          ),
+        ),
+      this.#member(request.session),
+    )
+  }
+
+  async classicLeave(request: ClassicMember, deadlineMs: number): Promise<void> {
+    try {
+      await this.#toCoordinator(
+        request.groupId,
+        'LeaveGroup',
+        deadlineMs,
+        (connection) =>
+          callbackApi((cb) =>
+            leaveGroupV5.api(
+              connection,
+              request.groupId,
+              [{ memberId: request.memberId, groupInstanceId: null, reason: 'the consumer closed' }],
+              cb as never,
+            ),
+          ),
+        this.#member(request.session),
+      )
+    } finally {
+      const client = this.#members.get(request.session)
+      this.#members.delete(request.session)
+      await client?.close().catch(() => undefined)
+    }
+  }
+
   async fetch(request: FetchRequest, deadlineMs: number): Promise<FetchedPartition[]> {
     let client = this.#sessions.get(request.session)
     if (!client) {
@@ -315,8 +525,10 @@ export class PlatformaticGroup implements GroupFacet {
 
   async close(): Promise<void> {
     const clients = [...this.#sessions.values()]
+    const members = [...this.#members.values()]
     this.#sessions.clear()
-    await Promise.allSettled(clients.map((c) => c.close(true)))
+    this.#members.clear()
+    await Promise.allSettled([...clients.map((c) => c.close(true)), ...members.map((c) => c.close())])
   }
 }
 

@@ -106,6 +106,10 @@ export const OPERATIONS: OperationTable = {
   },
   group: {
     heartbeat: AS_IS,
+    classicJoin: AS_IS,
+    classicSync: AS_IS,
+    classicHeartbeat: AS_IS,
+    classicLeave: AS_IS,
     commit: AS_IS,
     fetch,
     endSession: AS_IS,

@@ -156,6 +156,11 @@ export class PlatformaticCluster implements Cluster {
           metadataMaxAge: this.#options.metadataMaxAgeMs ?? DEFAULT_METADATA_MAX_AGE_MS,
           isolationLevel: FetchIsolationLevels.READ_COMMITTED,
         } as unknown as ConstructorParameters<typeof Consumer<Buffer, Buffer, Buffer, Buffer>>[0]),
+      (session) =>
+        new Admin({
+          ...baseOptions(this.#options),
+          clientId: `${this.#options.clientId}-${session}-group`,
+        } as unknown as ConstructorParameters<typeof Admin>[0]),
     )
   }
 

@@ -297,4 +297,64 @@ export function clusterContract(make: (brokers: string[], clientId: string) => C
       5000,
     )
   })
+
+  test('the group facet, classic protocol: a member joins with cooperative-sticky, syncs its assignment, heartbeats, commits under its generation and leaves', async (t) => {
+    const { bootstrap } = testKafka()
+    const cluster = make(bootstrap, 'spillway-contract-classic')
+    t.after(() => cluster.close())
+    const topic = await createTopic(t, 'classic-facet', { partitions: 3 })
+    const groupId = randomName('classic-facet')
+    const session = randomName('session')
+    const joined = await cluster.group.classicJoin(
+      {
+        session,
+        groupId,
+        memberId: '',
+        sessionTimeoutMs: 10_000,
+        rebalanceTimeoutMs: 10_000,
+        topics: [topic],
+        owned: [],
+        generationId: -1,
+      },
+      20_000,
+    )
+    assert.ok(joined.memberId.length > 0, 'the coordinator gave the member an id')
+    assert.ok(joined.generationId >= 1)
+    assert.equal(joined.leader, joined.memberId, 'the only member leads')
+    assert.deepEqual(
+      joined.members.map((m) => [m.memberId, m.topics]),
+      [[joined.memberId, [topic]]],
+    )
+    const mine = await cluster.group.classicSync(
+      {
+        session,
+        groupId,
+        memberId: joined.memberId,
+        generationId: joined.generationId,
+        assignments: [{ memberId: joined.memberId, partitions: [{ topic, partitions: [0, 1, 2] }] }],
+      },
+      5000,
+    )
+    assert.deepEqual(mine, [{ topic, partitions: [0, 1, 2] }])
+    const member = { session, groupId, memberId: joined.memberId }
+    await cluster.group.classicHeartbeat({ ...member, generationId: joined.generationId }, 5000)
+    const committed = await cluster.group.commit(
+      {
+        groupId,
+        memberId: joined.memberId,
+        memberEpoch: joined.generationId,
+        offsets: [{ topic, partition: 1, offset: 0n, metadata: '' }],
+      },
+      5000,
+    )
+    assert.deepEqual(
+      committed.map((c) => c.error),
+      [null],
+    )
+    await assert.rejects(
+      cluster.group.classicHeartbeat({ ...member, generationId: joined.generationId + 1 }, 5000),
+      (e: unknown) => (e as { code?: string }).code === 'SPW_ERR_GROUP_FENCED',
+    )
+    await cluster.group.classicLeave(member, 5000)
+  })
 }
