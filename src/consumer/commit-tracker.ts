@@ -64,6 +64,11 @@ export class CommitTracker {
 
   complete(offset: bigint): void {
     if (offset < this.#watermark) return
+    // in order, with nothing waiting beyond: the usual case, and no set to touch
+    if (offset === this.#watermark && this.#completedBeyond.size === 0 && this.#skipped.length === 0) {
+      this.#watermark = offset + 1n
+      return
+    }
     this.#completedBeyond.add(offset)
     this.#advance()
   }

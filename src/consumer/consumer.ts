@@ -437,7 +437,8 @@ export class SpillwayConsumer<T = Buffer | null> extends EventEmitter<{ status: 
     const bytes = work.done(offset)
     if (wasStalled) this.#emit({ type: 'unstalled', topic: work.topic, partition: work.partition })
     if (bytes > 0 && !work.revoked) {
-      this.#plan.drained(work.topic, work.partition, bytes)
+      // the work's key is the plan's key for its partition
+      this.#plan.drained(work.topic, work.partition, bytes, work.key)
       this.#fetcher.nudge()
     }
   }

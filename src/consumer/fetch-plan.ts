@@ -146,9 +146,12 @@ export class FetchPlan {
     this.#order = [...this.#order.filter((s) => !moved.includes(s)), ...moved]
   }
 
-  /** Handlers took `bytes` out of the partition's buffer (handled, or dropped on revocation). */
-  drained(topic: string, partition: number, bytes: number): void {
-    const state = this.#byKey.get(key(topic, partition))
+  /**
+   * Handlers took `bytes` out of the partition's buffer (handled, or dropped on revocation). `partitionKey`
+   * is `topic\u0000partition` when the caller has it already (it is called for every record done).
+   */
+  drained(topic: string, partition: number, bytes: number, partitionKey = key(topic, partition)): void {
+    const state = this.#byKey.get(partitionKey)
     if (state) state.buffered = Math.max(0, state.buffered - bytes)
   }
 

@@ -465,11 +465,12 @@ export class Runner<T> {
     attempt: number,
   ): Promise<Outcome> {
     const { options, counters } = this.#deps
-    let records: ConsumedRecord<T>[]
+    let records: readonly ConsumedRecord<T>[]
     try {
-      records = raw.map((r) =>
-        options.decode ? { ...r, value: options.decode(r.value, r) } : (r as unknown as ConsumedRecord<T>),
-      )
+      const decode = options.decode
+      records = decode
+        ? raw.map((r) => ({ ...r, value: decode(r.value, r) }))
+        : (raw as unknown as readonly ConsumedRecord<T>[])
     } catch (error) {
       return { ok: false, error, code: 'SPW_ERR_HANDLER_FAILED' }
     }
@@ -555,44 +556,67 @@ export class Runner<T> {
   }
 }
 
-/** One handler call: its deadline, and a signal made only if the handler asks for it. */
+/** One handler call: its deadline, and a signal and an end made only if the handler needs them. */
 class Call {
   readonly work: PartitionWork
   readonly deadline: number
-  readonly ended: Promise<Outcome>
-  #end: (outcome: Outcome) => void = () => undefined
-  #controller: AbortController | undefined
-  #reason: unknown
+  #ended: Promise<Outcome> | undefined
+  #end: ((outcome: Outcome) => void) | undefined
+  #outcome: Outcome | undefined
+  controller: AbortController | undefined
+  reason: unknown
 
   constructor(work: PartitionWork, deadline: number) {
     this.work = work
     this.deadline = deadline
-    this.ended = new Promise((resolve) => {
-      this.#end = resolve
-    })
+  }
+
+  /** Settles once the call is ended from outside (its deadline, a revocation). */
+  get ended(): Promise<Outcome> {
+    this.#ended ??= this.#outcome
+      ? Promise.resolve(this.#outcome)
+      : new Promise((resolve) => {
+          this.#end = resolve
+        })
+    return this.#ended
   }
 
   context(
     attempt: number,
     deadLetter: (records: readonly ConsumedRecord<unknown>[], error: unknown) => Promise<void>,
   ): HandlerContext {
-    const call = this
-    return {
-      attempt,
-      deadLetter,
-      get signal(): AbortSignal {
-        call.#controller ??= new AbortController()
-        if (call.#reason !== undefined && !call.#controller.signal.aborted)
-          call.#controller.abort(call.#reason)
-        return call.#controller.signal
-      },
-    }
+    return new CallContext(this, attempt, deadLetter)
   }
 
   end(outcome: Outcome): void {
-    if (this.#reason !== undefined) return
-    this.#reason = outcome.ok ? new Error('ended') : outcome.error
-    this.#controller?.abort(this.#reason)
-    this.#end(outcome)
+    if (this.reason !== undefined) return
+    this.reason = outcome.ok ? new Error('ended') : outcome.error
+    this.#outcome = outcome
+    this.controller?.abort(this.reason)
+    this.#end?.(outcome)
+  }
+}
+
+/** What a handler call is given: a class, so a context costs one small object and no closure. */
+class CallContext implements HandlerContext {
+  readonly attempt: number
+  readonly deadLetter: (records: readonly ConsumedRecord<unknown>[], error: unknown) => Promise<void>
+  readonly #call: Call
+
+  constructor(
+    call: Call,
+    attempt: number,
+    deadLetter: (records: readonly ConsumedRecord<unknown>[], error: unknown) => Promise<void>,
+  ) {
+    this.#call = call
+    this.attempt = attempt
+    this.deadLetter = deadLetter
+  }
+
+  get signal(): AbortSignal {
+    const call = this.#call
+    call.controller ??= new AbortController()
+    if (call.reason !== undefined && !call.controller.signal.aborted) call.controller.abort(call.reason)
+    return call.controller.signal
   }
 }
