@@ -34,6 +34,17 @@ const TOPIC = 'bench-sink'
 const filler = 'x'.repeat(900)
 const eventValue = (n: number) => ({ n, kind: 'page_view', url: `/p/${n % 977}`, filler })
 const keyOf = (n: number): string => `user-${n % 5000}`
+/** Event n's column values as text, as the sink writes them, with its timestamp as `time`. */
+const columnValues = (id: string, n: number, time: string): string[] => [
+  id,
+  TOPIC,
+  String(n % PARTITIONS),
+  String(n),
+  time,
+  keyOf(n),
+  JSON.stringify({ 'spillway-id': id }),
+  JSON.stringify(eventValue(n)),
+]
 
 const cluster = await KafkaCluster.start({ nodes: 1, heapMb: 1024 })
 const brokers = cluster.bootstrap
@@ -125,18 +136,7 @@ async function postgres(ids: readonly string[]): Promise<void> {
   try {
     // the peer's rows: the same column values the sink writes
     const now = new Date().toISOString()
-    const peerLines = ids.map((id, n) =>
-      tsvLine([
-        id,
-        TOPIC,
-        String(n % PARTITIONS),
-        String(n),
-        now,
-        keyOf(n),
-        JSON.stringify({ 'spillway-id': id }),
-        JSON.stringify(eventValue(n)),
-      ]),
-    )
+    const peerLines = ids.map((id, n) => tsvLine(columnValues(id, n, now)))
     const results: RoundResult[] = []
     for (let round = 1; round <= rounds; round++) {
       // peer: one COPY of every row into an identical empty table
@@ -192,18 +192,7 @@ async function clickhouse(ids: readonly string[]): Promise<void> {
       }),
     )
     // the same rows as TabSeparated lines, the format the sink sends
-    const peerLines = ids.map((id, n) =>
-      tsvLine([
-        id,
-        TOPIC,
-        String(n % PARTITIONS),
-        String(n),
-        String(now),
-        keyOf(n),
-        JSON.stringify({ 'spillway-id': id }),
-        JSON.stringify(eventValue(n)),
-      ]),
-    )
+    const peerLines = ids.map((id, n) => tsvLine(columnValues(id, n, String(now))))
     const insert = async (rows: readonly string[], format = 'JSONEachRow'): Promise<void> => {
       const query = encodeURIComponent(`INSERT INTO plain FORMAT ${format}`)
       const response = await fetch(`http://${ch.host}:${ch.port}/?query=${query}`, {

@@ -345,7 +345,7 @@ export class PlatformaticGroup implements GroupFacet {
       answer = await join(request.memberId)
     } catch (error) {
       // a new member is given its id with MEMBER_ID_REQUIRED, and joins again with it (KIP-394)
-      const given = answerOf<Answer>((error as { cause?: unknown }).cause ?? error)?.memberId
+      const given = answerOf<Answer>(error)?.memberId
       if (!given || request.memberId !== '') throw error
       answer = await join(given)
     }
