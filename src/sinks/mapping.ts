@@ -9,10 +9,11 @@
  */
 import { isUtf8 } from 'node:buffer'
 
-import type { ConsumedRecord } from '../consumer/types.ts'
+import { type ConsumedRecord, ID_HEADER } from '../consumer/types.ts'
 import { SpillwayError } from '../errors.ts'
 import { invalid, readObject } from '../options.ts'
-import type { Cell } from './tsv.ts'
+import { JSON_NULL, JSON_PLAIN, JSON_SPECIAL, scanJson } from './json-scan.ts'
+import { type Cell, type PlainBytes, plainBytes } from './tsv.ts'
 
 export const RECORD_FIELDS = [
   '$id',
@@ -37,8 +38,10 @@ export interface Mapping {
   readonly columns: readonly Column[]
   /** The column that holds the event id: the table's unique key. */
   readonly idColumn: string
-  /** Whether any column needs the value parsed as JSON. */
+  /** Whether any column needs the value checked to be JSON ($value, or a path into it). */
   readonly needsJson: boolean
+  /** Whether a column reads a path in the value, so that it must be parsed, not only checked. */
+  readonly needsPaths: boolean
   /** Per column: its text never holds a tab, newline or backslash (numbers, times, topic names). */
   readonly plain: readonly boolean[]
 }
@@ -93,6 +96,7 @@ export function readMapping(value: unknown, key: string): Mapping {
     columns,
     idColumn: (ids[0] as Column).name,
     needsJson: columns.some((c) => 'path' in c.source || c.source.field === '$value'),
+    needsPaths: columns.some((c) => 'path' in c.source),
     plain: columns.map((c) => 'field' in c.source && PLAIN_FIELDS.has(c.source.field)),
   }
 }
@@ -105,10 +109,14 @@ function text(value: unknown): string | null {
   return JSON.stringify(value)
 }
 
-function headersJson(headers: readonly (readonly [string, Buffer])[]): string {
-  // the usual case, one header (the event id): no object to build
+const ID_HEADER_JSON = JSON.stringify(ID_HEADER)
+
+function headersJson(record: ConsumedRecord<Buffer | null>): string {
+  const headers = record.headers
+  // the usual case, one header: no object to build; the event id's text is the record's id already
   if (headers.length === 1) {
     const [name, value] = headers[0] as readonly [string, Buffer]
+    if (name === ID_HEADER) return `{${ID_HEADER_JSON}:${JSON.stringify(record.id)}}`
     return `{${JSON.stringify(name)}:${JSON.stringify(value.toString('utf8'))}}`
   }
   const out: Record<string, string | string[]> = {}
@@ -128,27 +136,50 @@ type Field = (typeof RECORD_FIELDS)[number]
  */
 export type TimestampText = 'iso' | 'unix-seconds'
 
-type FieldReader = (
-  record: ConsumedRecord<Buffer | null>,
-  parsed: unknown,
-  text: string | null,
-  timestamps: TimestampText,
-) => Cell
+type FieldReader = (record: ConsumedRecord<Buffer | null>, value: Cell, timestamps: TimestampText) => Cell
 
 const FIELDS: Record<Field, FieldReader> = {
   $id: (r) => r.id,
   $topic: (r) => r.topic,
   $partition: (r) => String(r.partition),
   $offset: (r) => String(r.offset),
-  $timestamp: (r, _p, _t, timestamps) =>
+  $timestamp: (r, _v, timestamps) =>
     timestamps === 'iso' ? new Date(r.timestamp).toISOString() : String(Math.floor(r.timestamp / 1000)),
   $key: (r) => (r.key === null ? null : r.key.toString('utf8')),
-  $headers: (r) => headersJson(r.headers),
-  // the value as it came: it parsed, so it is JSON, and the database normalises it (jsonb) or keeps it;
-  // its own bytes when they are UTF-8 (the decoded text replaced any that were not)
-  $value: (r, parsed, text) =>
-    parsed === undefined || parsed === null ? null : r.value !== null && isUtf8(r.value) ? r.value : text,
+  $headers: (r) => headersJson(r),
+  $value: (_r, value) => value,
   $raw: (r) => (r.value === null ? null : r.value.toString('utf8')),
+}
+
+function notJson(error: unknown): SpillwayError {
+  return new SpillwayError('SPW_ERR_SINK_DECODE', `the value is not JSON: ${(error as Error).message}`)
+}
+
+/**
+ * The value checked to be JSON, as its cell (null for a null value or the JSON literal null), and parsed
+ * when `parse` says the mapping reads paths in it. A cell is the record's own bytes when they are UTF-8
+ * with nothing to escape; otherwise the decoded text (which had any bytes that were not UTF-8 replaced).
+ */
+function readValue(bytes: Buffer | null, parse: boolean): { cell: Cell; parsed: unknown } {
+  if (bytes === null) return { cell: null, parsed: null }
+  const utf8 = isUtf8(bytes)
+  if (!parse && utf8) {
+    // the usual case, the whole value to a column: scanned, not parsed
+    const scan = scanJson(bytes)
+    if (scan === JSON_PLAIN) return { cell: bytes as PlainBytes, parsed: undefined }
+    if (scan === JSON_NULL) return { cell: null, parsed: null }
+    if (scan === JSON_SPECIAL) return { cell: bytes.toString('utf8'), parsed: undefined }
+    // not JSON: the parser below gives the reason
+  }
+  const text = bytes.toString('utf8')
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(text)
+  } catch (error) {
+    throw notJson(error)
+  }
+  if (parsed === null) return { cell: null, parsed }
+  return { cell: (utf8 && plainBytes(bytes)) || text, parsed }
 }
 
 /** A record as the mapping's column values; a value that is not the JSON the mapping needs throws SPW_ERR_SINK_DECODE. */
@@ -157,27 +188,15 @@ export function mapRecord(
   record: ConsumedRecord<Buffer | null>,
   timestamps: TimestampText = 'iso',
 ): Cell[] {
+  let value: Cell = null
   let parsed: unknown
-  let json: string | null = null
-  if (mapping.needsJson) {
-    if (record.value === null) parsed = null
-    else {
-      try {
-        json = record.value.toString('utf8')
-        parsed = JSON.parse(json)
-      } catch (error) {
-        throw new SpillwayError('SPW_ERR_SINK_DECODE', `the value is not JSON: ${(error as Error).message}`)
-      }
-    }
-  }
+  if (mapping.needsJson) ({ cell: value, parsed } = readValue(record.value, mapping.needsPaths))
   const columns = mapping.columns
   const values: Cell[] = new Array(columns.length)
   for (let i = 0; i < columns.length; i++) {
     const source = (columns[i] as Column).source
     values[i] =
-      'path' in source
-        ? text(at(parsed, source.path))
-        : FIELDS[source.field](record, parsed, json, timestamps)
+      'path' in source ? text(at(parsed, source.path)) : FIELDS[source.field](record, value, timestamps)
   }
   return values
 }

@@ -49,7 +49,8 @@ test('$value is the record’s own bytes when they are UTF-8, and the decoded te
   )
   const utf8 = mapRecord(
     mapping,
-    record('{"name":"Zoë ✓"}', { headers: [['spillway-id', Buffer.from('x')]] }),
+    // a consumed record's id is its spillway-id header's text
+    record('{"name":"Zoë ✓"}', { headers: [['spillway-id', Buffer.from('x')]], id: 'x' }),
   )
   assert.ok(Buffer.isBuffer(utf8[2]))
   assert.equal((utf8[2] as Buffer).toString(), '{"name":"Zoë ✓"}')

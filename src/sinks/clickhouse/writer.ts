@@ -72,6 +72,9 @@ function unavailable(error: unknown, batch: Batch): SpillwayError {
 /** Rows one insert takes from waiting batches (a batch is never split). */
 const GROUP_ROWS = 50_000
 
+/** The largest insert body the writer keeps a buffer for between inserts. */
+const SCRATCH_MAX = 64 * 1024 * 1024
+
 /** A batch waiting for the insert under way to finish. */
 interface Pending {
   readonly batch: Batch
@@ -92,6 +95,18 @@ export class ClickHouseWriter implements SinkWriter {
   readonly #agent: http.Agent
   readonly #queue: Pending[] = []
   #flushing = false
+  /**
+   * The buffer inserts are encoded into, reused: inserts of rows go one at a time, and ClickHouse has read
+   * a body whole before it answers. A fresh 30 MB buffer per insert would be fresh pages to fault in and
+   * external memory for the garbage collector to count.
+   */
+  #body: Buffer | undefined
+  readonly #scratch = (bytes: number): Buffer => {
+    if (bytes > SCRATCH_MAX) return Buffer.allocUnsafe(bytes)
+    if (this.#body === undefined || this.#body.length < bytes)
+      this.#body = Buffer.allocUnsafeSlow(Math.min(SCRATCH_MAX, Math.ceil(bytes * 1.25)))
+    return this.#body
+  }
   /** Per mapped column (in the mapping's order): whether the table's column is Nullable. */
   #nullable: readonly boolean[] = []
 
@@ -148,9 +163,16 @@ export class ClickHouseWriter implements SinkWriter {
         (response) => {
           const chunks: Buffer[] = []
           response.on('data', (chunk: Buffer) => chunks.push(chunk))
-          response.on('end', () =>
-            resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }),
-          )
+          response.on('end', () => {
+            const answer = { status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }
+            // the body's buffer is reused: settle once the socket no longer reads from it (an early
+            // refusal can come while the body is still being sent)
+            if (request.writableFinished) resolve(answer)
+            else {
+              request.once('finish', () => resolve(answer))
+              request.once('close', () => resolve(answer))
+            }
+          })
           response.on('error', reject)
         },
       )
@@ -268,6 +290,7 @@ export class ClickHouseWriter implements SinkWriter {
       encodeRows(
         rows.map((row) => row.values),
         this.#options.mapping.plain,
+        this.#scratch,
       ),
       this.#tokens ? { insert_deduplication_token: token } : {},
     )
@@ -343,7 +366,12 @@ export class ClickHouseWriter implements SinkWriter {
         p.pending.reject(unavailable(error, p.pending.batch))
       }
     }
-    if (done.length === 0) return
+    // the next group's rows go in while these offsets are recorded: a batch settles after both
+    if (done.length > 0) void this.#recordOffsets(done)
+  }
+
+  /** The partitions' next offsets, written after their rows; each batch settles once they are in. */
+  async #recordOffsets(done: readonly { pending: Pending; result: WriteResult }[]): Promise<void> {
     try {
       await this.#query(
         `INSERT INTO ${this.#options.offsetsTable} (owner, topic, partition, next_offset) FORMAT JSONEachRow`,
