@@ -8,12 +8,7 @@
  */
 import { CommitTracker } from './commit-tracker.ts'
 import type { PartitionState, PartitionStats } from './types.ts'
-
-export interface Waiting {
-  readonly offset: bigint
-  readonly timestamp: number
-  readonly size: number
-}
+import { WaitingRecords } from './waiting-records.ts'
 
 export class PartitionWork {
   readonly topic: string
@@ -24,7 +19,7 @@ export class PartitionWork {
   nextOffset: bigint
   highWatermark = -1n
   /** Records fetched and not yet done, in offset order. */
-  readonly waiting = new Map<bigint, Waiting>()
+  readonly waiting = new WaitingRecords()
   bufferedBytes = 0
   running = 0
   retrying = 0
@@ -86,20 +81,18 @@ export class PartitionWork {
 
   /** A fetched record now waits for its handler. */
   add(offset: bigint, timestamp: number, size: number): void {
-    this.waiting.set(offset, { offset, timestamp, size })
-    this.bufferedBytes += size
+    this.bufferedBytes += size - this.waiting.add(offset, timestamp, size)
   }
 
   /** The record is done (handled, skipped, dead-lettered, a duplicate): returns its buffered bytes. */
   done(offset: bigint): number {
-    const entry = this.waiting.get(offset)
+    const size = this.waiting.finish(offset)
     this.tracker.complete(offset)
     this.lastProgress = performance.now()
     if (this.stalledReported) this.stalledReported = false
-    if (!entry) return 0
-    this.waiting.delete(offset)
-    this.bufferedBytes -= entry.size
-    return entry.size
+    if (size < 0) return 0
+    this.bufferedBytes -= size
+    return size
   }
 
   /** Forgets every waiting record (revocation): returns the bytes freed. */
@@ -127,7 +120,7 @@ export class PartitionWork {
   }
 
   stats(now: number, fetchBytes: number, wallNow: number): PartitionStats {
-    const first = this.waiting.values().next().value as Waiting | undefined
+    const oldest = this.waiting.oldestTimestamp()
     const hw = this.highWatermark
     const lag = hw >= 0n && hw > this.tracker.watermark ? hw - this.tracker.watermark : 0n
     const stalled = this.stalledFor(now)
@@ -138,7 +131,7 @@ export class PartitionWork {
       watermark: this.tracker.watermark,
       highWatermark: hw,
       lagRecords: lag,
-      lagSeconds: first ? Math.max(0, (wallNow - first.timestamp) / 1000) : 0,
+      lagSeconds: oldest === undefined ? 0 : Math.max(0, (wallNow - oldest) / 1000),
       bufferedBytes: this.bufferedBytes,
       bufferedRecords: this.waiting.size,
       inFlight: this.running,

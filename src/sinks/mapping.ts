@@ -136,15 +136,39 @@ type Field = (typeof RECORD_FIELDS)[number]
  */
 export type TimestampText = 'iso' | 'unix-seconds'
 
+/** Partition numbers as text, made once each. */
+const PARTITION_TEXT: string[] = []
+function partitionText(partition: number): string {
+  const known = PARTITION_TEXT[partition]
+  if (known !== undefined) return known
+  const text = String(partition)
+  if (partition < 4096) PARTITION_TEXT[partition] = text
+  return text
+}
+
+/** The last time written, kept: records of a batch mostly share their second (and often their ms). */
+let lastSeconds = { ms: Number.NaN, text: '' }
+let lastIso = { ms: Number.NaN, text: '' }
+
+function unixSeconds(ms: number): string {
+  const seconds = Math.floor(ms / 1000)
+  if (Math.floor(lastSeconds.ms / 1000) !== seconds) lastSeconds = { ms, text: String(seconds) }
+  return lastSeconds.text
+}
+
+function isoTime(ms: number): string {
+  if (lastIso.ms !== ms) lastIso = { ms, text: new Date(ms).toISOString() }
+  return lastIso.text
+}
+
 type FieldReader = (record: ConsumedRecord<Buffer | null>, value: Cell, timestamps: TimestampText) => Cell
 
 const FIELDS: Record<Field, FieldReader> = {
   $id: (r) => r.id,
   $topic: (r) => r.topic,
-  $partition: (r) => String(r.partition),
+  $partition: (r) => partitionText(r.partition),
   $offset: (r) => String(r.offset),
-  $timestamp: (r, _v, timestamps) =>
-    timestamps === 'iso' ? new Date(r.timestamp).toISOString() : String(Math.floor(r.timestamp / 1000)),
+  $timestamp: (r, _v, timestamps) => (timestamps === 'iso' ? isoTime(r.timestamp) : unixSeconds(r.timestamp)),
   $key: (r) => (r.key === null ? null : r.key.toString('utf8')),
   $headers: (r) => headersJson(r),
   $value: (_r, value) => value,

@@ -596,6 +596,18 @@ interface RawPartition {
   records?: RecordsBatch[] | null
 }
 
+/** The last header name decoded, kept: records mostly carry the same few names (spillway-id above all). */
+let lastName: { bytes: Buffer; text: string } | undefined
+
+/** A header name's text, without a new string when it is the name decoded last. */
+function headerName(bytes: Buffer): string {
+  if (lastName?.bytes.equals(bytes)) return lastName.text
+  const text = bytes.toString('utf8')
+  // a copy: the name must not hold the whole fetch answer it was read from
+  lastName = { bytes: Buffer.from(bytes), text }
+  return text
+}
+
 /** One partition of a Fetch answer in spillway's terms: user records from `from` on. */
 export function fetchedPartition(topic: string, p: RawPartition, from: bigint): FetchedPartition {
   const records: FetchedRecord[] = []
@@ -618,7 +630,7 @@ export function fetchedPartition(topic: string, p: RawPartition, from: bigint): 
       let size = (r.key?.length ?? 0) + (r.value?.length ?? 0)
       const headers: [string, Buffer][] = []
       for (const [k, v] of r.headers) {
-        const name = k ? k.toString('utf8') : ''
+        const name = k ? headerName(k) : ''
         const value = v ?? Buffer.alloc(0)
         size += name.length + value.length
         headers.push([name, value])
