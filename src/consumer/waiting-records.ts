@@ -33,15 +33,12 @@ export class WaitingRecords {
     }
     // not after the last one: a record fetched again, or one out of order
     const at = this.#search(offset)
-    if (this.#offsets[at] === offset && (this.#sizes[at] as number) >= 0) {
+    if (this.#offsets[at] === offset) {
       const prior = this.#sizes[at] as number
       this.#timestamps[at] = timestamp
       this.#sizes[at] = size
-      return prior
-    }
-    if (this.#offsets[at] === offset) {
-      this.#timestamps[at] = timestamp
-      this.#sizes[at] = size
+      // still waiting: it is replaced; finished: it waits again
+      if (prior >= 0) return prior
     } else {
       this.#offsets.splice(at, 0, offset)
       this.#timestamps.splice(at, 0, timestamp)
@@ -72,9 +69,9 @@ export class WaitingRecords {
   }
 
   clear(): void {
-    this.#offsets = []
-    this.#timestamps = []
-    this.#sizes = []
+    this.#offsets.length = 0
+    this.#timestamps.length = 0
+    this.#sizes.length = 0
     this.#head = 0
     this.#count = 0
   }
@@ -97,11 +94,8 @@ export class WaitingRecords {
     let head = this.#head
     while (head < sizes.length && (sizes[head] as number) < 0) head++
     if (head === sizes.length) {
-      // all finished: start over in the same arrays
-      this.#offsets.length = 0
-      this.#timestamps.length = 0
-      sizes.length = 0
-      this.#head = 0
+      // all finished (the count is 0): start over in the same arrays
+      this.clear()
       return
     }
     if (head > 1024 && head * 2 > sizes.length) {

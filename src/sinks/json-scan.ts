@@ -66,8 +66,11 @@ function isHex(c: number): boolean {
   return (c >= ZERO && c <= NINE) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66)
 }
 
-/** The index after the string whose opening quote is at `start - 1`, or -1; sets `escapes.found` on a backslash. */
-function skipString(b: Uint8Array, start: number, escapes: { found: boolean }): number {
+/** Set by skipString when a string holds a backslash; the scan resets it. */
+let sawEscape = false
+
+/** The index after the string whose opening quote is at `start - 1`, or -1; sets `sawEscape` on a backslash. */
+function skipString(b: Uint8Array, start: number): number {
   const n = b.length
   let i = start
   while (i < n) {
@@ -77,7 +80,7 @@ function skipString(b: Uint8Array, start: number, escapes: { found: boolean }): 
     const c = b[i] as number
     if (c === QUOTE) return i + 1
     if (c !== BACKSLASH) return -1
-    escapes.found = true
+    sawEscape = true
     const e = b[i + 1]
     if (e === 0x75) {
       // \uXXXX: any four hex digits (JSON.parse takes lone surrogates too)
@@ -138,7 +141,7 @@ const NULL = [0x6e, 0x75, 0x6c, 0x6c]
 /** Scans UTF-8 bytes as one JSON text. */
 export function scanJson(b: Uint8Array): JsonScan {
   const n = b.length
-  const escapes = { found: false }
+  sawEscape = false
   let special = false
   let depth = 0
   let state = VALUE
@@ -157,7 +160,7 @@ export function scanJson(b: Uint8Array): JsonScan {
     if (state === AFTER_VALUE && depth === 0) {
       if (i !== n) return NOT_JSON
       if (onlyNull) return JSON_NULL
-      return special || escapes.found ? JSON_SPECIAL : JSON_PLAIN
+      return special || sawEscape ? JSON_SPECIAL : JSON_PLAIN
     }
     if (i >= n) return NOT_JSON
     const c = b[i] as number
@@ -182,7 +185,7 @@ export function scanJson(b: Uint8Array): JsonScan {
           state = c === OPEN_BRACE ? KEY_OR_CLOSE : VALUE_OR_CLOSE
           continue
         }
-        if (c === QUOTE) i = skipString(b, i + 1, escapes)
+        if (c === QUOTE) i = skipString(b, i + 1)
         else if (c === MINUS || isDigit(c)) i = skipNumber(b, i)
         else if (c === 0x74) i = matches(b, i, TRUE) ? i + TRUE.length : -1
         else if (c === 0x66) i = matches(b, i, FALSE) ? i + FALSE.length : -1
@@ -210,7 +213,7 @@ export function scanJson(b: Uint8Array): JsonScan {
       case KEY_OR_CLOSE:
       case KEY:
         if (c !== QUOTE) return NOT_JSON
-        i = skipString(b, i + 1, escapes)
+        i = skipString(b, i + 1)
         if (i < 0) return NOT_JSON
         state = AFTER_KEY
         continue

@@ -147,12 +147,12 @@ function partitionText(partition: number): string {
 }
 
 /** The last time written, kept: records of a batch mostly share their second (and often their ms). */
-let lastSeconds = { ms: Number.NaN, text: '' }
+let lastSeconds = { seconds: Number.NaN, text: '' }
 let lastIso = { ms: Number.NaN, text: '' }
 
 function unixSeconds(ms: number): string {
   const seconds = Math.floor(ms / 1000)
-  if (Math.floor(lastSeconds.ms / 1000) !== seconds) lastSeconds = { ms, text: String(seconds) }
+  if (lastSeconds.seconds !== seconds) lastSeconds = { seconds, text: String(seconds) }
   return lastSeconds.text
 }
 
@@ -186,8 +186,7 @@ function notJson(error: unknown): SpillwayError {
  */
 function readValue(bytes: Buffer | null, parse: boolean): { cell: Cell; parsed: unknown } {
   if (bytes === null) return { cell: null, parsed: null }
-  const utf8 = isUtf8(bytes)
-  if (!parse && utf8) {
+  if (!parse && isUtf8(bytes)) {
     // the usual case, the whole value to a column: scanned, not parsed
     const scan = scanJson(bytes)
     if (scan === JSON_PLAIN) return { cell: bytes as PlainBytes, parsed: undefined }
@@ -203,7 +202,7 @@ function readValue(bytes: Buffer | null, parse: boolean): { cell: Cell; parsed: 
     throw notJson(error)
   }
   if (parsed === null) return { cell: null, parsed }
-  return { cell: (utf8 && plainBytes(bytes)) || text, parsed }
+  return { cell: plainBytes(bytes) ?? text, parsed }
 }
 
 /** A record as the mapping's column values; a value that is not the JSON the mapping needs throws SPW_ERR_SINK_DECODE. */

@@ -7,6 +7,7 @@
  * from Kafka, checked by the mapping): those are copied into the batch as they are, so a 1 KiB JSON value
  * is neither decoded nor encoded again.
  */
+import { isUtf8 } from 'node:buffer'
 
 declare const checked: unique symbol
 
@@ -18,8 +19,6 @@ export type PlainBytes = Buffer & { readonly [checked]: true }
 
 /** Text, checked bytes of text, or null. */
 export type Cell = string | PlainBytes | null
-
-import { isUtf8 } from 'node:buffer'
 
 const SPECIAL = /[\\\t\n\r]/g
 const ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' }
